@@ -1,0 +1,415 @@
+#!/usr/bin/env python3
+"""lxd-cluster: the Juju leader bootstraps an LXD cluster, every other unit joins it.
+
+Every event runs one idempotent reconcile: install LXD, check the inputs, then bootstrap (leader,
+once per application), join (others, one at a time, with a credential from a Juju secret), or,
+once a member, publish what joiners need and issue the next credential. Status is computed in
+collect-status. All LXD calls live in workload.py, preseeds are built in preseed.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from dataclasses import replace
+
+import ops
+
+from config import CharmConfig, ConfigError, load_config
+from peers import PEER, ClusterInfo, UnitInfo, server_name_of, unit_number
+from preseed import (
+    JoinCredential,
+    MaasSettings,
+    PoolSpec,
+    bootstrap_preseed,
+    https_address,
+    join_preseed,
+    server_config,
+)
+from workload import (
+    DRIVER_PACKAGES,
+    LXD,
+    LXDError,
+    Member,
+    ServerInfo,
+    certificate_fingerprint,
+    token_fingerprint,
+)
+
+logger = logging.getLogger(__name__)
+
+MIN_MEMBERS = 3  # the primer: keep at least three active members for database redundancy
+
+
+class Stop(Exception):
+    """Ends a reconcile with the status that says why (and what to do)."""
+
+    def __init__(self, status: ops.StatusBase):
+        super().__init__(status.message)
+        self.status = status
+
+
+class LXDClusterCharm(ops.CharmBase):
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        self.lxd = LXD()
+        self._outcome: ops.StatusBase | None = None
+        peer = self.on[PEER]
+        for event in (
+            self.on.install,
+            self.on.start,
+            self.on.config_changed,
+            self.on.upgrade_charm,
+            self.on.update_status,
+            self.on.leader_elected,
+            self.on.secret_changed,
+            self.on["local"].storage_attached,
+            peer.relation_created,
+            peer.relation_joined,
+            peer.relation_changed,
+            peer.relation_departed,
+        ):
+            framework.observe(event, self._reconcile)
+        framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
+
+    # -- the flow -------------------------------------------------------------------------
+    def _reconcile(self, _: ops.EventBase) -> None:
+        try:
+            config = load_config(self.config)
+        except ConfigError:
+            return  # collect-status reports it; nothing is touched
+        try:
+            self._converge(config)
+        except Stop as stop:
+            self._outcome = stop.status
+        except LXDError as e:
+            self._outcome = ops.BlockedStatus(f"LXD: {e}")
+
+    def _converge(self, config: CharmConfig) -> None:
+        info = self._ensure_lxd(config)
+        relation = self.model.get_relation(PEER)
+        if relation is None:
+            raise Stop(ops.WaitingStatus("waiting for the cluster peer relation"))
+        cluster = ClusterInfo.load(relation.data[self.app])
+        me = UnitInfo.load(relation.data[self.unit])
+
+        if cluster.lxd_version and cluster.lxd_version != info.version:
+            raise Stop(
+                ops.BlockedStatus(
+                    f"LXD {info.version} here but the cluster runs {cluster.lxd_version}: "
+                    f"install LXD {cluster.lxd_version} on this machine"
+                )
+            )
+
+        if info.clustered:
+            self._as_member(config, info, relation, cluster, me)
+            return
+
+        pool = self._pool_spec(config)
+        self._preflight(config, info, pool)
+        me = self._announce(relation, me, info, config)
+
+        if not cluster.formed and self.unit.is_leader():
+            if any(peer.is_member for peer in self._peer_units(relation).values()):
+                raise Stop(ops.WaitingStatus("a peer is already a cluster member: waiting for it"))
+            self._bootstrap(config, info, pool)
+            self._as_member(config, self.lxd.info(), relation, cluster, me)
+            return
+        if not cluster.formed:
+            raise Stop(ops.WaitingStatus("waiting for the leader to bootstrap the cluster"))
+        if cluster.join_unit != self.unit.name or not cluster.join_secret:
+            raise Stop(ops.WaitingStatus("waiting for the leader to issue a join credential"))
+        if me.join_failed and me.join_failed == cluster.join_id:
+            raise Stop(ops.WaitingStatus(f"join failed, waiting for a new credential: {me.join_error}"))
+        self._join(config, relation, cluster, pool)
+
+    def _ensure_lxd(self, config: CharmConfig) -> ServerInfo:
+        if not self.lxd.installed():
+            self.unit.status = ops.MaintenanceStatus(f"installing LXD from {config.snap_channel}")
+            try:
+                self.lxd.install(config.snap_channel)
+            except LXDError as e:
+                raise Stop(ops.BlockedStatus(f"cannot install LXD: {e}")) from None
+        try:
+            self.lxd.wait_ready(timeout=30)
+            info = self.lxd.info()
+        except LXDError as e:
+            raise Stop(ops.WaitingStatus(f"waiting for the LXD daemon: {e}")) from None
+        self.unit.set_workload_version(info.version)
+        return info
+
+    def _pool_spec(self, config: CharmConfig) -> PoolSpec:
+        """Juju storage `local` first, the storage-device option second, else a loop-backed pool."""
+        attached = self.model.storages.get("local") if "local" in self.meta.storages else None
+        if attached:
+            return PoolSpec(config.storage_driver, source=str(attached[0].location))
+        if config.storage_device:
+            return PoolSpec(config.storage_driver, source=config.storage_device)
+        return PoolSpec(config.storage_driver, size=config.storage_size)
+
+    def _preflight(self, config: CharmConfig, info: ServerInfo, pool: PoolSpec) -> None:
+        """Bad inputs block before anything is changed."""
+        if info.storage_drivers is not None and config.storage_driver not in info.storage_drivers:
+            package = DRIVER_PACKAGES[config.storage_driver]
+            usable = ", ".join(d for d in DRIVER_PACKAGES if d in info.storage_drivers)
+            raise Stop(
+                ops.BlockedStatus(
+                    f"storage driver {config.storage_driver} is not available to LXD: install "
+                    f"{package} (and its kernel module), or set storage-driver to one of: {usable}"
+                )
+            )
+        if config.maas_enabled and not info.supports("maas_network"):
+            raise Stop(ops.BlockedStatus("this LXD has no MAAS support: unset maas-api-url"))
+        kind = self.lxd.network_type(config.bridge)
+        if kind is None:
+            raise Stop(
+                ops.BlockedStatus(f"bridge {config.bridge} does not exist: create it or set bridge")
+            )
+        if kind != "bridge":
+            raise Stop(
+                ops.BlockedStatus(f"{config.bridge} is a {kind} interface, not a bridge: set bridge")
+            )
+        if pool.source:
+            self._check_device(config, pool.source)
+
+    def _check_device(self, config: CharmConfig, path: str) -> None:
+        device = self.lxd.inspect_device(path)
+        if not device.exists:
+            raise Stop(ops.BlockedStatus(f"storage device {path} does not exist: fix storage-device"))
+        if not device.is_block:
+            raise Stop(ops.BlockedStatus(f"{path} is not a block device: fix storage-device"))
+        if device.mounted:
+            raise Stop(ops.BlockedStatus(f"{path} is mounted: unmount it or choose another device"))
+        if device.signatures and not config.wipe_storage_device:
+            found = ", ".join(device.signatures)
+            raise Stop(
+                ops.BlockedStatus(
+                    f"{path} holds {found}: set wipe-storage-device=true to erase it, "
+                    "or choose an empty device"
+                )
+            )
+
+    def _prepare_device(self, config: CharmConfig, pool: PoolSpec) -> None:
+        """Erase the device right before LXD uses it, only with the operator's consent."""
+        if pool.source and config.wipe_storage_device:
+            if self.lxd.inspect_device(pool.source).signatures:
+                logger.warning("erasing %s (wipe-storage-device=true)", pool.source)
+                self.lxd.wipe_device(pool.source)
+
+    def _announce(
+        self, relation: ops.Relation, me: UnitInfo, info: ServerInfo, config: CharmConfig
+    ) -> UnitInfo:
+        announced = UnitInfo(
+            server_name=server_name_of(self.unit.name),
+            address=https_address(self._address(), config.cluster_port),
+            lxd_version=info.version,
+            member=me.member,
+            join_failed=me.join_failed,
+            join_error=me.join_error,
+        )
+        announced.dump(relation.data[self.unit])
+        return announced
+
+    def _address(self) -> str:
+        binding = self.model.get_binding(PEER)
+        address = binding.network.bind_address if binding else None
+        if address is None:
+            raise Stop(ops.WaitingStatus("waiting for an address on the cluster binding"))
+        return str(address)
+
+    # -- bootstrap and join ---------------------------------------------------------------
+    def _bootstrap(self, config: CharmConfig, info: ServerInfo, pool: PoolSpec) -> None:
+        self.unit.status = ops.MaintenanceStatus("bootstrapping the LXD cluster")
+        self._prepare_device(config, pool)
+        preseed = bootstrap_preseed(
+            server_name=server_name_of(self.unit.name),
+            address=self._address(),
+            port=config.cluster_port,
+            pool=pool,
+            bridge=config.bridge,
+            images_auto_update=config.images_auto_update,
+            maas=self._maas(config),
+        )
+        try:
+            self.lxd.apply_preseed(preseed)
+        except LXDError as e:
+            raise Stop(ops.BlockedStatus(f"bootstrap failed: {e}")) from None
+        logger.info("bootstrapped LXD cluster as %s", server_name_of(self.unit.name))
+
+    def _join(
+        self, config: CharmConfig, relation: ops.Relation, cluster: ClusterInfo, pool: PoolSpec
+    ) -> None:
+        try:
+            content = self.model.get_secret(id=cluster.join_secret).get_content(refresh=True)
+        except (ops.SecretNotFoundError, ops.ModelError):
+            raise Stop(ops.WaitingStatus("waiting for access to the join credential")) from None
+        credential = JoinCredential(content["kind"], content["value"])  # type: ignore[arg-type]
+        if certificate_fingerprint(cluster.certificate) != cluster.fingerprint or (
+            credential.kind == "token" and token_fingerprint(credential.value) != cluster.fingerprint
+        ):
+            raise Stop(
+                ops.BlockedStatus(
+                    "the published cluster certificate does not match its fingerprint: not joining"
+                )
+            )
+        self.unit.status = ops.MaintenanceStatus(f"joining the LXD cluster at {cluster.cluster_address}")
+        self._prepare_device(config, pool)
+        preseed = join_preseed(
+            server_name=server_name_of(self.unit.name),
+            address=self._address(),
+            port=config.cluster_port,
+            cluster_address=cluster.cluster_address,
+            cluster_certificate=cluster.certificate,
+            credential=credential,
+            pool=pool,
+        )
+        mine = relation.data[self.unit]
+        try:
+            self.lxd.apply_preseed(preseed)
+        except LXDError as e:
+            failed = replace(UnitInfo.load(mine), join_failed=cluster.join_id, join_error=str(e))
+            failed.dump(mine)
+            raise Stop(ops.WaitingStatus(f"join failed, waiting for a new credential: {e}")) from None
+        replace(UnitInfo.load(mine), member=cluster.fingerprint, join_failed="", join_error="").dump(mine)
+        logger.info("joined the LXD cluster at %s", cluster.cluster_address)
+
+    # -- once a member --------------------------------------------------------------------
+    def _as_member(
+        self,
+        config: CharmConfig,
+        info: ServerInfo,
+        relation: ops.Relation,
+        cluster: ClusterInfo,
+        me: UnitInfo,
+    ) -> None:
+        fingerprint = certificate_fingerprint(info.certificate)
+        if cluster.formed and fingerprint != cluster.fingerprint:
+            raise Stop(
+                ops.BlockedStatus(
+                    f"this LXD is a member of another cluster ({fingerprint[:12]}): "
+                    "remove it from that cluster first"
+                )
+            )
+        if me.member != fingerprint:
+            me = self._announce(relation, me, info, config)
+            replace(me, member=fingerprint, join_failed="", join_error="").dump(relation.data[self.unit])
+        if not self.unit.is_leader():
+            return
+        cluster = replace(
+            cluster,
+            cluster_address=https_address(self._address(), config.cluster_port),
+            certificate=info.certificate,
+            fingerprint=fingerprint,
+            lxd_version=info.version,
+            bootstrap_unit=cluster.bootstrap_unit or self.unit.name,
+        )
+        cluster.dump(relation.data[self.app])
+        changed = self.lxd.update_config(
+            server_config(images_auto_update=config.images_auto_update, maas=self._maas(config))
+        )
+        if changed:
+            logger.info("cluster configuration updated: %s", ", ".join(changed))
+        self._serve_joiners(info, relation, cluster)
+
+    def _peer_units(self, relation: ops.Relation) -> dict[str, UnitInfo]:
+        return {unit.name: UnitInfo.load(relation.data[unit]) for unit in relation.units}
+
+    def _serve_joiners(self, info: ServerInfo, relation: ops.Relation, cluster: ClusterInfo) -> None:
+        """Hand one join credential at a time to the next unit waiting to join."""
+        members = {m.server_name for m in self.lxd.members()}
+        waiting = {
+            name: unit
+            for name, unit in self._peer_units(relation).items()
+            if unit.server_name and unit.address and unit.server_name not in members
+        }
+        current = cluster.join_unit
+        if current and current in waiting and waiting[current].join_failed != cluster.join_id:
+            return  # its credential is still outstanding
+        if current and current not in waiting:
+            self._drop_credential(info, server_name_of(current))
+            cluster = replace(cluster, join_unit="", join_secret="", join_id="")
+            current = ""
+        nxt = current or min(waiting, key=unit_number, default="")
+        if not nxt:
+            cluster.dump(relation.data[self.app])
+            return
+        credential = self._issue_credential(info, waiting[nxt].server_name)
+        content = {"kind": credential.kind, "value": credential.value}
+        label = f"join-{waiting[nxt].server_name}"
+        try:
+            secret = self.model.get_secret(label=label)
+            secret.set_content(content)
+        except ops.SecretNotFoundError:
+            secret = self.app.add_secret(content, label=label, description=f"LXD join credential for {nxt}")
+        secret_id = secret.get_info().id
+        cluster = replace(cluster, join_unit=nxt, join_secret=secret_id, join_id=uuid.uuid4().hex[:12])
+        cluster.dump(relation.data[self.app])
+        logger.info("issued a join %s for %s", credential.kind, nxt)
+
+    def _issue_credential(self, info: ServerInfo, server_name: str) -> JoinCredential:
+        if info.supports("clustering_join_token"):
+            return JoinCredential("token", self.lxd.issue_join_token(server_name))
+        password = secrets.token_urlsafe(24)
+        self.lxd.set_trust_password(password)
+        return JoinCredential("password", password)
+
+    def _drop_credential(self, info: ServerInfo, server_name: str) -> None:
+        try:
+            self.model.get_secret(label=f"join-{server_name}").remove_all_revisions()
+        except ops.SecretNotFoundError:
+            pass
+        if not info.supports("clustering_join_token"):
+            self.lxd.set_trust_password("")
+
+    def _maas(self, config: CharmConfig) -> MaasSettings | None:
+        if not (config.maas_enabled or config.maas_subnet_ipv4 or config.maas_subnet_ipv6):
+            return None
+        key = ""
+        if config.maas_api_key_secret:
+            try:
+                key = self.model.get_secret(id=config.maas_api_key_secret).get_content(refresh=True)["key"]
+            except (ops.SecretNotFoundError, ops.ModelError, KeyError):
+                raise Stop(
+                    ops.BlockedStatus(
+                        "cannot read the maas-api-key secret (key `key`): "
+                        "juju grant-secret <secret> lxd-cluster"
+                    )
+                ) from None
+        return MaasSettings(config.maas_api_url, key, config.maas_subnet_ipv4, config.maas_subnet_ipv6)
+
+    # -- status ---------------------------------------------------------------------------
+    def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
+        try:
+            load_config(self.config)
+        except ConfigError as e:
+            event.add_status(ops.BlockedStatus(str(e)))
+            return
+        if self._outcome is not None:
+            event.add_status(self._outcome)
+            return
+        try:
+            members = self.lxd.members()
+        except LXDError as e:
+            event.add_status(ops.WaitingStatus(f"LXD not answering: {e}"))
+            return
+        event.add_status(self._member_status(members))
+
+    def _member_status(self, members: list[Member]) -> ops.StatusBase:
+        name = server_name_of(self.unit.name)
+        mine = next((m for m in members if m.server_name == name), None)
+        if mine is None:
+            return ops.WaitingStatus("not a cluster member yet")
+        message = f"member {name} of {len(members)} ({mine.database_role}), {mine.message.lower()}"
+        down = sorted(m.server_name for m in members if m.status.lower() != "online")
+        if down:
+            message += f"; not online: {', '.join(down)}"
+        if len(members) < MIN_MEMBERS and self.app.planned_units() <= len(members):
+            message += f"; fewer than {MIN_MEMBERS} members: no database redundancy"
+        if mine.status.lower() == "evacuated":
+            return ops.MaintenanceStatus(message)
+        return ops.ActiveStatus(message)
+
+
+if __name__ == "__main__":  # pragma: nocover
+    ops.main(LXDClusterCharm)

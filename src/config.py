@@ -1,0 +1,125 @@
+"""Typed charm configuration: one validation pass, one readable error naming the option and the fix."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from urllib.parse import urlparse
+
+STORAGE_DRIVERS = ("zfs", "btrfs", "lvm", "dir")
+# track/risk[/branch], or a bare track or risk: 5.21/stable, latest/edge, 5.0/stable/hotfix-1, stable
+_CHANNEL = re.compile(
+    r"^(?:(?:[a-z0-9][a-z0-9.\-]*)/)?(?:stable|candidate|beta|edge)(?:/[a-z0-9][a-z0-9.\-]*)?$"
+    r"|^[0-9][a-z0-9.\-]*$|^latest$"
+)
+_SIZE = re.compile(r"^[1-9][0-9]*(?:[KMGTPE]i?B|[KMGTPE])?$")
+_INTERFACE = re.compile(r"^[A-Za-z0-9_.\-]{1,15}$")  # Linux IFNAMSIZ - 1
+_SUBNET_NAME = re.compile(r"^[A-Za-z0-9_.:/\-]{1,253}$")
+
+
+class ConfigError(ValueError):
+    """A configuration value is unusable; the message names the option and the fix."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CharmConfig:
+    storage_driver: str = "zfs"
+    storage_device: str = ""
+    storage_size: str = "20GiB"
+    wipe_storage_device: bool = False
+    bridge: str = "br0"
+    snap_channel: str = "5.21/stable"
+    images_auto_update: bool = True
+    maas_api_url: str = ""
+    maas_api_key_secret: str = ""  # a Juju secret URI, never the key itself
+    maas_subnet_ipv4: str = ""
+    maas_subnet_ipv6: str = ""
+    cluster_port: int = 8443
+
+    @property
+    def maas_enabled(self) -> bool:
+        return bool(self.maas_api_url)
+
+
+def load_config(raw: Mapping[str, object]) -> CharmConfig:
+    """Validate Juju config (hyphenated keys) into a CharmConfig, or raise ConfigError."""
+
+    def text(key: str, default: str = "") -> str:
+        value = raw.get(key, default)
+        return "" if value is None else str(value).strip()
+
+    driver = text("storage-driver", "zfs")
+    if driver not in STORAGE_DRIVERS:
+        raise ConfigError(
+            f"storage-driver {driver!r} is not supported: set it to one of {', '.join(STORAGE_DRIVERS)}"
+        )
+
+    device = text("storage-device")
+    if device and not device.startswith("/dev/"):
+        raise ConfigError(
+            f"storage-device {device!r} is not a device path: give a block device such as /dev/vdb, "
+            "or leave it empty for a loop-backed pool"
+        )
+
+    size = text("storage-size", "20GiB")
+    if not _SIZE.match(size):
+        raise ConfigError(f"storage-size {size!r} is not a size: use a value such as 20GiB")
+
+    bridge = text("bridge", "br0")
+    if not _INTERFACE.match(bridge):
+        raise ConfigError(
+            f"bridge {bridge!r} is not a valid interface name: name an existing host bridge such as br0"
+        )
+
+    channel = text("snap-channel", "5.21/stable")
+    if not _CHANNEL.match(channel):
+        raise ConfigError(
+            f"snap-channel {channel!r} is malformed: use track/risk such as 5.21/stable or latest/edge"
+        )
+
+    port_raw = raw.get("cluster-port", 8443)
+    try:
+        port = int(port_raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        port = -1
+    if isinstance(port_raw, bool) or not 1 <= port <= 65535:
+        raise ConfigError(f"cluster-port {port_raw!r} is out of range: use a port from 1 to 65535")
+
+    maas_url = text("maas-api-url")
+    if maas_url:
+        parsed = urlparse(maas_url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ConfigError(
+                f"maas-api-url {maas_url!r} is malformed: use http(s)://HOST[:PORT]/MAAS"
+            )
+    maas_key = text("maas-api-key")
+    if maas_key and not maas_key.startswith("secret:"):
+        raise ConfigError(
+            "maas-api-key must be a Juju secret URI, not the key itself: "
+            "juju add-secret maas-key key=<API key>; juju grant-secret maas-key lxd-cluster; "
+            "juju config lxd-cluster maas-api-key=<secret URI>"
+        )
+    if bool(maas_url) != bool(maas_key):
+        missing = "maas-api-key" if maas_url else "maas-api-url"
+        raise ConfigError(f"MAAS integration needs both maas-api-url and maas-api-key: set {missing}")
+
+    subnets = {k: text(k) for k in ("maas-subnet-ipv4", "maas-subnet-ipv6")}
+    for key, value in subnets.items():
+        if value and not _SUBNET_NAME.match(value):
+            raise ConfigError(f"{key} {value!r} is not a MAAS subnet name")
+
+    return CharmConfig(
+        storage_driver=driver,
+        storage_device=device,
+        storage_size=size,
+        wipe_storage_device=bool(raw.get("wipe-storage-device", False)),
+        bridge=bridge,
+        snap_channel=channel,
+        images_auto_update=bool(raw.get("images-auto-update", True)),
+        maas_api_url=maas_url,
+        maas_api_key_secret=maas_key,
+        maas_subnet_ipv4=subnets["maas-subnet-ipv4"],
+        maas_subnet_ipv6=subnets["maas-subnet-ipv6"],
+        cluster_port=port,
+    )

@@ -1,0 +1,71 @@
+"""Typed view of the `cluster` peer relation: what the leader publishes, what each unit says.
+
+Plain databags carry only public facts (addresses, the cluster certificate and its fingerprint,
+versions, whose turn it is to join). Join credentials travel in Juju secrets, one per joiner.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, MutableMapping
+
+PEER = "cluster"
+
+
+class _Databag:
+    """Dataclass <-> databag: field foo_bar is key foo-bar; empty values are not written."""
+
+    @classmethod
+    def load(cls, data: Mapping[str, str]):  # noqa: ANN206 - returns cls
+        return cls(**{f.name: data.get(f.name.replace("_", "-"), "") for f in dataclasses.fields(cls)})
+
+    def dump(self, data: MutableMapping[str, str]) -> None:
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            key, value = f.name.replace("_", "-"), getattr(self, f.name)
+            if value:
+                data[key] = value
+            elif key in data:
+                del data[key]
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterInfo(_Databag):
+    """The leader's application databag."""
+
+    cluster_address: str = ""  # HOST:PORT of a member joiners contact (the bootstrap member)
+    certificate: str = ""  # cluster certificate, PEM
+    fingerprint: str = ""  # SHA-256 of its DER
+    lxd_version: str = ""  # the version every unit must run
+    bootstrap_unit: str = ""
+    join_unit: str = ""  # the one unit holding a join credential now (joins are serialised)
+    join_secret: str = ""  # Juju secret id of that credential
+    join_id: str = ""  # identifies the credential, so a joiner can report it failed
+
+    @property
+    def formed(self) -> bool:
+        return bool(self.cluster_address and self.certificate and self.fingerprint)
+
+
+@dataclasses.dataclass(frozen=True)
+class UnitInfo(_Databag):
+    """A unit's own databag."""
+
+    server_name: str = ""
+    address: str = ""  # its HOST:PORT on the cluster binding
+    lxd_version: str = ""
+    member: str = ""  # fingerprint of the cluster this unit is a member of
+    join_failed: str = ""  # join_id of a credential that failed, so the leader issues a new one
+    join_error: str = ""  # LXD's words for that failure
+
+    @property
+    def is_member(self) -> bool:
+        return bool(self.member)
+
+
+def server_name_of(unit_name: str) -> str:
+    """lxd-cluster/1 -> lxd-cluster-1: the member name LXD shows."""
+    return unit_name.replace("/", "-")
+
+
+def unit_number(unit_name: str) -> int:
+    return int(unit_name.rsplit("/", 1)[-1])

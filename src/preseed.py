@@ -1,0 +1,158 @@
+"""Pure builders of `lxd init --preseed` documents: state in, dict out, no I/O.
+
+The bootstrap preseed forms the cluster on the first member (the primer's `lxd init` answers);
+the join preseed is the primer's "modified preseed" every other member applies, with its own
+address and its own storage `source` in `member_config`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from typing import Any, Literal
+
+POOL_NAME = "local"
+REDACTED = "<redacted>"
+AUTO_UPDATE_HOURS = "6"  # LXD's own default for images.auto_update_interval
+
+
+@dataclasses.dataclass(frozen=True)
+class PoolSpec:
+    """Where this member's pool lives: a block device, or a loop file of `size` made by LXD."""
+
+    driver: str
+    source: str = ""
+    size: str = ""
+
+    def member_keys(self) -> dict[str, str]:
+        """The member-specific pool keys (differ per member, so joiners pass them in member_config)."""
+        if self.source:
+            return {"source": self.source}
+        if self.size and self.driver != "dir":
+            return {"size": self.size}
+        return {}
+
+
+@dataclasses.dataclass(frozen=True)
+class JoinCredential:
+    """A join token (LXD with clustering_join_token) or the cluster trust password (older LXD)."""
+
+    kind: Literal["token", "password"]
+    value: str = dataclasses.field(repr=False)
+
+    @property
+    def preseed_key(self) -> str:
+        return "cluster_token" if self.kind == "token" else "cluster_password"
+
+
+@dataclasses.dataclass(frozen=True)
+class MaasSettings:
+    api_url: str = ""
+    api_key: str = dataclasses.field(default="", repr=False)
+    subnet_ipv4: str = ""
+    subnet_ipv6: str = ""
+
+
+def https_address(address: str, port: int) -> str:
+    """HOST:PORT as LXD wants it, with brackets around an IPv6 address."""
+    try:
+        if ipaddress.ip_address(address).version == 6:
+            return f"[{address}]:{port}"
+    except ValueError:
+        pass  # a host name
+    return f"{address}:{port}"
+
+
+def default_nic(bridge: str, maas: MaasSettings | None = None) -> dict[str, str]:
+    nic = {"name": "eth0", "nictype": "bridged", "parent": bridge, "type": "nic"}
+    if maas and maas.subnet_ipv4:
+        nic["maas.subnet.ipv4"] = maas.subnet_ipv4
+    if maas and maas.subnet_ipv6:
+        nic["maas.subnet.ipv6"] = maas.subnet_ipv6
+    return nic
+
+
+def server_config(*, images_auto_update: bool, maas: MaasSettings | None = None) -> dict[str, str]:
+    """Cluster-wide server configuration the charm owns."""
+    config = {"images.auto_update_interval": AUTO_UPDATE_HOURS if images_auto_update else "0"}
+    if maas and maas.api_url:
+        config["maas.api.url"] = maas.api_url
+        config["maas.api.key"] = maas.api_key
+    return config
+
+
+def bootstrap_preseed(
+    *,
+    server_name: str,
+    address: str,
+    port: int,
+    pool: PoolSpec,
+    bridge: str,
+    images_auto_update: bool = True,
+    maas: MaasSettings | None = None,
+) -> dict[str, Any]:
+    """The preseed that makes this member the first member of a new cluster."""
+    config = {"core.https_address": https_address(address, port)}
+    config.update(server_config(images_auto_update=images_auto_update, maas=maas))
+    return {
+        "config": config,
+        "cluster": {"server_name": server_name, "enabled": True},
+        "storage_pools": [
+            {
+                "name": POOL_NAME,
+                "driver": pool.driver,
+                "description": "lxd-cluster pool",
+                "config": pool.member_keys(),
+            }
+        ],
+        "profiles": [
+            {
+                "name": "default",
+                "description": "Default LXD profile (lxd-cluster)",
+                "config": {},
+                "devices": {
+                    "root": {"path": "/", "pool": POOL_NAME, "type": "disk"},
+                    "eth0": default_nic(bridge, maas),
+                },
+            }
+        ],
+    }
+
+
+def join_preseed(
+    *,
+    server_name: str,
+    address: str,
+    port: int,
+    cluster_address: str,
+    cluster_certificate: str,
+    credential: JoinCredential,
+    pool: PoolSpec,
+) -> dict[str, Any]:
+    """The preseed that joins this member to the existing cluster at cluster_address."""
+    member_config = [
+        {"entity": "storage-pool", "name": POOL_NAME, "key": key, "value": value}
+        for key, value in pool.member_keys().items()
+    ]
+    cluster: dict[str, Any] = {
+        "enabled": True,
+        "server_name": server_name,
+        "server_address": https_address(address, port),
+        "cluster_address": cluster_address,
+        "cluster_certificate": cluster_certificate,
+        credential.preseed_key: credential.value,
+    }
+    if member_config:
+        cluster["member_config"] = member_config
+    return {"cluster": cluster}
+
+
+def redacted(preseed: dict[str, Any]) -> dict[str, Any]:
+    """A copy with every credential replaced, for logs and action output."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in preseed.items()}
+    for key in ("cluster_token", "cluster_password"):
+        if key in out.get("cluster", {}):
+            out["cluster"][key] = REDACTED
+    if "maas.api.key" in out.get("config", {}):
+        out["config"]["maas.api.key"] = REDACTED
+    return out

@@ -1,0 +1,284 @@
+"""Every LXD and OS call of the charm: install, preseeds, members, tokens, devices.
+
+No ops import here: the charm translates Juju events into these calls, and the functional tests
+drive them against real LXD daemons. All failures surface as LXDError carrying LXD's own words.
+pylxd is imported lazily: hooks that never talk to LXD (update-status on a blocked unit, say)
+do not pay for it.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+import ssl
+import stat
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+logger = logging.getLogger(__name__)
+
+SNAP_LXD_DIR = "/var/snap/lxd/common/lxd"
+DEB_LXD_DIR = "/var/lib/lxd"
+# Host tool LXD needs for each storage driver (the snap bundles them; a deb LXD uses the host's).
+DRIVER_PACKAGES = {"zfs": "zfsutils-linux", "btrfs": "btrfs-progs", "lvm": "lvm2", "dir": ""}
+JOIN_TIMEOUT = 300  # seconds for one `lxd init --preseed`
+
+
+class LXDError(Exception):
+    """An LXD or OS operation failed; str() is LXD's own message."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerInfo:
+    version: str
+    api_extensions: frozenset[str]
+    storage_drivers: frozenset[str] | None  # None: this LXD does not report them
+    clustered: bool
+    server_name: str
+    certificate: str  # PEM; the cluster certificate once clustered
+
+    def supports(self, extension: str) -> bool:
+        return extension in self.api_extensions
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """One row of `lxc cluster list`."""
+
+    server_name: str
+    url: str
+    roles: tuple[str, ...]
+    status: str  # Online, Offline, Evacuated, ...
+    message: str
+
+    @property
+    def database_role(self) -> str:
+        for role in ("database-leader", "database", "database-standby"):
+            if role in self.roles:
+                return role
+        return "-"
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceState:
+    path: str
+    exists: bool
+    is_block: bool = False
+    mounted: bool = False
+    signatures: tuple[str, ...] = ()  # filesystem / partition table / pool signatures found
+
+
+def certificate_fingerprint(pem: str) -> str:
+    """SHA-256 of the certificate's DER, lower-case hex, as LXD prints fingerprints."""
+    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
+
+
+def token_fingerprint(token: str) -> str:
+    """The cluster certificate fingerprint a join token carries."""
+    try:
+        return str(json.loads(base64.b64decode(token))["fingerprint"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise LXDError(f"join token is malformed: {type(e).__name__}") from None
+
+
+def default_lxd_dir() -> str:
+    """LXD_DIR if set (LXD's own convention), else the snap's or the deb's daemon directory."""
+    if os.environ.get("LXD_DIR"):
+        return os.environ["LXD_DIR"]
+    if Path(SNAP_LXD_DIR).exists() or shutil.which("snap"):
+        return SNAP_LXD_DIR
+    return DEB_LXD_DIR
+
+
+class LXD:
+    """The local LXD daemon, reached through its unix socket in lxd_dir."""
+
+    def __init__(self, lxd_dir: str | None = None):
+        self.lxd_dir = lxd_dir or default_lxd_dir()
+        self._client: Any = None
+
+    # -- install and readiness -------------------------------------------------------------
+    @staticmethod
+    def installed() -> bool:
+        return shutil.which("lxd") is not None
+
+    @staticmethod
+    def snap_available() -> bool:
+        return shutil.which("snap") is not None
+
+    def install(self, channel: str) -> None:
+        """Install the LXD snap from channel; an LXD that is installed already is kept as it is."""
+        if self.installed():
+            return
+        if not self.snap_available():
+            raise LXDError("LXD is not installed and snap is not available to install it")
+        self._run(["snap", "install", "lxd", f"--channel={channel}"], timeout=900)
+
+    def wait_ready(self, timeout: int = 60) -> None:
+        self._run(["lxd", "waitready", f"--timeout={timeout}"], timeout=timeout + 10)
+
+    # -- REST API --------------------------------------------------------------------------
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import pylxd  # lazy: heavy import
+
+            socket = os.path.join(self.lxd_dir, "unix.socket")
+            try:
+                self._client = pylxd.Client(endpoint=socket)
+            except Exception as e:  # pylxd raises several types while connecting
+                raise LXDError(f"cannot reach LXD at {socket}: {e}") from None
+        return self._client
+
+    def _api(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """Call the REST API; returns the response document; waits for async operations."""
+        from pylxd import exceptions
+
+        node = self.client.api
+        for part in path.strip("/").split("/"):
+            node = node[part]
+        try:
+            response = getattr(node, method)(**kwargs)
+            body = response.json()
+            if body.get("type") == "async":
+                op_id = body["operation"].rsplit("/", 1)[-1]
+                if not path.startswith("cluster/members") or method != "post":
+                    done = self.client.api.operations[op_id].wait.get(params={"timeout": JOIN_TIMEOUT})
+                    body = done.json()
+        except exceptions.LXDAPIException as e:
+            raise LXDError(str(e)) from None
+        except (OSError, ValueError) as e:
+            raise LXDError(f"LXD API {method.upper()} /1.0/{path} failed: {e}") from None
+        return body
+
+    def info(self) -> ServerInfo:
+        meta = self._api("get", "")["metadata"]
+        env = meta.get("environment", {})
+        drivers = env.get("storage_supported_drivers")
+        return ServerInfo(
+            version=str(env.get("server_version", "")),
+            api_extensions=frozenset(meta.get("api_extensions", [])),
+            storage_drivers=None if drivers is None else frozenset(d["Name"] for d in drivers),
+            clustered=bool(env.get("server_clustered")),
+            server_name=str(env.get("server_name", "")),
+            certificate=str(env.get("certificate", "")),
+        )
+
+    def network_type(self, name: str) -> str | None:
+        """Type of a host interface as the daemon sees it (bridge, physical, ...), None if absent."""
+        try:
+            return str(self._api("get", f"networks/{name}")["metadata"].get("type", ""))
+        except LXDError as e:
+            if "not found" in str(e).lower():
+                return None
+            raise
+
+    def members(self) -> list[Member]:
+        rows = self._api("get", "cluster/members", params={"recursion": 1})["metadata"]
+        return [
+            Member(
+                server_name=r["server_name"],
+                url=r.get("url", ""),
+                roles=tuple(r.get("roles") or ()),
+                status=r.get("status", ""),
+                message=r.get("message", ""),
+            )
+            for r in rows
+        ]
+
+    def issue_join_token(self, server_name: str) -> str:
+        """A single-use join token for server_name (re-issuing cancels an older one)."""
+        body = self._api("post", "cluster/members", json={"server_name": server_name})
+        meta = (body.get("metadata") or {}).get("metadata") or {}
+        token = {
+            "server_name": meta.get("serverName", server_name),
+            "fingerprint": meta.get("fingerprint", ""),
+            "addresses": meta.get("addresses", []),
+            "secret": meta.get("secret", ""),
+        }
+        if meta.get("expiresAt"):
+            token["expires_at"] = meta["expiresAt"]
+        if not token["secret"] or not token["fingerprint"]:
+            raise LXDError("LXD returned no join token for " + server_name)
+        return base64.b64encode(json.dumps(token, separators=(",", ":")).encode()).decode()
+
+    def pending_join_names(self) -> set[str]:
+        """Server names that hold an unused join token."""
+        ops = self._api("get", "operations", params={"recursion": 1})["metadata"] or {}
+        names = set()
+        for op in ops.get("running", []):
+            if op.get("class") == "token" and (op.get("resources") or {}).get("cluster"):
+                names.add((op.get("metadata") or {}).get("serverName", ""))
+        return names - {""}
+
+    def update_config(self, config: dict[str, str]) -> list[str]:
+        """Set server config keys that differ; returns the keys changed (never their values)."""
+        current = self._api("get", "")["metadata"].get("config", {})
+        changes = {k: v for k, v in config.items() if current.get(k, "") != v}
+        if changes:
+            self._api("patch", "", json={"config": changes})
+        return sorted(changes)
+
+    def set_trust_password(self, password: str) -> None:
+        self._api("patch", "", json={"config": {"core.trust_password": password}})
+
+    # -- lxd init --------------------------------------------------------------------------
+    def apply_preseed(self, preseed: dict[str, Any], timeout: int = JOIN_TIMEOUT) -> None:
+        """`lxd init --preseed`, the document on stdin (never written to disk: it holds credentials)."""
+        self._run(["lxd", "init", "--preseed"], stdin=yaml.safe_dump(preseed), timeout=timeout)
+
+    # -- devices ---------------------------------------------------------------------------
+    @staticmethod
+    def inspect_device(path: str) -> DeviceState:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return DeviceState(path, exists=False)
+        if not stat.S_ISBLK(st.st_mode):
+            return DeviceState(path, exists=True)
+        real = os.path.realpath(path)
+        mounted = False
+        with open("/proc/self/mounts", encoding="utf-8") as mounts:
+            for line in mounts:
+                source = line.split(" ", 1)[0]
+                if source.startswith("/dev/") and os.path.realpath(source).startswith(real):
+                    mounted = True
+        out = LXD._run_static(["wipefs", "--parsable", real], timeout=60)
+        signatures = tuple(sorted({row.split(",")[3] for row in out.splitlines() if row.count(",") >= 3}))
+        return DeviceState(path, exists=True, is_block=True, mounted=mounted, signatures=signatures)
+
+    @staticmethod
+    def wipe_device(path: str) -> None:
+        LXD._run_static(["wipefs", "--all", "--force", os.path.realpath(path)], timeout=120)
+
+    # -- processes -------------------------------------------------------------------------
+    def _run(self, argv: list[str], stdin: str | None = None, timeout: int = 120) -> str:
+        return self._run_static(argv, stdin=stdin, timeout=timeout, lxd_dir=self.lxd_dir)
+
+    @staticmethod
+    def _run_static(
+        argv: list[str], stdin: str | None = None, timeout: int = 120, lxd_dir: str | None = None
+    ) -> str:
+        env = dict(os.environ)
+        if lxd_dir:
+            env["LXD_DIR"] = lxd_dir
+        try:
+            proc = subprocess.run(
+                argv, input=stdin, capture_output=True, text=True, timeout=timeout, env=env
+            )
+        except subprocess.TimeoutExpired:
+            raise LXDError(f"{' '.join(argv[:3])} did not finish within {timeout}s") from None
+        except OSError as e:
+            raise LXDError(f"{argv[0]}: {e.strerror}") from None
+        if proc.returncode != 0:
+            message = (proc.stderr or proc.stdout).strip().splitlines()
+            raise LXDError(message[-1] if message else f"{argv[0]} exited {proc.returncode}")
+        return proc.stdout

@@ -1,0 +1,291 @@
+"""Playing Juju without Juju: run the unchanged charm for N units through ops.testing.
+
+Each unit has its own `testing.Context` (unit_id) and `State`; all share one peer relation. After
+every hook the driver carries what the unit wrote (its unit databag; the app databag and the
+app-owned secrets when it is the leader) into the other units' states and queues the events real
+Juju would fire for that change (relation-changed, secret-changed). A hook that raises commits
+nothing, as in Juju, and is retried later. `settle()` runs hooks until nothing changes.
+
+Which LXD each unit talks to is the only thing the driver injects: `env_for_unit(uid)` gives the
+environment a unit's hooks run with (LXD_DIR, as LXD itself reads it), `address_for_unit(uid)`
+its address on the `cluster` binding.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ops import testing
+
+PEER = "cluster"
+STORAGE = "local"
+RELATION_ID = 1
+
+
+@dataclasses.dataclass
+class Hook:
+    uid: int
+    name: str  # install, start, config_changed, leader_elected, relation_changed:<uid|app>, ...
+    attempt: int = 1
+
+
+@dataclasses.dataclass
+class HookRecord:
+    uid: int
+    name: str
+    seconds: float
+    error: str = ""
+
+
+@dataclasses.dataclass
+class UnitSim:
+    uid: int
+    ctx: testing.Context
+    state: testing.State
+    unit_data: dict[str, str] = dataclasses.field(default_factory=dict)
+    tracked: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)  # secret id -> content
+    alive: bool = True
+
+    @property
+    def status(self) -> Any:
+        return self.state.unit_status
+
+
+class HookFailed(RuntimeError):
+    pass
+
+
+class _UnitContext(testing.Context):
+    """A unit's Context whose Juju storage `local` is a real block device, as storage-get says."""
+
+    block_device: str | None = None
+
+    def _get_storage_root(self, name: str, index: int) -> Path:
+        if name == STORAGE and self.block_device:
+            return Path(self.block_device)
+        return super()._get_storage_root(name, index)
+
+
+class JujuSim:
+    def __init__(
+        self,
+        charm_type: type,
+        *,
+        env_for_unit: Callable[[int], Mapping[str, str]],
+        address_for_unit: Callable[[int], str],
+        storage_for_unit: Callable[[int], str | None] = lambda uid: None,
+        config: Mapping[str, Any] | None = None,
+        app: str = "lxd-cluster",
+        max_attempts: int = 3,
+    ):
+        self.charm_type = charm_type
+        self.env_for_unit = env_for_unit
+        self.address_for_unit = address_for_unit
+        self.storage_for_unit = storage_for_unit
+        self.config = dict(config or {})
+        self.app = app
+        self.max_attempts = max_attempts
+        self.units: dict[int, UnitSim] = {}
+        self.leader: int | None = None
+        self.app_data: dict[str, str] = {}
+        self.app_secrets: dict[str, testing.Secret] = {}  # as the leader owns them
+        self.queue: collections.deque[Hook] = collections.deque()
+        self.log: list[HookRecord] = []
+
+    # -- model operations -------------------------------------------------------------------
+    def add_unit(self) -> int:
+        """`juju add-unit`: a new unit, with the hooks Juju fires on a fresh machine."""
+        uid = max(self.units, default=-1) + 1
+        ctx = _UnitContext(self.charm_type, app_name=self.app, unit_id=uid)
+        ctx.block_device = self.storage_for_unit(uid)
+        storages = [testing.Storage(STORAGE, index=uid)] if ctx.block_device else []
+        self.units[uid] = UnitSim(uid, ctx, testing.State(storages=storages))
+        first = self.leader is None
+        if first:
+            self.leader = uid
+        if storages:  # Juju attaches storage before install
+            self.queue.append(Hook(uid, "storage_attached"))
+        self.queue.append(Hook(uid, "install"))
+        self.queue.append(Hook(uid, "relation_created"))
+        self.queue.append(Hook(uid, "leader_elected" if first else "leader_settings_changed"))
+        self.queue.append(Hook(uid, "config_changed"))
+        self.queue.append(Hook(uid, "start"))
+        for other in self._live(exclude=uid):
+            self.queue.append(Hook(uid, f"relation_joined:{other}"))
+            self.queue.append(Hook(uid, f"relation_changed:{other}"))
+            self.queue.append(Hook(other, f"relation_joined:{uid}"))
+            self.queue.append(Hook(other, f"relation_changed:{uid}"))
+        return uid
+
+    def deploy(self, n: int) -> list[int]:
+        return [self.add_unit() for _ in range(n)]
+
+    def elect(self, uid: int) -> None:
+        """Juju moves leadership to uid (leader-elected fires there)."""
+        self.leader = uid
+        self.queue.append(Hook(uid, "leader_elected"))
+
+    def set_config(self, **changes: Any) -> None:
+        self.config.update(changes)
+        for uid in self._live():
+            self.queue.append(Hook(uid, "config_changed"))
+
+    def update_status(self) -> None:
+        for uid in self._live():
+            self.queue.append(Hook(uid, "update_status"))
+
+    # -- running hooks ----------------------------------------------------------------------
+    def settle(self, max_hooks: int = 500, timeout: float = 900.0) -> int:
+        """Run queued hooks until none is left, then one update-status round; returns hooks run."""
+        ran, deadline = 0, time.monotonic() + timeout
+        while True:
+            while self.queue:
+                if ran >= max_hooks or time.monotonic() > deadline:
+                    raise HookFailed(f"not settled after {ran} hooks: {list(self.queue)[:5]}")
+                self.run(self.queue.popleft())
+                ran += 1
+            before = self._snapshot()
+            self.update_status()
+            while self.queue:
+                self.run(self.queue.popleft())
+                ran += 1
+            if self._snapshot() == before:
+                return ran
+
+    def run(self, hook: Hook) -> None:
+        unit = self.units[hook.uid]
+        if not unit.alive:
+            return
+        state = self._state_for(unit)
+        event = self._event(unit, hook.name, state)
+        env = dict(self.env_for_unit(hook.uid))
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        t0 = time.monotonic()
+        try:
+            out = unit.ctx.run(event, state)
+        except Exception as e:  # the hook failed: Juju commits nothing and retries later
+            cause = e.__cause__ or e
+            self.log.append(HookRecord(hook.uid, hook.name, time.monotonic() - t0, repr(cause)))
+            if hook.attempt >= self.max_attempts:
+                raise HookFailed(f"unit {hook.uid} {hook.name} failed {hook.attempt}x: {cause!r}") from e
+            self.queue.append(dataclasses.replace(hook, attempt=hook.attempt + 1))
+            return
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        self.log.append(HookRecord(hook.uid, hook.name, time.monotonic() - t0))
+        self._commit(unit, out)
+
+    def _commit(self, unit: UnitSim, out: testing.State) -> None:
+        relation = out.get_relation(RELATION_ID)
+        new_unit_data = dict(relation.local_unit_data)
+        unit_changed = new_unit_data != unit.unit_data
+        unit.unit_data = new_unit_data
+        for secret in out.secrets:  # what this unit has now seen of each secret
+            unit.tracked[secret.id] = dict(secret.tracked_content)
+        unit.state = out
+        changed_secrets: list[str] = []
+        app_changed = False
+        if unit.uid == self.leader:
+            new_app = dict(relation.local_app_data)
+            app_changed = new_app != self.app_data
+            self.app_data = new_app
+            new_pool = {s.id: s for s in out.secrets if s.owner == "app"}
+            for sid, secret in new_pool.items():
+                old = self.app_secrets.get(sid)
+                if old is not None and old.latest_content != secret.latest_content:
+                    changed_secrets.append(sid)
+            self.app_secrets = new_pool
+        for other in self._live(exclude=unit.uid):
+            if unit_changed:
+                self._enqueue(Hook(other, f"relation_changed:{unit.uid}"))
+            if app_changed:
+                self._enqueue(Hook(other, "relation_changed:app"))
+            for sid in changed_secrets:
+                if sid in self.units[other].tracked:  # Juju notifies units that track it
+                    self._enqueue(Hook(other, f"secret_changed:{sid}"))
+
+    def _enqueue(self, hook: Hook) -> None:
+        if not any(h.uid == hook.uid and h.name == hook.name for h in self.queue):
+            self.queue.append(hook)
+
+    # -- building each unit's view ----------------------------------------------------------
+    def _state_for(self, unit: UnitSim) -> testing.State:
+        peers = {o: dict(self.units[o].unit_data) for o in self._live(exclude=unit.uid)}
+        relation = testing.PeerRelation(
+            PEER,
+            id=RELATION_ID,
+            local_app_data=dict(self.app_data),
+            local_unit_data=dict(unit.unit_data),
+            peers_data=peers,
+        )
+        address = self.address_for_unit(unit.uid)
+        network = testing.Network(
+            PEER,
+            bind_addresses=[testing.BindAddress([testing.Address(address)])],
+            ingress_addresses=[address],
+            egress_subnets=[f"{address}/32"],
+        )
+        is_leader = unit.uid == self.leader
+        secrets = []
+        for sid, secret in self.app_secrets.items():
+            if is_leader:
+                secrets.append(secret)
+            else:  # a peer reads the app's secret as an observer, from the revision it tracks
+                tracked = unit.tracked.get(sid, secret.latest_content)
+                secrets.append(
+                    testing.Secret(tracked, latest_content=secret.latest_content, id=sid, owner=None)
+                )
+        return dataclasses.replace(
+            unit.state,
+            config=dict(self.config),
+            relations=[relation],
+            networks=[network],
+            secrets=secrets,
+            leader=is_leader,
+            planned_units=len(self._live()),
+        )
+
+    def _event(self, unit: UnitSim, name: str, state: testing.State) -> Any:
+        on = unit.ctx.on
+        kind, _, arg = name.partition(":")
+        relation = state.get_relation(RELATION_ID)
+        if kind in ("relation_created", "relation_joined", "relation_changed", "relation_departed"):
+            remote = None if arg in ("", "app") else int(arg)
+            if kind == "relation_created":
+                return on.relation_created(relation)
+            if kind == "relation_departed":
+                return on.relation_departed(relation, remote_unit=remote, departing_unit=remote)
+            return getattr(on, kind)(relation, remote_unit=remote)
+        if kind == "storage_attached":
+            return on.storage_attached(state.storages[0])
+        if kind == "secret_changed":
+            return on.secret_changed(next(s for s in state.secrets if s.id == arg))
+        return getattr(on, kind)()
+
+    # -- observations -----------------------------------------------------------------------
+    def _live(self, exclude: int | None = None) -> list[int]:
+        return [u for u, s in self.units.items() if s.alive and u != exclude]
+
+    def _snapshot(self) -> tuple:
+        return (
+            tuple(sorted(self.app_data.items())),
+            tuple(tuple(sorted(self.units[u].unit_data.items())) for u in self._live()),
+            tuple(str(self.units[u].status) for u in self._live()),
+        )
+
+    def statuses(self) -> dict[int, Any]:
+        return {u: self.units[u].status for u in self._live()}
+
+    def hooks_run(self) -> int:
+        return len(self.log)
