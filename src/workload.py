@@ -30,6 +30,8 @@ DEB_LXD_DIR = "/var/lib/lxd"
 # Host tool LXD needs for each storage driver (the snap bundles them; a deb LXD uses the host's).
 DRIVER_PACKAGES = {"zfs": "zfsutils-linux", "btrfs": "btrfs-progs", "lvm": "lvm2", "dir": ""}
 JOIN_TIMEOUT = 300  # seconds for one `lxd init --preseed`
+# Server keys LXD drops from its config when set to their default value.
+SERVER_DEFAULTS = {"images.auto_update_interval": "6"}
 
 
 class LXDError(Exception):
@@ -61,7 +63,8 @@ class Member:
 
     @property
     def database_role(self) -> str:
-        for role in ("database-leader", "database", "database-standby"):
+        """database (a voter), database-standby, or - (no database role)."""
+        for role in ("database", "database-standby"):
             if role in self.roles:
                 return role
         return "-"
@@ -143,7 +146,7 @@ class LXD:
         from pylxd import exceptions
 
         node = self.client.api
-        for part in path.strip("/").split("/"):
+        for part in filter(None, path.split("/")):
             node = node[part]
         try:
             response = getattr(node, method)(**kwargs)
@@ -222,7 +225,7 @@ class LXD:
     def update_config(self, config: dict[str, str]) -> list[str]:
         """Set server config keys that differ; returns the keys changed (never their values)."""
         current = self._api("get", "")["metadata"].get("config", {})
-        changes = {k: v for k, v in config.items() if current.get(k, "") != v}
+        changes = {k: v for k, v in config.items() if current.get(k, SERVER_DEFAULTS.get(k, "")) != v}
         if changes:
             self._api("patch", "", json={"config": changes})
         return sorted(changes)

@@ -113,7 +113,8 @@ class JujuSim:
             self.queue.append(Hook(uid, "storage_attached"))
         self.queue.append(Hook(uid, "install"))
         self.queue.append(Hook(uid, "relation_created"))
-        self.queue.append(Hook(uid, "leader_elected" if first else "leader_settings_changed"))
+        if first:
+            self.queue.append(Hook(uid, "leader_elected"))
         self.queue.append(Hook(uid, "config_changed"))
         self.queue.append(Hook(uid, "start"))
         for other in self._live(exclude=uid):
@@ -261,14 +262,14 @@ class JujuSim:
         kind, _, arg = name.partition(":")
         relation = state.get_relation(RELATION_ID)
         if kind in ("relation_created", "relation_joined", "relation_changed", "relation_departed"):
-            remote = None if arg in ("", "app") else int(arg)
+            remote = self.leader if arg in ("", "app") else int(arg)  # app data comes from the leader
             if kind == "relation_created":
                 return on.relation_created(relation)
             if kind == "relation_departed":
                 return on.relation_departed(relation, remote_unit=remote, departing_unit=remote)
             return getattr(on, kind)(relation, remote_unit=remote)
         if kind == "storage_attached":
-            return on.storage_attached(state.storages[0])
+            return on.storage_attached(next(iter(state.storages)))
         if kind == "secret_changed":
             return on.secret_changed(next(s for s in state.secrets if s.id == arg))
         return getattr(on, kind)()
