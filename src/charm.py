@@ -9,16 +9,29 @@ collect-status. All LXD calls live in workload.py, preseeds are built in preseed
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 
 import ops
+import yaml
+
+from actions import (
+    MIN_MEMBERS,
+    ActionError,
+    check_known_member,
+    check_removal,
+    parse_launch,
+    pick_target,
+)
 
 from config import CharmConfig, ConfigError, load_config
 from peers import PEER, ClusterInfo, UnitInfo, server_name_of, unit_number
 from preseed import (
+    REDACTED,
     JoinCredential,
     MaasSettings,
     PoolSpec,
@@ -39,7 +52,17 @@ from workload import (
 
 logger = logging.getLogger(__name__)
 
-MIN_MEMBERS = 3  # the primer: keep at least three active members for database redundancy
+
+def format_table(rows: list[dict[str, str]]) -> str:
+    """The primer's `lxc cluster list` table."""
+    if not rows:
+        return ""
+    keys = list(rows[0])
+    widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in keys}
+    line = "+" + "+".join("-" * (widths[k] + 2) for k in keys) + "+"
+    out = [line, "|" + "|".join(f" {k.upper():<{widths[k]}} " for k in keys) + "|", line]
+    out += ["|" + "|".join(f" {str(r[k]):<{widths[k]}} " for k in keys) + "|" for r in rows]
+    return "\n".join(out + [line])
 
 
 class Stop(Exception):
@@ -68,10 +91,21 @@ class LXDClusterCharm(ops.CharmBase):
             peer.relation_created,
             peer.relation_joined,
             peer.relation_changed,
-            peer.relation_departed,
         ):
             framework.observe(event, self._reconcile)
+        framework.observe(peer.relation_departed, self._on_peer_departed)
         framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
+        self._actions: dict[str, Callable[[ops.ActionEvent], None]] = {
+            "launch": self._launch,
+            "remove-node": self._remove_node,
+            "force-remove": self._force_remove,
+            "cluster-list": self._cluster_list,
+            "show-preseed": self._show_preseed,
+            "evacuate": lambda event: self._member_state(event, "evacuate"),
+            "restore": lambda event: self._member_state(event, "restore"),
+        }
+        for action in self._actions:
+            framework.observe(self.on[action].action, self._on_action)
 
     # -- the flow -------------------------------------------------------------------------
     def _reconcile(self, _: ops.EventBase) -> None:
@@ -105,6 +139,13 @@ class LXDClusterCharm(ops.CharmBase):
         if info.clustered:
             self._as_member(config, info, relation, cluster, me)
             return
+        if server_name_of(self.unit.name) in cluster.removed.split():
+            raise Stop(
+                ops.BlockedStatus(
+                    "removed from the cluster by action: juju remove-unit this unit "
+                    "(its LXD must be wiped before it can join again)"
+                )
+            )
 
         pool = self._pool_spec(config)
         self._preflight(config, info, pool)
@@ -321,7 +362,10 @@ class LXDClusterCharm(ops.CharmBase):
         waiting = {
             name: unit
             for name, unit in self._peer_units(relation).items()
-            if unit.server_name and unit.address and unit.server_name not in members
+            if unit.server_name
+            and unit.address
+            and unit.server_name not in members
+            and unit.server_name not in cluster.removed.split()
         }
         current = cluster.join_unit
         if current and current in waiting and waiting[current].join_failed != cluster.join_id:
@@ -378,6 +422,216 @@ class LXDClusterCharm(ops.CharmBase):
                 ) from None
         return MaasSettings(config.maas_api_url, key, config.maas_subnet_ipv4, config.maas_subnet_ipv6)
 
+    # -- scale-in --------------------------------------------------------------------------
+    def _on_peer_departed(self, event: ops.RelationDepartedEvent) -> None:
+        if event.departing_unit == self.unit:
+            try:
+                self._leave()
+            except (LXDError, ActionError) as e:
+                self._outcome = ops.BlockedStatus(f"could not leave the cluster: {e}")
+            return
+        self._reconcile(event)
+
+    def _leave(self) -> None:
+        """`juju remove-unit`: move this member's instances away, then leave while alive."""
+        if not self.lxd.info().clustered:
+            return
+        name = server_name_of(self.unit.name)
+        members = self.lxd.members()
+        if [m.server_name for m in members] == [name]:
+            logger.warning("%s is the last member: the cluster stays on this machine", name)
+            return
+        mine = self.lxd.instances(location=name)
+        if mine:
+            self._move_off(name, members, [i.name for i in mine], logger.info)
+        self.lxd.remove_member(name)
+        logger.info("%s left the cluster", name)
+
+    def _move_off(
+        self, name: str, members: list[Member], instances: list[str], log: Callable[[str], object]
+    ) -> dict[str, str]:
+        """Move instances off member `name`, each to the online member with fewest instances."""
+        counts = {m.server_name: 0 for m in members if m.server_name != name and m.status == "Online"}
+        for instance in self.lxd.instances():
+            if instance.location in counts:
+                counts[instance.location] += 1
+        moved = {}
+        for instance in instances:
+            target = pick_target(counts)
+            log(f"moving {instance} from {name} to {target}")
+            self.lxd.move_instance(instance, target)
+            counts[target] += 1
+            moved[instance] = target
+        return moved
+
+    # -- actions ---------------------------------------------------------------------------
+    def _on_action(self, event: ops.ActionEvent) -> None:
+        """Failures become event.fail with the reason (LXD's own words where LXD refused)."""
+        action = event.handle.kind.removesuffix("_action").replace("_", "-")
+        try:
+            self._actions[action](event)
+        except (ActionError, LXDError) as e:
+            event.fail(str(e))
+
+    def _require_member(self, leader: bool = False) -> list[Member]:
+        if leader and not self.unit.is_leader():
+            raise ActionError("run this action on the leader: juju run lxd-cluster/leader ...")
+        if not self.lxd.info().clustered:
+            raise ActionError("this unit is not a cluster member yet: run the action on a member")
+        return self.lxd.members()
+
+    def _launch(self, event: ops.ActionEvent) -> None:
+        request = parse_launch(event.params)
+        members = self._require_member()
+        if request.target.startswith("@"):
+            if not self.lxd.group_exists(request.target[1:]):
+                raise ActionError(f"no cluster group named {request.target[1:]!r}")
+        elif request.target:
+            check_known_member(request.target, [m.server_name for m in members])
+        if any(i.name == request.name for i in self.lxd.instances()):
+            raise ActionError(f"an instance named {request.name} exists already: choose another name")
+        if not request.remote and not self.lxd.image_exists(request.image):
+            raise ActionError(
+                f"no image {request.image!r} in the cluster's image store: import it "
+                "(lxc image import) or name a remote image such as ubuntu:24.04"
+            )
+        event.log(f"launching {request.name} from {request.image} on {request.target or 'a member LXD picks'}")
+        instance = self.lxd.launch(
+            request.name, request.source, request.target, request.profiles, request.config
+        )
+        event.set_results(
+            {
+                "name": instance.name,
+                "location": instance.location,
+                "status": instance.status,
+                "ipv4": ", ".join(instance.ipv4),
+                "ipv6": ", ".join(instance.ipv6),
+            }
+        )
+
+    def _remove_node(self, event: ops.ActionEvent) -> None:
+        name = str(event.params.get("name", ""))
+        members = self._require_member(leader=True)
+        if name == server_name_of(self.unit.name):
+            raise ActionError(
+                f"{name} is the leader's own member: use juju remove-unit {self.unit.name}, "
+                "which moves its instances and leaves the cluster"
+            )
+        names = [m.server_name for m in members]
+        on_member = [i.name for i in self.lxd.instances(location=name)] if name in names else []
+        check_removal(name, names, on_member, event.params)
+        before = sorted(i.name for i in self.lxd.instances())
+        moved = self._move_off(name, members, on_member, event.log) if on_member else {}
+        event.log(f"removing {name} from the cluster")
+        self.lxd.remove_member(name)
+        self._record_removed(name)
+        after = sorted(i.name for i in self.lxd.instances())
+        lost = sorted(set(before) - set(after))
+        event.set_results(
+            {
+                "removed": name,
+                "moved": ", ".join(f"{i}->{t}" for i, t in moved.items()) or "none",
+                "instances-before": len(before),
+                "instances-after": len(after),
+                "lost": ", ".join(lost) or "none",
+            }
+        )
+
+    def _force_remove(self, event: ops.ActionEvent) -> None:
+        name = str(event.params.get("name", ""))
+        if event.params.get("confirm") is not True:
+            raise ActionError(
+                f"force-remove deletes {name or 'the member'} and its instances from the cluster "
+                "database without asking it: run again with confirm=true"
+            )
+        members = self._require_member(leader=True)
+        check_known_member(name, [m.server_name for m in members])
+        row = next(m for m in members if m.server_name == name)
+        if row.status == "Online":
+            raise ActionError(f"{name} is online: use remove-node, which moves its instances first")
+        lost = sorted(i.name for i in self.lxd.instances(location=name))
+        event.log(f"force-removing {name} ({row.status}: {row.message})")
+        self.lxd.remove_member(name, force=True)
+        self._record_removed(name)
+        event.set_results(
+            {
+                "removed": name,
+                "lost-instances": ", ".join(lost) or "none",
+                "next-step": f"wipe LXD on the host of {name} (snap remove --purge lxd, or reinstall "
+                "the machine) before it can join a cluster again",
+            }
+        )
+
+    def _record_removed(self, name: str) -> None:
+        """Remember a member removed by action, so its unit never tries to join again."""
+        relation = self.model.get_relation(PEER)
+        if relation is None:
+            return
+        cluster = ClusterInfo.load(relation.data[self.app])
+        replace(cluster, removed=" ".join(sorted(set(cluster.removed.split()) | {name}))).dump(
+            relation.data[self.app]
+        )
+
+    def _cluster_list(self, event: ops.ActionEvent) -> None:
+        members = self._require_member()
+        rows = [
+            {
+                "name": m.server_name,
+                "url": m.url,
+                "database": m.database_role,
+                "state": m.status.upper(),
+                "message": m.message,
+            }
+            for m in members
+        ]
+        event.set_results({"table": format_table(rows), "members": json.dumps(rows)})
+
+    def _show_preseed(self, event: ops.ActionEvent) -> None:
+        reveal = event.params.get("reveal") is True
+        server_name = str(event.params.get("server-name", "")).strip()
+        address = str(event.params.get("address", "")).strip()
+        source = str(event.params.get("storage-source", "")).strip()
+        if not server_name or not address:
+            raise ActionError("server-name and address are required: the new host's name and its IP")
+        config = load_config(self.config)
+        members = self._require_member(leader=reveal)
+        if server_name in [m.server_name for m in members]:
+            raise ActionError(f"{server_name} is a member already: choose the new host's name")
+        relation = self.model.get_relation(PEER)
+        cluster = ClusterInfo.load(relation.data[self.app]) if relation else ClusterInfo()
+        if not cluster.formed:
+            raise ActionError("the cluster is not published yet: wait for the leader")
+        info = self.lxd.info()
+        credential = (
+            self._issue_credential(info, server_name) if reveal else JoinCredential("token", REDACTED)
+        )
+        preseed = join_preseed(
+            server_name=server_name,
+            address=address,
+            port=config.cluster_port,
+            cluster_address=cluster.cluster_address,
+            cluster_certificate=cluster.certificate,
+            credential=credential,
+            pool=PoolSpec(config.storage_driver, source=source, size="" if source else config.storage_size),
+        )
+        event.set_results({"preseed": yaml.safe_dump(preseed, sort_keys=False)})
+
+    def _member_state(self, event: ops.ActionEvent, action: str) -> None:
+        name = str(event.params.get("name", ""))
+        members = self._require_member()
+        check_known_member(name, [m.server_name for m in members])
+        event.log(f"{action} {name}")
+        self.lxd.set_member_state(name, action)
+        row = next(m for m in self.lxd.members() if m.server_name == name)
+        instances = self.lxd.instances(location=name)
+        event.set_results(
+            {
+                "name": name,
+                "state": row.status.upper(),
+                "instances": ", ".join(f"{i.name} ({i.status})" for i in instances) or "none",
+            }
+        )
+
     # -- status ---------------------------------------------------------------------------
     def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
         try:
@@ -404,6 +658,11 @@ class LXDClusterCharm(ops.CharmBase):
         down = sorted(m.server_name for m in members if m.status.lower() != "online")
         if down:
             message += f"; not online: {', '.join(down)}"
+        relation = self.model.get_relation(PEER)
+        units = {name} | {server_name_of(u.name) for u in relation.units} if relation else {name}
+        stale = sorted(m.server_name for m in members if m.server_name not in units and m.status != "Online")
+        if stale:
+            message += f"; stale member {', '.join(stale)} has no unit: run force-remove"
         if len(members) < MIN_MEMBERS and self.app.planned_units() <= len(members):
             message += f"; fewer than {MIN_MEMBERS} members: no database redundancy"
         if mine.status.lower() == "evacuated":

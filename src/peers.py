@@ -40,6 +40,7 @@ class ClusterInfo(_Databag):
     join_unit: str = ""  # the one unit holding a join credential now (joins are serialised)
     join_secret: str = ""  # Juju secret id of that credential
     join_id: str = ""  # identifies the credential, so a joiner can report it failed
+    removed: str = ""  # server names removed by remove-node/force-remove (space-separated)
 
     @property
     def formed(self) -> bool:

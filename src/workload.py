@@ -18,6 +18,7 @@ import shutil
 import ssl
 import stat
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ DEB_LXD_DIR = "/var/lib/lxd"
 # Host tool LXD needs for each storage driver (the snap bundles them; a deb LXD uses the host's).
 DRIVER_PACKAGES = {"zfs": "zfsutils-linux", "btrfs": "btrfs-progs", "lvm": "lvm2", "dir": ""}
 JOIN_TIMEOUT = 300  # seconds for one `lxd init --preseed`
+OPERATION_TIMEOUT = 600  # seconds for one LXD operation (a launch, a move, an evacuation)
 # Server keys LXD drops from its config when set to their default value.
 SERVER_DEFAULTS = {"images.auto_update_interval": "6"}
 
@@ -68,6 +70,16 @@ class Member:
             if role in self.roles:
                 return role
         return "-"
+
+
+@dataclasses.dataclass(frozen=True)
+class Instance:
+    name: str
+    location: str
+    status: str  # Running, Stopped, ...
+    type: str = "container"
+    ipv4: tuple[str, ...] = ()
+    ipv6: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,26 +153,38 @@ class LXD:
                 raise LXDError(f"cannot reach LXD at {socket}: {e}") from None
         return self._client
 
-    def _api(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        """Call the REST API; returns the response document; waits for async operations."""
+    def _api(self, method: str, path: str, wait: bool = True, **kwargs: Any) -> dict[str, Any]:
+        """Call the REST API and return the response document.
+
+        An async operation is waited for (unless wait=False) and its failure raised with LXD's
+        own error text.
+        """
         from pylxd import exceptions
 
         node = self.client.api
         for part in filter(None, path.split("/")):
             node = node[part]
         try:
-            response = getattr(node, method)(**kwargs)
-            body = response.json()
-            if body.get("type") == "async":
-                op_id = body["operation"].rsplit("/", 1)[-1]
-                if not path.startswith("cluster/members") or method != "post":
-                    done = self.client.api.operations[op_id].wait.get(params={"timeout": JOIN_TIMEOUT})
-                    body = done.json()
+            body = getattr(node, method)(**kwargs).json()
+            if body.get("type") == "async" and wait:
+                body = self._wait(body["operation"].rsplit("/", 1)[-1])
         except exceptions.LXDAPIException as e:
             raise LXDError(str(e)) from None
         except (OSError, ValueError) as e:
             raise LXDError(f"LXD API {method.upper()} /1.0/{path} failed: {e}") from None
         return body
+
+    def _wait(self, op_id: str) -> dict[str, Any]:
+        """Wait for an operation; one running on another member can answer `Running` early."""
+        deadline = time.monotonic() + OPERATION_TIMEOUT
+        while True:
+            body = self.client.api.operations[op_id].wait.get(params={"timeout": 30}).json()
+            status = body["metadata"].get("status")
+            if status == "Success":
+                return body
+            if status not in ("Running", "Pending") or time.monotonic() > deadline:
+                raise LXDError(body["metadata"].get("err") or f"operation {op_id}: {status}")
+            time.sleep(0.2)
 
     def info(self) -> ServerInfo:
         meta = self._api("get", "")["metadata"]
@@ -199,7 +223,7 @@ class LXD:
 
     def issue_join_token(self, server_name: str) -> str:
         """A single-use join token for server_name (re-issuing cancels an older one)."""
-        body = self._api("post", "cluster/members", json={"server_name": server_name})
+        body = self._api("post", "cluster/members", wait=False, json={"server_name": server_name})
         meta = (body.get("metadata") or {}).get("metadata") or {}
         token = {
             "server_name": meta.get("serverName", server_name),
@@ -232,6 +256,82 @@ class LXD:
 
     def set_trust_password(self, password: str) -> None:
         self._api("patch", "", json={"config": {"core.trust_password": password}})
+
+    # -- members ---------------------------------------------------------------------------
+    def remove_member(self, name: str, force: bool = False) -> None:
+        """`lxc cluster remove [--force]`: force only deletes the database rows of a dead member."""
+        self._api("delete", f"cluster/members/{name}", params={"force": 1} if force else {})
+
+    def set_member_state(self, name: str, action: str) -> None:
+        """evacuate or restore a member (`lxc cluster evacuate|restore`)."""
+        self._api("post", f"cluster/members/{name}/state", json={"action": action})
+
+    def group_exists(self, name: str) -> bool:
+        try:
+            self._api("get", f"cluster/groups/{name}")
+        except LXDError as e:
+            if "not found" in str(e).lower():
+                return False
+            raise
+        return True
+
+    # -- instances -------------------------------------------------------------------------
+    def instances(self, location: str | None = None) -> list[Instance]:
+        rows = self._api("get", "instances", params={"recursion": 1})["metadata"] or []
+        found = [
+            Instance(r["name"], r.get("location", ""), r.get("status", ""), r.get("type", "container"))
+            for r in rows
+        ]
+        return [i for i in found if location is None or i.location == location]
+
+    def instance(self, name: str) -> Instance:
+        meta = self._api("get", f"instances/{name}")["metadata"]
+        state = self._api("get", f"instances/{name}/state")["metadata"] or {}
+        ipv4, ipv6 = [], []
+        for nic, net in (state.get("network") or {}).items():
+            if nic == "lo":
+                continue
+            for addr in net.get("addresses") or []:
+                (ipv4 if addr.get("family") == "inet" else ipv6).append(addr["address"])
+        return Instance(
+            name, meta.get("location", ""), meta.get("status", ""), meta.get("type", "container"),
+            tuple(ipv4), tuple(ipv6),
+        )
+
+    def image_exists(self, ref: str) -> bool:
+        """An alias or a (partial) fingerprint of an image in the cluster's image store."""
+        for path in (f"images/aliases/{ref}", f"images/{ref}"):
+            try:
+                self._api("get", path)
+                return True
+            except LXDError as e:
+                if "not found" not in str(e).lower():
+                    raise
+        return False
+
+    def launch(
+        self,
+        name: str,
+        source: dict[str, str],
+        target: str = "",
+        profiles: tuple[str, ...] = ("default",),
+        config: dict[str, str] | None = None,
+    ) -> Instance:
+        """Create and start an instance; without target LXD places it (fewest instances)."""
+        document = {"name": name, "source": source, "profiles": list(profiles), "config": config or {}}
+        self._api("post", "instances", json=document, params={"target": target} if target else {})
+        self._api("put", f"instances/{name}/state", json={"action": "start", "timeout": 30})
+        return self.instance(name)
+
+    def move_instance(self, name: str, target: str) -> None:
+        """Move an instance to another member: stopped moves work on every storage driver and with
+        bridged NICs, where live migration does not; a running instance is started again."""
+        was_running = self.instance(name).status == "Running"
+        if was_running:
+            self._api("put", f"instances/{name}/state", json={"action": "stop", "timeout": 30, "force": True})
+        self._api("post", f"instances/{name}", json={"name": name, "migration": True}, params={"target": target})
+        if was_running:
+            self._api("put", f"instances/{name}/state", json={"action": "start", "timeout": 30})
 
     # -- lxd init --------------------------------------------------------------------------
     def apply_preseed(self, preseed: dict[str, Any], timeout: int = JOIN_TIMEOUT) -> None:

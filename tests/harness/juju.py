@@ -14,10 +14,11 @@ its address on the `cluster` binding.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,17 @@ class UnitSim:
 
 class HookFailed(RuntimeError):
     pass
+
+
+@dataclasses.dataclass
+class ActionOutcome:
+    results: dict[str, Any]
+    logs: list[str]
+    failure: str
+
+    @property
+    def ok(self) -> bool:
+        return not self.failure
 
 
 class _UnitContext(testing.Context):
@@ -137,6 +149,43 @@ class JujuSim:
         for uid in self._live():
             self.queue.append(Hook(uid, "config_changed"))
 
+    def remove_unit(self, uid: int) -> None:
+        """`juju remove-unit`: the departing unit's relation-departed runs while its machine is
+        alive, then every remaining unit's; a departing leader's successor is elected."""
+        others = self._live(exclude=uid)
+        if others:
+            self.run(Hook(uid, f"relation_departed:{others[0]}:{uid}"))
+        self.units[uid].alive = False
+        if self.leader == uid and others:
+            self.elect(min(others))
+        for other in others:
+            self.queue.append(Hook(other, f"relation_departed:{uid}:{uid}"))
+
+    def vanish(self, uid: int) -> None:
+        """The unit's machine disappears without running any hook (`remove-unit --force`)."""
+        self.units[uid].alive = False
+        others = self._live()
+        if self.leader == uid and others:
+            self.elect(min(others))
+        for other in others:
+            self.queue.append(Hook(other, f"relation_departed:{uid}:{uid}"))
+
+    def run_action(self, uid: int, name: str, /, **params: Any) -> ActionOutcome:
+        """`juju run <unit> <action>`: results, logs and the failure message (empty on success)."""
+        unit = self.units[uid]
+        ctx = unit.ctx
+        try:
+            with self._unit_env(uid):
+                out = ctx.run(ctx.on.action(name, params=params), self._state_for(unit))
+            failure = ""
+        except testing.ActionFailed as e:
+            out, failure = e.state, e.message
+        outcome = ActionOutcome(dict(ctx.action_results or {}), list(ctx.action_logs), failure)
+        self.log.append(HookRecord(uid, f"action:{name}", 0.0, failure))
+        if out is not None:
+            self._commit(unit, out)
+        return outcome
+
     def update_status(self) -> None:
         for uid in self._live():
             self.queue.append(Hook(uid, "update_status"))
@@ -165,12 +214,10 @@ class JujuSim:
             return
         state = self._state_for(unit)
         event = self._event(unit, hook.name, state)
-        env = dict(self.env_for_unit(hook.uid))
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
         t0 = time.monotonic()
         try:
-            out = unit.ctx.run(event, state)
+            with self._unit_env(hook.uid):
+                out = unit.ctx.run(event, state)
         except Exception as e:  # the hook failed: Juju commits nothing and retries later
             cause = e.__cause__ or e
             self.log.append(HookRecord(hook.uid, hook.name, time.monotonic() - t0, repr(cause)))
@@ -178,14 +225,23 @@ class JujuSim:
                 raise HookFailed(f"unit {hook.uid} {hook.name} failed {hook.attempt}x: {cause!r}") from e
             self.queue.append(dataclasses.replace(hook, attempt=hook.attempt + 1))
             return
+        self.log.append(HookRecord(hook.uid, hook.name, time.monotonic() - t0))
+        self._commit(unit, out)
+
+    @contextlib.contextmanager
+    def _unit_env(self, uid: int) -> Iterator[None]:
+        """The environment a unit's hook process gets (which LXD it talks to)."""
+        env = dict(self.env_for_unit(uid))
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            yield
         finally:
             for k, v in saved.items():
                 if v is None:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
-        self.log.append(HookRecord(hook.uid, hook.name, time.monotonic() - t0))
-        self._commit(unit, out)
 
     def _commit(self, unit: UnitSim, out: testing.State) -> None:
         relation = out.get_relation(RELATION_ID)
@@ -262,11 +318,14 @@ class JujuSim:
         kind, _, arg = name.partition(":")
         relation = state.get_relation(RELATION_ID)
         if kind in ("relation_created", "relation_joined", "relation_changed", "relation_departed"):
-            remote = self.leader if arg in ("", "app") else int(arg)  # app data comes from the leader
+            remote = self.leader if arg in ("", "app") else int(arg.partition(":")[0])
             if kind == "relation_created":
                 return on.relation_created(relation)
-            if kind == "relation_departed":
-                return on.relation_departed(relation, remote_unit=remote, departing_unit=remote)
+            if kind == "relation_departed":  # relation_departed:<remote>:<departing>
+                remote_s, _, departing = arg.partition(":")
+                return on.relation_departed(
+                    relation, remote_unit=int(remote_s), departing_unit=int(departing or remote_s)
+                )
             return getattr(on, kind)(relation, remote_unit=remote)
         if kind == "storage_attached":
             return on.storage_attached(next(iter(state.storages)))
