@@ -654,7 +654,8 @@ class LXDClusterCharm(ops.CharmBase):
         mine = next((m for m in members if m.server_name == name), None)
         if mine is None:
             return ops.WaitingStatus("not a cluster member yet")
-        message = f"member {name} of {len(members)} ({mine.database_role}), {mine.message.lower()}"
+        role = mine.database_role if mine.database_role != "-" else "no database role"
+        message = f"member {name} of {len(members)} ({role}), {mine.message.lower()}"
         down = sorted(m.server_name for m in members if m.status.lower() != "online")
         if down:
             message += f"; not online: {', '.join(down)}"
