@@ -1,0 +1,151 @@
+"""A small plain fake of workload.LXD: the state a real daemon would have, and what was asked of it."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from workload import DeviceState, Instance, LXDError, Member, ServerInfo, certificate_fingerprint
+
+MUTATIONS = ("install", "apply_preseed", "update_config", "set_trust_password", "issue_join_token",
+             "wipe_device", "remove_member", "set_member_state", "launch", "move_instance")
+
+
+class FakeLXD:
+    def __init__(self, certificate: str, version: str = "5.21.2"):
+        self.certificate = certificate
+        self.version = version
+        self.is_installed = True
+        self.snap = True
+        self.ready = True
+        self.clustered = False
+        self.server_name = ""
+        self.extensions = {"clustering_join_token", "maas_network"}
+        self.storage_drivers: set[str] | None = {"zfs", "btrfs", "lvm", "dir"}
+        self.networks = {"br0": "bridge", "eth0": "physical"}
+        self.devices: dict[str, DeviceState] = {}
+        self.config: dict[str, str] = {}
+        self.member_rows: list[Member] = []
+        self.instance_rows: list[Instance] = []
+        self.images = {"busybox"}
+        self.groups = {"default"}
+        self.preseeds: list[dict[str, Any]] = []
+        self.tokens: dict[str, str] = {}
+        self.wiped: list[str] = []
+        self.removed: list[tuple[str, bool]] = []
+        self.moves: list[tuple[str, str]] = []
+        self.calls: list[str] = []
+        self.fail_next_preseed = ""
+
+    # what the charm calls ----------------------------------------------------------------------
+    def installed(self) -> bool:
+        return self.is_installed
+
+    def install(self, channel: str) -> None:
+        self.calls.append("install")
+        if not self.snap:
+            raise LXDError("LXD is not installed and snap is not available to install it")
+        self.is_installed = True
+
+    def wait_ready(self, timeout: int = 60) -> None:
+        if not self.ready:
+            raise LXDError("Daemon still not running after 30s timeout")
+
+    def info(self) -> ServerInfo:
+        if not self.ready:
+            raise LXDError("connection refused")
+        return ServerInfo(self.version, frozenset(self.extensions),
+                          None if self.storage_drivers is None else frozenset(self.storage_drivers),
+                          self.clustered, self.server_name or "none", self.certificate)
+
+    def network_type(self, name: str) -> str | None:
+        return self.networks.get(name)
+
+    def members(self) -> list[Member]:
+        if not self.ready:
+            raise LXDError("connection refused")
+        return list(self.member_rows)
+
+    def issue_join_token(self, server_name: str) -> str:
+        self.calls.append("issue_join_token")
+        doc = {"server_name": server_name, "fingerprint": certificate_fingerprint(self.certificate),
+               "addresses": ["10.0.0.1:8443"], "secret": f"s3cret-{server_name}-{len(self.tokens)}"}
+        token = base64.b64encode(json.dumps(doc).encode()).decode()
+        self.tokens[server_name] = token
+        return token
+
+    def update_config(self, config: dict[str, str]) -> list[str]:
+        changed = sorted(k for k, v in config.items() if self.config.get(k) != v)
+        if changed:
+            self.calls.append("update_config")
+            self.config.update(config)
+        return changed
+
+    def set_trust_password(self, password: str) -> None:
+        self.calls.append("set_trust_password")
+        self.config["core.trust_password"] = password
+
+    def apply_preseed(self, preseed: dict[str, Any], timeout: int = 300) -> None:
+        self.calls.append("apply_preseed")
+        self.preseeds.append(preseed)
+        if self.fail_next_preseed:
+            message, self.fail_next_preseed = self.fail_next_preseed, ""
+            raise LXDError(message)
+        self.clustered = True
+        self.server_name = preseed["cluster"]["server_name"]
+        self.member_rows.append(Member(self.server_name, "https://x", ("database",), "Online", "Fully operational"))
+
+    def inspect_device(self, path: str) -> DeviceState:
+        return self.devices.get(path, DeviceState(path, exists=False))
+
+    def wipe_device(self, path: str) -> None:
+        self.calls.append("wipe_device")
+        self.wiped.append(path)
+        self.devices[path] = DeviceState(path, exists=True, is_block=True)
+
+    def remove_member(self, name: str, force: bool = False) -> None:
+        self.calls.append("remove_member")
+        self.removed.append((name, force))
+        self.member_rows = [m for m in self.member_rows if m.server_name != name]
+        if force:
+            self.instance_rows = [i for i in self.instance_rows if i.location != name]
+
+    def set_member_state(self, name: str, action: str) -> None:
+        self.calls.append("set_member_state")
+        status = "Evacuated" if action == "evacuate" else "Online"
+        self.member_rows = [m if m.server_name != name else Member(m.server_name, m.url, m.roles, status, m.message)
+                            for m in self.member_rows]
+
+    def group_exists(self, name: str) -> bool:
+        return name in self.groups
+
+    def instances(self, location: str | None = None) -> list[Instance]:
+        return [i for i in self.instance_rows if location is None or i.location == location]
+
+    def instance(self, name: str) -> Instance:
+        return next(i for i in self.instance_rows if i.name == name)
+
+    def image_exists(self, ref: str) -> bool:
+        return ref in self.images
+
+    def launch(self, name, source, target="", profiles=("default",), config=None) -> Instance:
+        self.calls.append("launch")
+        location = target or min(m.server_name for m in self.member_rows)
+        instance = Instance(name, location, "Running", "container", ("10.1.0.5",), ())
+        self.instance_rows.append(instance)
+        return instance
+
+    def move_instance(self, name: str, target: str) -> None:
+        self.calls.append("move_instance")
+        self.moves.append((name, target))
+        self.instance_rows = [i if i.name != name else Instance(i.name, target, i.status) for i in self.instance_rows]
+
+    # helpers for tests ---------------------------------------------------------------------------
+    def be_member(self, name: str, *others: str) -> None:
+        self.clustered, self.server_name = True, name
+        self.member_rows = [Member(n, f"https://{n}:8443", ("database",), "Online", "Fully operational")
+                            for n in (name, *others)]
+
+    def mutations(self) -> list[str]:
+        return [c for c in self.calls if c in MUTATIONS]
