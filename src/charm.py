@@ -18,6 +18,7 @@ from dataclasses import replace
 
 import ops
 import yaml
+from charms.lxd_cluster.v0.lxd_cluster import ClusterEndpoints, DataError, LXDClusterProvider, fingerprint_of
 
 from actions import (
     MIN_MEMBERS,
@@ -51,6 +52,11 @@ from workload import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+def client_name(relation: ops.Relation) -> str:
+    """The trust-store name of a related client: tied to the relation."""
+    return f"juju-{relation.app.name if relation.app else 'client'}-{relation.id}"
 
 
 def format_table(rows: list[dict[str, str]]) -> str:
@@ -95,12 +101,17 @@ class LXDClusterCharm(ops.CharmBase):
             framework.observe(event, self._reconcile)
         framework.observe(peer.relation_departed, self._on_peer_departed)
         framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
+        self.clients = LXDClusterProvider(self)
+        framework.observe(self.clients.on.client_requested, self._reconcile)
+        framework.observe(self.clients.on.client_gone, self._on_client_gone)
         self._actions: dict[str, Callable[[ops.ActionEvent], None]] = {
             "launch": self._launch,
             "remove-node": self._remove_node,
             "force-remove": self._force_remove,
             "cluster-list": self._cluster_list,
             "show-preseed": self._show_preseed,
+            "add-trusted-client": self._add_trusted_client,
+            "remove-trusted-client": self._remove_trusted_client,
             "evacuate": lambda event: self._member_state(event, "evacuate"),
             "restore": lambda event: self._member_state(event, "restore"),
         }
@@ -352,6 +363,7 @@ class LXDClusterCharm(ops.CharmBase):
         if changed:
             logger.info("cluster configuration updated: %s", ", ".join(changed))
         self._serve_joiners(info, relation, cluster)
+        self._serve_clients(info, fingerprint)
 
     def _peer_units(self, relation: ops.Relation) -> dict[str, UnitInfo]:
         return {unit.name: UnitInfo.load(relation.data[unit]) for unit in relation.units}
@@ -421,6 +433,76 @@ class LXDClusterCharm(ops.CharmBase):
                     )
                 ) from None
         return MaasSettings(config.maas_api_url, key, config.maas_subnet_ipv4, config.maas_subnet_ipv6)
+
+    # -- trusted clients (lib/charms/lxd_cluster/v0) ---------------------------------------
+    def _serve_clients(self, info: ServerInfo, fingerprint: str) -> None:
+        """Trust each related client's certificate; publish where the cluster is."""
+        relations = self.clients.relations
+        if not relations:
+            return
+        endpoints = tuple(m.url for m in self.lxd.members())
+        trusted = self.lxd.trusted_clients()
+        for relation in relations:
+            name = client_name(relation)
+            try:
+                request = self.clients.request_of(relation)
+            except DataError as e:
+                if relation.app and relation.data[relation.app].get("certificate"):
+                    logger.warning("not trusting %s: %s", name, e)
+                    self.clients.publish(relation, ClusterEndpoints((), "", "", error=str(e)))
+                continue
+            if trusted.get(name) != request.fingerprint:
+                try:
+                    if name in trusted:
+                        self.lxd.untrust_client(trusted[name])
+                    self.lxd.trust_client(name, request.certificate, request.projects)
+                except LXDError as e:  # one client's bad request must not block the cluster
+                    logger.warning("not trusting %s: %s", name, e)
+                    self.clients.publish(relation, ClusterEndpoints((), "", "", error=f"LXD: {e}"))
+                    continue
+                logger.info("trusted client certificate %s (%s)", name, request.fingerprint[:12])
+            self.clients.publish(
+                relation, ClusterEndpoints(endpoints, info.certificate, fingerprint, request.fingerprint)
+            )
+
+    def _on_client_gone(self, event: ops.RelationEvent) -> None:
+        name = client_name(event.relation)
+        try:
+            fingerprint = self.lxd.trusted_clients().get(name)
+            if fingerprint:
+                self.lxd.untrust_client(fingerprint)
+                logger.info("removed client certificate %s", name)
+        except LXDError as e:
+            self._outcome = ops.BlockedStatus(f"could not remove client certificate {name}: {e}")
+
+    def _add_trusted_client(self, event: ops.ActionEvent) -> None:
+        name = str(event.params.get("name", "")).strip()
+        pem = str(event.params.get("certificate", "")).strip()
+        projects = tuple(event.params.get("projects", []))
+        if not name:
+            raise ActionError("name is required: how the client shows in `lxc config trust list`")
+        if pem:
+            try:
+                fingerprint = fingerprint_of(pem)
+            except DataError as e:
+                raise ActionError(f"certificate is unusable: {e}") from None
+        self._require_member()
+        if name in self.lxd.trusted_clients():
+            raise ActionError(f"a client named {name} is trusted already: remove it first")
+        if pem:
+            self.lxd.trust_client(name, pem + "\n", projects)
+            event.set_results({"name": name, "fingerprint": fingerprint})
+        else:
+            event.set_results({"name": name, "token": self.lxd.issue_client_token(name)})
+
+    def _remove_trusted_client(self, event: ops.ActionEvent) -> None:
+        name = str(event.params.get("name", "")).strip()
+        self._require_member()
+        trusted = self.lxd.trusted_clients()
+        if name not in trusted:
+            raise ActionError(f"no trusted client named {name!r}: trusted are {', '.join(sorted(trusted)) or 'none'}")
+        self.lxd.untrust_client(trusted[name])
+        event.set_results({"removed": name, "fingerprint": trusted[name]})
 
     # -- scale-in --------------------------------------------------------------------------
     def _on_peer_departed(self, event: ops.RelationDepartedEvent) -> None:

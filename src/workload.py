@@ -275,6 +275,35 @@ class LXD:
             raise
         return True
 
+    # -- trust store -----------------------------------------------------------------------
+    def trusted_clients(self) -> dict[str, str]:
+        """Client certificates in the trust store: name -> fingerprint."""
+        rows = self._api("get", "certificates", params={"recursion": 1})["metadata"] or []
+        return {r["name"]: r["fingerprint"] for r in rows if r.get("type") == "client"}
+
+    def trust_client(self, name: str, pem: str, projects: tuple[str, ...] = ()) -> None:
+        """Add a client certificate (restricted to projects when given)."""
+        der = base64.b64encode(ssl.PEM_cert_to_DER_cert(pem)).decode()
+        self._api("post", "certificates", json={
+            "type": "client", "name": name, "certificate": der,
+            "restricted": bool(projects), "projects": list(projects),
+        })
+
+    def untrust_client(self, fingerprint: str) -> None:
+        self._api("delete", f"certificates/{fingerprint}")
+
+    def issue_client_token(self, name: str) -> str:
+        """A single-use token with which a client outside Juju adds itself (`lxc remote add`)."""
+        body = self._api("post", "certificates", wait=False, json={"type": "client", "name": name, "token": True})
+        meta = (body.get("metadata") or {}).get("metadata") or {}
+        token = {"client_name": name, "fingerprint": meta.get("fingerprint", ""),
+                 "addresses": meta.get("addresses", []), "secret": meta.get("secret", "")}
+        if meta.get("expiresAt"):
+            token["expires_at"] = meta["expiresAt"]
+        if not token["secret"]:
+            raise LXDError("LXD returned no client token for " + name)
+        return base64.b64encode(json.dumps(token, separators=(",", ":")).encode()).decode()
+
     # -- instances -------------------------------------------------------------------------
     def instances(self, location: str | None = None) -> list[Instance]:
         rows = self._api("get", "instances", params={"recursion": 1})["metadata"] or []

@@ -107,6 +107,10 @@ class JujuSim:
         self.leader: int | None = None
         self.app_data: dict[str, str] = {}
         self.app_secrets: dict[str, testing.Secret] = {}  # as the leader owns them
+        # other applications related to this one: relation id -> the remote app's databag, and
+        # what our leader wrote into our side of it
+        self.remote: dict[int, tuple[str, str, dict[str, str]]] = {}  # id -> (endpoint, app, data)
+        self.provided: dict[int, dict[str, str]] = {}
         self.queue: collections.deque[Hook] = collections.deque()
         self.log: list[HookRecord] = []
 
@@ -169,6 +173,29 @@ class JujuSim:
             self.elect(min(others))
         for other in others:
             self.queue.append(Hook(other, f"relation_departed:{uid}:{uid}"))
+
+    def relate(self, endpoint: str, remote_app: str, data: Mapping[str, str] | None = None) -> int:
+        """`juju integrate`: another application on `endpoint`, its app databag `data`."""
+        rid = max([RELATION_ID, *self.remote]) + 1
+        self.remote[rid] = (endpoint, remote_app, dict(data or {}))
+        self.provided[rid] = {}
+        for uid in self._live():
+            for kind in ("relation_created", "relation_joined", "relation_changed"):
+                self.queue.append(Hook(uid, f"{kind}@{rid}"))
+        return rid
+
+    def set_remote_data(self, rid: int, data: Mapping[str, str]) -> None:
+        endpoint, app, _ = self.remote[rid]
+        self.remote[rid] = (endpoint, app, dict(data))
+        for uid in self._live():
+            self._enqueue(Hook(uid, f"relation_changed@{rid}"))
+
+    def unrelate(self, rid: int) -> None:
+        """`juju remove-relation`: relation-broken on every unit, then the relation is gone."""
+        for uid in self._live():
+            self.run(Hook(uid, f"relation_broken@{rid}"))
+        del self.remote[rid]
+        del self.provided[rid]
 
     def run_action(self, uid: int, name: str, /, **params: Any) -> ActionOutcome:
         """`juju run <unit> <action>`: results, logs and the failure message (empty on success)."""
@@ -251,6 +278,9 @@ class JujuSim:
         for secret in out.secrets:  # what this unit has now seen of each secret
             unit.tracked[secret.id] = dict(secret.tracked_content)
         unit.state = out
+        if unit.uid == self.leader:
+            for rid in self.remote:
+                self.provided[rid] = dict(out.get_relation(rid).local_app_data)
         changed_secrets: list[str] = []
         app_changed = False
         if unit.uid == self.leader:
@@ -303,10 +333,15 @@ class JujuSim:
                 secrets.append(
                     testing.Secret(tracked, latest_content=secret.latest_content, id=sid, owner=None)
                 )
+        others = [
+            testing.Relation(endpoint, id=rid, remote_app_name=app, remote_app_data=dict(data),
+                             local_app_data=dict(self.provided[rid]), remote_units_data={0: {}})
+            for rid, (endpoint, app, data) in self.remote.items()
+        ]
         return dataclasses.replace(
             unit.state,
             config=dict(self.config),
-            relations=[relation],
+            relations=[relation, *others],
             networks=[network],
             secrets=secrets,
             leader=is_leader,
@@ -315,6 +350,12 @@ class JujuSim:
 
     def _event(self, unit: UnitSim, name: str, state: testing.State) -> Any:
         on = unit.ctx.on
+        if "@" in name:  # an event on a relation with another application
+            kind, _, rid = name.partition("@")
+            other = state.get_relation(int(rid))
+            if kind in ("relation_created", "relation_broken"):
+                return getattr(on, kind)(other)
+            return getattr(on, kind)(other, remote_unit=0)
         kind, _, arg = name.partition(":")
         relation = state.get_relation(RELATION_ID)
         if kind in ("relation_created", "relation_joined", "relation_changed", "relation_departed"):

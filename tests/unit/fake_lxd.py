@@ -9,7 +9,8 @@ from typing import Any
 from workload import DeviceState, Instance, LXDError, Member, ServerInfo, certificate_fingerprint
 
 MUTATIONS = ("install", "apply_preseed", "update_config", "set_trust_password", "issue_join_token",
-             "wipe_device", "remove_member", "set_member_state", "launch", "move_instance")
+             "wipe_device", "remove_member", "set_member_state", "launch", "move_instance",
+             "trust_client", "untrust_client", "issue_client_token")
 
 
 class FakeLXD:
@@ -37,6 +38,7 @@ class FakeLXD:
         self.moves: list[tuple[str, str]] = []
         self.calls: list[str] = []
         self.fail_next_preseed = ""
+        self.trusted: dict[str, tuple[str, tuple[str, ...]]] = {}  # name -> (fingerprint, projects)
 
     # what the charm calls ----------------------------------------------------------------------
     def installed(self) -> bool:
@@ -140,6 +142,21 @@ class FakeLXD:
         self.calls.append("move_instance")
         self.moves.append((name, target))
         self.instance_rows = [i if i.name != name else Instance(i.name, target, i.status) for i in self.instance_rows]
+
+    def trusted_clients(self) -> dict[str, str]:
+        return {name: fp for name, (fp, _) in self.trusted.items()}
+
+    def trust_client(self, name: str, pem: str, projects: tuple[str, ...] = ()) -> None:
+        self.calls.append("trust_client")
+        self.trusted[name] = (certificate_fingerprint(pem), tuple(projects))
+
+    def untrust_client(self, fingerprint: str) -> None:
+        self.calls.append("untrust_client")
+        self.trusted = {n: v for n, v in self.trusted.items() if v[0] != fingerprint}
+
+    def issue_client_token(self, name: str) -> str:
+        self.calls.append("issue_client_token")
+        return base64.b64encode(json.dumps({"client_name": name, "secret": "client-s3cret"}).encode()).decode()
 
     # helpers for tests ---------------------------------------------------------------------------
     def be_member(self, name: str, *others: str) -> None:

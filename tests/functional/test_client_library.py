@@ -1,0 +1,110 @@
+"""The client library end to end: a requirer's certificate trusted through the relation, real TLS."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import ops
+import pylxd
+import pytest
+from ops import testing
+from pylxd.exceptions import LXDAPIException
+
+import charms.lxd_cluster.v0.lxd_cluster as library
+from tests.harness.cluster import form
+
+pytestmark = pytest.mark.functional
+
+REQUIRER_META = {"name": "runner", "requires": {"lxd-cluster": {"interface": "lxd_cluster", "limit": 1}}}
+
+
+def docstring_example() -> type[ops.CharmBase]:
+    """The requirer charm exactly as the library's docstring shows it."""
+    code = re.search(r"```python\n(.*?)```", library.__doc__, re.S).group(1)
+    namespace: dict = {}
+    exec(compile(code, "lxd_cluster docstring example", "exec"), namespace)
+    return namespace["RunnerCharm"]
+
+
+def client_certificate(tmp: Path, name: str) -> tuple[Path, Path]:
+    crt, key = tmp / f"{name}.crt", tmp / f"{name}.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-subj", f"/CN={name}", "-days", "1", "-keyout", str(key), "-out", str(crt)],
+        check=True, capture_output=True,
+    )
+    return crt, key
+
+
+def tls_client(endpoint: str, crt: Path, key: Path, server_pem: Path) -> pylxd.Client:
+    return pylxd.Client(endpoint=endpoint, cert=(str(crt), str(key)), verify=str(server_pem))
+
+
+def test_related_client_is_trusted_over_tls_and_refused_after_broken(lab, tmp_path):
+    cluster = form(lab, 3, driver="dir")
+    sim = cluster.sim
+    lab.import_image(cluster.member(0))
+    assert sim.run_action(0, "launch", name="web", image="busybox").ok
+    crt, key = client_certificate(tmp_path, "runner")
+
+    # the requirer, from the docstring example, publishes its certificate
+    runner_type = docstring_example()
+    runner = type("Runner", (runner_type,), {"client_certificate": lambda self: crt.read_text()})
+    ctx = testing.Context(runner, meta=REQUIRER_META)
+    relation = testing.Relation("lxd-cluster", remote_app_name="lxd-cluster")
+    out = ctx.run(ctx.on.relation_joined(relation, remote_unit=0), testing.State(leader=True, relations=[relation]))
+    request = dict(out.get_relation(relation.id).local_app_data)
+    assert request["certificate"] == crt.read_text()
+
+    rid = sim.relate("lxd-cluster", "runner", request)
+    sim.settle()
+    provided = sim.provided[rid]
+    assert "endpoints" in provided, (provided, sim.statuses())
+    assert sorted(library.json.loads(provided["endpoints"])) == [
+        f"https://{cluster.member(u).address}:8443" for u in range(3)]
+
+    # the requirer sees the cluster, exactly as the example reports it
+    relation = testing.Relation("lxd-cluster", id=relation.id, remote_app_name="lxd-cluster",
+                                remote_app_data=provided, local_app_data=request)
+    out = ctx.run(ctx.on.relation_changed(relation, remote_unit=0), testing.State(leader=True, relations=[relation]))
+    assert out.unit_status.name == "active"
+    endpoint = out.unit_status.message.removeprefix("LXD cluster at ")
+    assert endpoint in provided["endpoints"]
+
+    # real TLS: the client's certificate lists instances; the server is verified by the published PEM
+    server_pem = tmp_path / "cluster.crt"
+    server_pem.write_text(provided["certificate"])
+    client = tls_client(endpoint, crt, key, server_pem)
+    assert client.trusted
+    assert [i.name for i in client.instances.all()] == ["web"]
+    for other in library.json.loads(provided["endpoints"]):  # every member answers the same
+        assert [i.name for i in tls_client(other, crt, key, server_pem).instances.all()] == ["web"]
+
+    # a certificate that was never related is refused
+    stranger_crt, stranger_key = client_certificate(tmp_path, "stranger")
+    # and the server check is real: pinned to another certificate (pylxd pins the fingerprint), it fails
+    with pytest.raises(Exception, match="Fingerprints did not match"):
+        tls_client(endpoint, crt, key, stranger_crt)
+    stranger = tls_client(endpoint, stranger_crt, stranger_key, server_pem)
+    assert not stranger.trusted
+    with pytest.raises(LXDAPIException):
+        stranger.instances.all()
+
+    # relation broken: the certificate leaves the trust store and the same client is refused (403)
+    sim.unrelate(rid)
+    again = tls_client(endpoint, crt, key, server_pem)
+    assert not again.trusted
+    with pytest.raises(LXDAPIException) as refused:
+        again.instances.all()
+    assert refused.value.response.status_code == 403
+
+
+def test_garbage_certificate_is_refused_with_a_reason_and_nothing_trusted(lab):
+    cluster = form(lab, 1, driver="dir")
+    rid = cluster.sim.relate("lxd-cluster", "runner", {"certificate": "-----BEGIN CERTIFICATE-----\nnot a cert"})
+    cluster.sim.settle()
+    assert "not a PEM certificate" in cluster.sim.provided[rid]["error"]
+    listed = cluster.lxc(0, "config", "trust", "list", "--format", "csv").stdout
+    assert "juju-runner" not in listed
