@@ -30,7 +30,7 @@ from actions import (
 )
 
 from config import CharmConfig, ConfigError, load_config
-from peers import PEER, ClusterInfo, UnitInfo, server_name_of, unit_number
+from peers import PEER, ClusterInfo, JoinOffer, UnitInfo, server_name_of, unit_number
 from preseed import (
     REDACTED,
     JoinCredential,
@@ -170,11 +170,14 @@ class LXDClusterCharm(ops.CharmBase):
             return
         if not cluster.formed:
             raise Stop(ops.WaitingStatus("waiting for the leader to bootstrap the cluster"))
-        if cluster.join_unit != self.unit.name or not cluster.join_secret:
-            raise Stop(ops.WaitingStatus("waiting for the leader to issue a join credential"))
-        if me.join_failed and me.join_failed == cluster.join_id:
+        if self.unit.is_leader():  # a leader that is not a member: a member unit issues for it
+            cluster = self._appoint_issuer(relation, cluster, leader_is_member=False)
+        offer = self._offer_for_me(relation, cluster)
+        if offer is None:
+            raise Stop(ops.WaitingStatus("waiting for a join credential (joins go one at a time)"))
+        if me.join_failed and me.join_failed == offer.join_id:
             raise Stop(ops.WaitingStatus(f"join failed, waiting for a new credential: {me.join_error}"))
-        self._join(config, relation, cluster, pool)
+        self._join(config, relation, cluster, pool, offer)
 
     def _ensure_lxd(self, config: CharmConfig) -> ServerInfo:
         if not self.lxd.installed():
@@ -184,10 +187,13 @@ class LXDClusterCharm(ops.CharmBase):
             except LXDError as e:
                 raise Stop(ops.BlockedStatus(f"cannot install LXD: {e}")) from None
         try:
-            self.lxd.wait_ready(timeout=30)
             info = self.lxd.info()
-        except LXDError as e:
-            raise Stop(ops.WaitingStatus(f"waiting for the LXD daemon: {e}")) from None
+        except LXDError:  # not up yet (just installed, or restarting): wait for it once
+            try:
+                self.lxd.wait_ready(timeout=30)
+                info = self.lxd.info()
+            except LXDError as e:
+                raise Stop(ops.WaitingStatus(f"waiting for the LXD daemon: {e}")) from None
         self.unit.set_workload_version(info.version)
         return info
 
@@ -289,11 +295,20 @@ class LXDClusterCharm(ops.CharmBase):
             raise Stop(ops.BlockedStatus(f"bootstrap failed: {e}")) from None
         logger.info("bootstrapped LXD cluster as %s", server_name_of(self.unit.name))
 
+    def _offer_for_me(self, relation: ops.Relation, cluster: ClusterInfo) -> JoinOffer | None:
+        """The credential offered to this unit, by the leader (app databag) or the issuing member."""
+        bags = [relation.data[self.app]] + [relation.data[u] for u in relation.units if u.name == cluster.issuer]
+        for bag in bags:
+            offer = JoinOffer.load(bag)
+            if offer.join_unit == self.unit.name and offer.join_secret:
+                return offer
+        return None
+
     def _join(
-        self, config: CharmConfig, relation: ops.Relation, cluster: ClusterInfo, pool: PoolSpec
+        self, config: CharmConfig, relation: ops.Relation, cluster: ClusterInfo, pool: PoolSpec, offer: JoinOffer
     ) -> None:
         try:
-            content = self.model.get_secret(id=cluster.join_secret).get_content(refresh=True)
+            content = self.model.get_secret(id=offer.join_secret).get_content(refresh=True)
         except (ops.SecretNotFoundError, ops.ModelError):
             raise Stop(ops.WaitingStatus("waiting for access to the join credential")) from None
         credential = JoinCredential(content["kind"], content["value"])  # type: ignore[arg-type]
@@ -320,7 +335,7 @@ class LXDClusterCharm(ops.CharmBase):
         try:
             self.lxd.apply_preseed(preseed)
         except LXDError as e:
-            failed = replace(UnitInfo.load(mine), join_failed=cluster.join_id, join_error=str(e))
+            failed = replace(UnitInfo.load(mine), join_failed=offer.join_id, join_error=str(e))
             failed.dump(mine)
             raise Stop(ops.WaitingStatus(f"join failed, waiting for a new credential: {e}")) from None
         replace(UnitInfo.load(mine), member=cluster.fingerprint, join_failed="", join_error="").dump(mine)
@@ -347,6 +362,10 @@ class LXDClusterCharm(ops.CharmBase):
             me = self._announce(relation, me, info, config)
             replace(me, member=fingerprint, join_failed="", join_error="").dump(relation.data[self.unit])
         if not self.unit.is_leader():
+            if cluster.issuer == self.unit.name:  # the leader is not a member: this unit issues
+                self._serve_joiners(info, relation, cluster, relation.data[self.unit], self.unit)
+            else:
+                self._withdraw_offer(info, relation.data[self.unit])
             return
         cluster = replace(
             cluster,
@@ -362,13 +381,35 @@ class LXDClusterCharm(ops.CharmBase):
         )
         if changed:
             logger.info("cluster configuration updated: %s", ", ".join(changed))
-        self._serve_joiners(info, relation, cluster)
+        cluster = self._appoint_issuer(relation, cluster, leader_is_member=True)
+        self._serve_joiners(info, relation, cluster, relation.data[self.app], self.app)
         self._serve_clients(info, fingerprint)
 
     def _peer_units(self, relation: ops.Relation) -> dict[str, UnitInfo]:
         return {unit.name: UnitInfo.load(relation.data[unit]) for unit in relation.units}
 
-    def _serve_joiners(self, info: ServerInfo, relation: ops.Relation, cluster: ClusterInfo) -> None:
+    def _appoint_issuer(self, relation: ops.Relation, cluster: ClusterInfo, leader_is_member: bool) -> ClusterInfo:
+        """The leader issues join credentials when it is a member; otherwise the lowest-numbered
+        member unit does (a new leader that has not joined yet must not wait for itself)."""
+        if leader_is_member:
+            issuer = self.unit.name
+        else:
+            members = [n for n, u in self._peer_units(relation).items() if u.member == cluster.fingerprint]
+            issuer = min(members, key=unit_number, default="")
+            JoinOffer().dump(relation.data[self.app])  # an offer the leader made as a member is void
+        if issuer != cluster.issuer:
+            cluster = replace(cluster, issuer=issuer)
+            cluster.dump(relation.data[self.app])
+        return cluster
+
+    def _serve_joiners(
+        self,
+        info: ServerInfo,
+        relation: ops.Relation,
+        cluster: ClusterInfo,
+        bag: ops.RelationDataContent,
+        owner: ops.Application | ops.Unit,
+    ) -> None:
         """Hand one join credential at a time to the next unit waiting to join."""
         members = {m.server_name for m in self.lxd.members()}
         waiting = {
@@ -379,16 +420,19 @@ class LXDClusterCharm(ops.CharmBase):
             and unit.server_name not in members
             and unit.server_name not in cluster.removed.split()
         }
-        current = cluster.join_unit
-        if current and current in waiting and waiting[current].join_failed != cluster.join_id:
+        offer = JoinOffer.load(bag)
+        current = offer.join_unit
+        if current and current in waiting and waiting[current].join_failed != offer.join_id:
             return  # its credential is still outstanding
         if current and current not in waiting:
             self._drop_credential(info, server_name_of(current))
-            cluster = replace(cluster, join_unit="", join_secret="", join_id="")
             current = ""
+        if not current and self._offer_elsewhere(relation, bag, waiting):
+            JoinOffer().dump(bag)
+            return  # the previous issuer's credential is still outstanding: one join at a time
         nxt = current or min(waiting, key=unit_number, default="")
         if not nxt:
-            cluster.dump(relation.data[self.app])
+            JoinOffer().dump(bag)
             return
         credential = self._issue_credential(info, waiting[nxt].server_name)
         content = {"kind": credential.kind, "value": credential.value}
@@ -397,11 +441,25 @@ class LXDClusterCharm(ops.CharmBase):
             secret = self.model.get_secret(label=label)
             secret.set_content(content)
         except ops.SecretNotFoundError:
-            secret = self.app.add_secret(content, label=label, description=f"LXD join credential for {nxt}")
-        secret_id = secret.get_info().id
-        cluster = replace(cluster, join_unit=nxt, join_secret=secret_id, join_id=uuid.uuid4().hex[:12])
-        cluster.dump(relation.data[self.app])
+            secret = owner.add_secret(content, label=label, description=f"LXD join credential for {nxt}")
+            if isinstance(owner, ops.Unit):
+                secret.grant(relation)  # the joiner reads it over the peer relation
+        JoinOffer(nxt, secret.get_info().id, uuid.uuid4().hex[:12]).dump(bag)
         logger.info("issued a join %s for %s", credential.kind, nxt)
+
+    def _offer_elsewhere(
+        self, relation: ops.Relation, bag: ops.RelationDataContent, waiting: dict[str, UnitInfo]
+    ) -> bool:
+        """Is a credential from another issuer still outstanding for a unit that has not joined?"""
+        bags = [relation.data[self.app]] + [relation.data[u] for u in relation.units]
+        return any(b is not bag and JoinOffer.load(b).join_unit in waiting for b in bags)
+
+    def _withdraw_offer(self, info: ServerInfo, bag: ops.RelationDataContent) -> None:
+        """A unit that stopped being the issuer removes its offer and its credential."""
+        offer = JoinOffer.load(bag)
+        if offer.join_unit:
+            self._drop_credential(info, server_name_of(offer.join_unit))
+            JoinOffer().dump(bag)
 
     def _issue_credential(self, info: ServerInfo, server_name: str) -> JoinCredential:
         if info.supports("clustering_join_token"):

@@ -37,14 +37,22 @@ class ClusterInfo(_Databag):
     fingerprint: str = ""  # SHA-256 of its DER
     lxd_version: str = ""  # the version every unit must run
     bootstrap_unit: str = ""
-    join_unit: str = ""  # the one unit holding a join credential now (joins are serialised)
-    join_secret: str = ""  # Juju secret id of that credential
-    join_id: str = ""  # identifies the credential, so a joiner can report it failed
+    issuer: str = ""  # the unit that issues join credentials: the leader, or a member if it is not one
     removed: str = ""  # server names removed by remove-node/force-remove (space-separated)
 
     @property
     def formed(self) -> bool:
         return bool(self.cluster_address and self.certificate and self.fingerprint)
+
+
+@dataclasses.dataclass(frozen=True)
+class JoinOffer(_Databag):
+    """The one outstanding join credential (joins are serialised), in its issuer's databag:
+    the application's when the leader issues, the issuing unit's otherwise."""
+
+    join_unit: str = ""  # the unit it is for
+    join_secret: str = ""  # Juju secret id of the credential
+    join_id: str = ""  # identifies the credential, so a joiner can report it failed
 
 
 @dataclasses.dataclass(frozen=True)

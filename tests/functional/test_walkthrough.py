@@ -105,6 +105,12 @@ def test_primer_walkthrough_launch_exec_remove_force_remove(lab):
     lost = sorted(n for n, i in after.items() if i["location"] == dead)
     lab.kill(cluster.member(dead_uid))
     wait_offline(cluster, dead, via=sim.leader)
+    sim.vanish(dead_uid)  # its machine is gone too: no hook runs there any more
+    sim.settle()
+    for uid, unit in sim.units.items():  # the others' status names the dead member and the fix
+        if unit.alive:
+            assert f"not online: {dead}" in unit.status.message, unit.status
+            assert f"stale member {dead} has no unit: run force-remove" in unit.status.message
     unconfirmed = sim.run_action(sim.leader, "force-remove", name=dead)
     assert "confirm=true" in unconfirmed.failure
     forced = sim.run_action(sim.leader, "force-remove", name=dead, confirm=True)

@@ -107,12 +107,15 @@ class JujuSim:
         self.leader: int | None = None
         self.app_data: dict[str, str] = {}
         self.app_secrets: dict[str, testing.Secret] = {}  # as the leader owns them
+        self.unit_secrets: dict[str, tuple[int, testing.Secret]] = {}  # id -> (owner uid, secret)
         # other applications related to this one: relation id -> the remote app's databag, and
         # what our leader wrote into our side of it
         self.remote: dict[int, tuple[str, str, dict[str, str]]] = {}  # id -> (endpoint, app, data)
         self.provided: dict[int, dict[str, str]] = {}
         self.queue: collections.deque[Hook] = collections.deque()
         self.log: list[HookRecord] = []
+        self.after_hook: list[Callable[[JujuSim], None]] = []  # invariants checked after each hook
+        self.secret_values: set[str] = set()  # every secret value any unit ever wrote
 
     # -- model operations -------------------------------------------------------------------
     def add_unit(self) -> int:
@@ -235,6 +238,16 @@ class JujuSim:
             if self._snapshot() == before:
                 return ran
 
+    def run_until(self, done: Callable[[JujuSim], bool], max_hooks: int = 500) -> int:
+        """Run queued hooks one by one until done(sim) holds (to act between two steps)."""
+        for ran in range(max_hooks):
+            if done(self):
+                return ran
+            if not self.queue:
+                raise HookFailed("the queue ran dry before the condition held")
+            self.run(self.queue.popleft())
+        raise HookFailed(f"condition not reached after {max_hooks} hooks")
+
     def run(self, hook: Hook) -> None:
         unit = self.units[hook.uid]
         if not unit.alive:
@@ -254,6 +267,8 @@ class JujuSim:
             return
         self.log.append(HookRecord(hook.uid, hook.name, time.monotonic() - t0))
         self._commit(unit, out)
+        for check in self.after_hook:
+            check(self)
 
     @contextlib.contextmanager
     def _unit_env(self, uid: int) -> Iterator[None]:
@@ -282,6 +297,16 @@ class JujuSim:
             for rid in self.remote:
                 self.provided[rid] = dict(out.get_relation(rid).local_app_data)
         changed_secrets: list[str] = []
+        for secret in out.secrets:
+            if secret.owner:
+                self.secret_values.update(secret.latest_content.values())
+        owned = {s.id: s for s in out.secrets if s.owner == "unit"}
+        for sid, (owner, old) in list(self.unit_secrets.items()):
+            if owner == unit.uid and sid not in owned:
+                del self.unit_secrets[sid]  # removed by its owner
+            elif owner == unit.uid and old.latest_content != owned[sid].latest_content:
+                changed_secrets.append(sid)
+        self.unit_secrets.update({sid: (unit.uid, secret) for sid, secret in owned.items()})
         app_changed = False
         if unit.uid == self.leader:
             new_app = dict(relation.local_app_data)
@@ -325,8 +350,10 @@ class JujuSim:
         )
         is_leader = unit.uid == self.leader
         secrets = []
-        for sid, secret in self.app_secrets.items():
-            if is_leader:
+        pool = [(sid, secret, is_leader) for sid, secret in self.app_secrets.items()]
+        pool += [(sid, secret, owner == unit.uid) for sid, (owner, secret) in self.unit_secrets.items()]
+        for sid, secret, mine in pool:
+            if mine:
                 secrets.append(secret)
             else:  # a peer reads the app's secret as an observer, from the revision it tracks
                 tracked = unit.tracked.get(sid, secret.latest_content)
@@ -363,10 +390,11 @@ class JujuSim:
             if kind == "relation_created":
                 return on.relation_created(relation)
             if kind == "relation_departed":  # relation_departed:<remote>:<departing>
-                remote_s, _, departing = arg.partition(":")
-                return on.relation_departed(
-                    relation, remote_unit=int(remote_s), departing_unit=int(departing or remote_s)
-                )
+                remote_s, _, departing_s = arg.partition(":")
+                remote, departing = int(remote_s), int(departing_s or remote_s)
+                if departing == 0:  # ops-scenario 8.9 drops JUJU_DEPARTING_UNIT for unit id 0 (falsy
+                    remote = 0  # check); ops then takes the remote unit, so make that the departing one
+                return on.relation_departed(relation, remote_unit=remote, departing_unit=departing)
             return getattr(on, kind)(relation, remote_unit=remote)
         if kind == "storage_attached":
             return on.storage_attached(next(iter(state.storages)))

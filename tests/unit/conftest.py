@@ -3,19 +3,34 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).parents[2]
+for _path in (ROOT / "lib", ROOT / "src"):  # the charm's own import path, as the Juju agent sets it
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+
+def self_signed_pem(directory: Path, cn: str) -> str:
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-subj", f"/CN={cn}", "-days", "1",
+         "-keyout", str(directory / "key.pem"), "-out", str(directory / "cert.pem")],
+        check=True, capture_output=True,
+    )
+    return (directory / "cert.pem").read_text()
 
 
 @pytest.fixture(scope="session")
 def cluster_pem(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A real self-signed certificate, so fingerprints are computed as for LXD's own."""
-    d: Path = tmp_path_factory.mktemp("cert")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-subj", "/CN=lxd-cluster-test", "-days", "1",
-         "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem")],
-        check=True, capture_output=True,
-    )
-    return (d / "cert.pem").read_text()
+    return self_signed_pem(tmp_path_factory.mktemp("cert"), "lxd-cluster-test")
+
+
+@pytest.fixture(scope="session")
+def other_pem(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The certificate of some other cluster (or of an impostor)."""
+    return self_signed_pem(tmp_path_factory.mktemp("other"), "someone-else")

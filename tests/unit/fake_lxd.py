@@ -6,11 +6,27 @@ import base64
 import json
 from typing import Any
 
-from workload import DeviceState, Instance, LXDError, Member, ServerInfo, certificate_fingerprint
+from workload import (
+    SERVER_DEFAULTS,
+    DeviceState,
+    Instance,
+    LXDError,
+    Member,
+    ServerInfo,
+    certificate_fingerprint,
+)
 
 MUTATIONS = ("install", "apply_preseed", "update_config", "set_trust_password", "issue_join_token",
              "wipe_device", "remove_member", "set_member_state", "launch", "move_instance",
              "trust_client", "untrust_client", "issue_client_token")
+
+
+def make_token(server_name: str, certificate: str, secret: str = "s3cret",
+               addresses: tuple[str, ...] = ("10.0.0.1:8443",)) -> str:
+    """A join token as LXD makes one: base64 of JSON naming the joiner and the cluster certificate."""
+    doc = {"server_name": server_name, "fingerprint": certificate_fingerprint(certificate),
+           "addresses": list(addresses), "secret": secret}
+    return base64.b64encode(json.dumps(doc).encode()).decode()
 
 
 class FakeLXD:
@@ -38,6 +54,7 @@ class FakeLXD:
         self.moves: list[tuple[str, str]] = []
         self.calls: list[str] = []
         self.fail_next_preseed = ""
+        self._serial = 0
         self.trusted: dict[str, tuple[str, tuple[str, ...]]] = {}  # name -> (fingerprint, projects)
 
     # what the charm calls ----------------------------------------------------------------------
@@ -70,15 +87,16 @@ class FakeLXD:
         return list(self.member_rows)
 
     def issue_join_token(self, server_name: str) -> str:
+        """As LXD: base64 of JSON with the cluster fingerprint; re-issuing replaces the old token."""
         self.calls.append("issue_join_token")
-        doc = {"server_name": server_name, "fingerprint": certificate_fingerprint(self.certificate),
-               "addresses": ["10.0.0.1:8443"], "secret": f"s3cret-{server_name}-{len(self.tokens)}"}
-        token = base64.b64encode(json.dumps(doc).encode()).decode()
+        token = make_token(server_name, self.certificate, secret=f"s3cret-{server_name}-{self._serial}")
+        self._serial += 1
         self.tokens[server_name] = token
         return token
 
     def update_config(self, config: dict[str, str]) -> list[str]:
-        changed = sorted(k for k, v in config.items() if self.config.get(k) != v)
+        # LXD does not list a key set to its default value
+        changed = sorted(k for k, v in config.items() if self.config.get(k, SERVER_DEFAULTS.get(k, "")) != v)
         if changed:
             self.calls.append("update_config")
             self.config.update(config)
@@ -91,6 +109,8 @@ class FakeLXD:
     def apply_preseed(self, preseed: dict[str, Any], timeout: int = 300) -> None:
         self.calls.append("apply_preseed")
         self.preseeds.append(preseed)
+        if self.clustered:
+            raise LXDError("This LXD server is already clustered")
         if self.fail_next_preseed:
             message, self.fail_next_preseed = self.fail_next_preseed, ""
             raise LXDError(message)

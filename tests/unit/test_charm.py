@@ -149,6 +149,41 @@ def test_a_reported_failed_join_gets_a_fresh_credential(lxd, cluster_pem):
         lxd.tokens["lxd-cluster-1"]
 
 
+def test_a_leader_that_is_not_a_member_appoints_a_member_to_issue_for_it(lxd, cluster_pem):
+    fp = certificate_fingerprint(cluster_pem)
+    state = make_state(leader=True, ip="10.0.0.3", app=published(cluster_pem, issuer="lxd-cluster/0"),
+                       peers={0: announced(0, member=fp), 1: announced(1, member=fp)})
+    out = ctx(2).run(ctx(2).on.leader_elected(), state)
+    assert out.get_relation(REL).local_app_data["issuer"] == "lxd-cluster/0"  # lowest member
+    assert lxd.preseeds == [] and lxd.tokens == {}
+    assert out.unit_status.name == "waiting"
+
+
+def test_an_appointed_member_issues_from_its_own_databag_with_a_granted_unit_secret(lxd, cluster_pem):
+    lxd.be_member("lxd-cluster-1", "lxd-cluster-0")
+    fp = certificate_fingerprint(cluster_pem)
+    state = make_state(ip="10.0.0.2", app=published(cluster_pem, issuer="lxd-cluster/1"),
+                       unit=announced(1, member=fp), peers={0: announced(0, member=fp), 2: announced(2)})
+    out = ctx(1).run(ctx(1).on.update_status(), state)
+    offer = out.get_relation(REL).local_unit_data
+    assert offer["join-unit"] == "lxd-cluster/2"
+    secret = next(s for s in out.secrets if s.label == "join-lxd-cluster-2")
+    assert secret.owner == "unit" and secret.remote_grants  # granted over the peer relation
+    assert secret.latest_content["value"] == lxd.tokens["lxd-cluster-2"]
+    assert lxd.tokens["lxd-cluster-2"] not in databags(out)
+
+
+def test_a_joiner_takes_the_credential_the_issuing_member_offers(lxd, cluster_pem):
+    token = lxd.issue_join_token("lxd-cluster-2")
+    secret = testing.Secret({"kind": "token", "value": token}, owner=None)
+    fp = certificate_fingerprint(cluster_pem)
+    issuer = announced(1, member=fp, **{"join-unit": "lxd-cluster/2", "join-secret": secret.id, "join-id": "u1"})
+    state = make_state(leader=True, ip="10.0.0.3", app=published(cluster_pem, issuer="lxd-cluster/1"),
+                       peers={0: announced(0), 1: issuer}, secrets=[secret])  # 1 is the only member
+    ctx(2).run(ctx(2).on.relation_changed(state.get_relation(REL), remote_unit=1), state)
+    assert lxd.preseeds[0]["cluster"]["cluster_token"] == token
+
+
 # -- join -----------------------------------------------------------------------------------
 def joiner_state(lxd: FakeLXD, pem: str, **kw) -> testing.State:
     token = lxd.issue_join_token("lxd-cluster-1")
@@ -193,7 +228,7 @@ def test_a_failed_join_is_reported_for_a_new_credential(lxd, cluster_pem):
 def test_a_unit_waits_for_its_turn(lxd, cluster_pem):
     out = ctx(2).run(ctx(2).on.config_changed(),
                      make_state(ip="10.0.0.3", app=published(cluster_pem, **{"join-unit": "lxd-cluster/1"})))
-    assert out.unit_status == testing.WaitingStatus("waiting for the leader to issue a join credential")
+    assert out.unit_status == testing.WaitingStatus("waiting for a join credential (joins go one at a time)")
     assert out.get_relation(REL).local_unit_data["server-name"] == "lxd-cluster-2"
     assert lxd.preseeds == []
 

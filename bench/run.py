@@ -1,0 +1,309 @@
+#!/usr/bin/env python3
+"""Benchmarks: the charm against doing it by hand, as ratios measured side by side in one run.
+
+    bash scripts/bench.sh            # as root; writes docs/benchmarks.md and docs/formation.png
+    bash scripts/bench.sh --quick    # one repetition, N = 3 and 5 only
+
+1. Formation, N = 3, 5, 10 (dir) and 3 (btrfs on loop devices): (a) a plain script applies the
+   bootstrap preseed and one join preseed per member with a token from `lxc cluster add`;
+   (b) the charm forms the cluster through the Juju-playing driver. Fresh daemons each time,
+   a/b interleaved; daemon start-up is outside both timings.
+2. Hooks the charm runs until nothing changes, per N.
+3. Hook cold start: a whole-process update-status dispatch of this charm (on a cluster member,
+   talking to its real daemon) against a bare ops charm, with the same stub hook tools.
+4. The launch action against `lxc launch` of the same image on the same member.
+5. Peak RSS of a whole-process hook of the charm (update-status on a member), and of a child
+   process running one join through ops.testing (an upper bound: it holds ops.testing too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "lib"), str(ROOT)]
+
+import logging  # noqa: E402
+
+import yaml  # noqa: E402
+
+from preseed import JoinCredential, PoolSpec, bootstrap_preseed, join_preseed  # noqa: E402
+from tests.harness.cluster import charm_sim  # noqa: E402
+from tests.harness.lab import Lab, require_root_and_lxd  # noqa: E402
+
+PREFIX = "lxdbench"
+NET = "10.253.0"
+HOOK_TOOLS = ["is-leader", "config-get", "relation-ids", "relation-list", "relation-get", "relation-set",
+              "storage-list", "storage-get", "status-get", "status-set", "application-version-set",
+              "juju-log", "secret-get", "secret-ids", "network-get", "goal-state", "state-get", "state-set"]
+
+
+def lab() -> Lab:
+    return Lab(prefix=PREFIX, net=NET)
+
+
+# -- 1, 2: formation ---------------------------------------------------------------------------
+def raw_formation(lab: Lab, driver: str) -> float:
+    """The lower limit: preseeds applied by a plain script, tokens from `lxc cluster add`."""
+    first, *rest = lab.members
+    pool = PoolSpec(driver, source=first.loop or "")
+    t0 = time.monotonic()
+    boot = bootstrap_preseed(server_name=first.name, address=first.address, port=8443, pool=pool, bridge="br0")
+    lab.in_netns(first, ["lxd", "init", "--preseed"], input=yaml.safe_dump(boot))
+    certificate = (first.lxd_dir / "cluster.crt").read_text()
+    for m in rest:
+        token = lab.lxc(first, "cluster", "add", m.name).stdout.strip().splitlines()[-1]
+        join = join_preseed(server_name=m.name, address=m.address, port=8443,
+                            cluster_address=f"{first.address}:8443", cluster_certificate=certificate,
+                            credential=JoinCredential("token", token), pool=PoolSpec(driver, source=m.loop or ""))
+        lab.in_netns(m, ["lxd", "init", "--preseed"], input=yaml.safe_dump(join))
+    return time.monotonic() - t0
+
+
+def charm_formation(lab: Lab, driver: str, n: int) -> tuple[float, int]:
+    sim = charm_sim(lab, {"storage-driver": driver})
+    sim.deploy(n)
+    t0 = time.monotonic()
+    hooks = sim.settle()
+    seconds = time.monotonic() - t0
+    assert all(u.status.name == "active" for u in sim.units.values()), sim.statuses()
+    return seconds, hooks
+
+
+def formation(cases: list[tuple[int, str]], reps: int) -> list[dict]:
+    rows = []
+    for n, driver in cases:
+        raw, charm, hooks = [], [], []
+        for rep in range(reps):
+            for mode in ("a", "b") if rep % 2 == 0 else ("b", "a"):  # interleaved
+                with lab() as lb:
+                    lb.up(n, loop_devices=driver != "dir")
+                    if mode == "a":
+                        raw.append(raw_formation(lb, driver))
+                    else:
+                        seconds, count = charm_formation(lb, driver, n)
+                        charm.append(seconds)
+                        hooks.append(count)
+            print(f"  N={n} {driver} rep {rep + 1}: raw {raw[-1]:.2f} s, charm {charm[-1]:.2f} s, "
+                  f"{hooks[-1]} hooks", flush=True)
+        rows.append({"n": n, "driver": driver, "raw": raw, "charm": charm, "hooks": hooks})
+    return rows
+
+
+# -- 3, 5: whole-process hooks -------------------------------------------------------------------
+def stub_tools(directory: Path, peer_relation: bool) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    stub = directory / "stub"
+    stub.write_text(
+        "#!/bin/sh\ncase \"$(basename \"$0\")\" in\n"
+        "  is-leader) echo true;;\n  config-get) echo '{}';;\n  status-get) echo '{\"message\": \"\", "
+        "\"status\": \"unknown\", \"status-data\": {}}';;\n"
+        f"  relation-ids) echo '{json.dumps(['cluster:1'] if peer_relation else [])}';;\n"
+        "  relation-list) echo '[]';;\n  relation-get) echo '{}';;\n"
+        "  storage-list|secret-ids) echo '[]';;\n  goal-state) echo '{\"units\": {}, \"relations\": {}}';;\n"
+        "  network-get) echo '{\"bind-addresses\": [{\"addresses\": [{\"value\": \"10.253.0.11\"}]}]}';;\n"
+        "esac\n")
+    stub.chmod(0o755)
+    for tool in HOOK_TOOLS:
+        (directory / tool).unlink(missing_ok=True)
+        (directory / tool).symlink_to("stub")
+
+
+def charm_dirs(work: Path) -> tuple[Path, Path]:
+    ours = work / "lxd-cluster"
+    ours.mkdir()
+    for name in ("metadata.yaml", "config.yaml", "actions.yaml", "charmcraft.yaml"):
+        shutil.copy(ROOT / name, ours / name)
+    for name in ("src", "lib"):
+        shutil.copytree(ROOT / name, ours / name, ignore=shutil.ignore_patterns("__pycache__"))
+    bare = work / "bare"
+    (bare / "src").mkdir(parents=True)
+    (bare / "metadata.yaml").write_text("name: bare\n")
+    (bare / "src/charm.py").write_text(
+        "import ops\n\nclass Bare(ops.CharmBase):\n    pass\n\nif __name__ == '__main__':\n    ops.main(Bare)\n")
+    return ours, bare
+
+
+def dispatch(charm_dir: Path, tools: Path, unit: str, lxd_dir: str) -> tuple[float, int]:
+    """One update-status hook as Juju runs it: seconds and peak RSS (KiB) of the process."""
+    env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")}
+    env.update(PATH=f"{tools}:{env['PATH']}", JUJU_DISPATCH_PATH="hooks/update-status", JUJU_UNIT_NAME=unit,
+               JUJU_MODEL_NAME="bench", JUJU_VERSION="3.6.0", JUJU_CHARM_DIR=str(charm_dir),
+               PYTHONPATH=f"{charm_dir / 'lib'}:{charm_dir / 'src'}", LXD_DIR=lxd_dir)
+    with tempfile.NamedTemporaryFile("r") as rss:
+        t0 = time.monotonic()  # GNU time adds ~1 ms to both sides alike
+        subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss.name, sys.executable, str(charm_dir / "src/charm.py")],
+                       env=env, check=True, capture_output=True, cwd=charm_dir)
+        seconds = time.monotonic() - t0
+        return seconds, int(rss.read().strip().splitlines()[-1])
+
+
+def rss_of_child(code: str) -> int:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=ROOT, env={**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}:{ROOT / 'lib'}"})
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+JOIN_RSS = """
+import resource, sys
+from tests.harness.lab import Lab
+from tests.harness.cluster import charm_sim
+lab = Lab(prefix="lxdbenchrss", net="10.254.0")
+try:
+    lab.up(2)
+    sim = charm_sim(lab, {"storage-driver": "dir"})
+    sim.deploy(2)
+    sim.settle()
+    assert all(u.status.name == "active" for u in sim.units.values())
+finally:
+    lab.down()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def hooks_and_launch(reps: int) -> dict:
+    out: dict = {}
+    with lab() as lb, tempfile.TemporaryDirectory() as tmp:
+        lb.up(3)
+        sim = charm_sim(lb, {"storage-driver": "dir"})
+        sim.deploy(3)
+        sim.settle()
+        lb.import_image(lb.members[0])
+        # 4. launch action vs lxc launch, same image, same member, interleaved
+        action, plain = [], []
+        for i in range(max(reps, 5)):
+            t0 = time.monotonic()
+            result = sim.run_action(0, "launch", name=f"act{i}", image="busybox", target="lxd-cluster-1")
+            assert result.ok, result.failure
+            action.append(time.monotonic() - t0)
+            t0 = time.monotonic()
+            lb.lxc(lb.members[0], "launch", "busybox", f"lxc{i}", "--target", "lxd-cluster-1", "-q")
+            plain.append(time.monotonic() - t0)
+        out["launch"] = {"action": action, "lxc": plain}
+        # 3. cold start, 5. RSS of a whole-process hook
+        work = Path(tmp)
+        ours, bare = charm_dirs(work)
+        stub_tools(work / "tools", peer_relation=False)
+        member_dir = str(lb.members[0].lxd_dir)
+        ours_t, bare_t, rss = [], [], []
+        for _ in range(10):
+            t, _ = dispatch(bare, work / "tools", "bare/0", member_dir)
+            bare_t.append(t)
+            t, r = dispatch(ours, work / "tools", "lxd-cluster/0", member_dir)
+            ours_t.append(t)
+            rss.append(r)
+        out["cold"] = {"charm": ours_t, "bare": bare_t}
+        out["hook_rss_kib"] = max(rss)
+    out["join_rss_kib"] = rss_of_child(JOIN_RSS)
+    return out
+
+
+# -- report --------------------------------------------------------------------------------------
+def med(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def write_report(rows: list[dict], other: dict, reps: int) -> str:
+    lxd_version = subprocess.run(["lxd", "--version"], capture_output=True, text=True).stdout.strip()
+    machine = f"{platform.node() or 'host'}: {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+    lines = [
+        "# Benchmarks", "",
+        f"Generated by `bash scripts/bench.sh` on {datetime.date.today()} — {machine}, LXD {lxd_version}, "
+        f"{reps} repetition(s), a/b interleaved. Absolute times are noisy on 2 cores; ratios are measured "
+        "side by side in one run.", "",
+        "## 1. Formation: charm (b) against plain preseeds (a)", "",
+        "Goal: b/a ≤ 1.10.", "",
+        "| N | driver | a: preseeds (min / median / max s) | b: charm (min / median / max s) | b/a (medians) |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        a, b = r["raw"], r["charm"]
+        lines.append(f"| {r['n']} | {r['driver']} | {min(a):.2f} / {med(a):.2f} / {max(a):.2f} | "
+                     f"{min(b):.2f} / {med(b):.2f} / {max(b):.2f} | **{med(b) / med(a):.2f}** |")
+    lines += ["", "![formation time against N](formation.png)", "",
+              "## 2. Hooks until nothing changes", "", "Goal: ≤ 3N+5, growing linearly.", "",
+              "| N | hooks (median) | 3N+5 |", "|---|---|---|"]
+    for r in rows:
+        if r["driver"] == "dir":
+            lines.append(f"| {r['n']} | {med(r['hooks']):.0f} | {3 * r['n'] + 5} |")
+    cold, launch = other["cold"], other["launch"]
+    lines += [
+        "", "Hooks counted are everything Juju would run: install, leader-elected, config-changed, start,",
+        "relation-created/joined/changed for every pair of units, secret-changed, and one final",
+        "update-status round per unit (the driver's way of proving nothing changes).", "",
+        "## 3. Hook cold start (whole process, update-status)", "", "Goal ≤ 1.3×.", "",
+        "| charm | median s | ratio |", "|---|---|---|",
+        f"| bare ops charm | {med(cold['bare']):.3f} | 1.00 |",
+        f"| lxd-cluster (on a member, real LXD calls) | {med(cold['charm']):.3f} | "
+        f"**{med(cold['charm']) / med(cold['bare']):.2f}** |", "",
+        "## 4. launch action against `lxc launch` (same image, same member)", "", "Goal ≤ 1.10.", "",
+        "| path | median s | ratio |", "|---|---|---|",
+        f"| lxc launch | {med(launch['lxc']):.3f} | 1.00 |",
+        f"| launch action | {med(launch['action']):.3f} | **{med(launch['action']) / med(launch['lxc']):.2f}** |", "",
+        "## 5. Peak RSS", "", "Goal ≤ 60 MB.", "",
+        "| process | peak RSS |", "|---|---|",
+        f"| whole-process update-status hook on a member | {other['hook_rss_kib'] / 1024:.1f} MiB |",
+        f"| child running a 2-unit join through ops.testing (upper bound) | {other['join_rss_kib'] / 1024:.1f} MiB |",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    dir_rows = [r for r in rows if r["driver"] == "dir"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key, label in (("raw", "(a) plain preseeds"), ("charm", "(b) the charm")):
+        ns = [r["n"] for r in dir_rows]
+        ys = [med(r[key]) for r in dir_rows]
+        err = [[y - min(r[key]) for y, r in zip(ys, dir_rows)], [max(r[key]) - y for y, r in zip(ys, dir_rows)]]
+        ax.errorbar(ns, ys, yerr=err, marker="o", capsize=3, label=label)
+    ax.set_xlabel("members (N), dir pools")
+    ax.set_ylabel("formation time (s)")
+    ax.set_title("LXD cluster formation: charm vs plain preseeds")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args()
+    require_root_and_lxd()
+    logging.disable(logging.WARNING)
+    reps = 1 if args.quick else args.reps
+    cases = [(3, "dir"), (5, "dir")] if args.quick else [(3, "dir"), (5, "dir"), (10, "dir"), (3, "btrfs")]
+    print("formation:", flush=True)
+    rows = formation(cases, reps)
+    print("hooks, launch, cold start, RSS:", flush=True)
+    other = hooks_and_launch(reps)
+    docs = ROOT / "docs"
+    docs.mkdir(exist_ok=True)
+    (docs / "benchmarks.md").write_text(write_report(rows, other, reps))
+    plot(rows, docs / "formation.png")
+    (docs / "benchmarks.json").write_text(json.dumps({"formation": rows, **other}, indent=1))
+    print((docs / "benchmarks.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
