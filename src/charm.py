@@ -139,7 +139,9 @@ class LXDClusterCharm(ops.CharmBase):
         cluster = ClusterInfo.load(relation.data[self.app])
         me = UnitInfo.load(relation.data[self.unit])
 
-        if cluster.lxd_version and cluster.lxd_version != info.version:
+        # the leader publishes the version (after an LXD refresh, its own new one); others follow it
+        republishes = self.unit.is_leader() and info.clustered
+        if cluster.lxd_version and cluster.lxd_version != info.version and not republishes:
             raise Stop(
                 ops.BlockedStatus(
                     f"LXD {info.version} here but the cluster runs {cluster.lxd_version}: "

@@ -241,8 +241,6 @@ def test_a_non_leader_member_does_not_touch_cluster_config(lxd, cluster_pem):
     assert out.get_relation(REL).local_unit_data["member"] == certificate_fingerprint(cluster_pem)
 
 
-@pytest.mark.xfail(strict=True, reason="src bug: a leader blocks on its own stale lxd-version after an LXD "
-                                       "refresh and never republishes (charm.py _converge version check)")
 def test_after_an_lxd_refresh_the_leader_republishes_its_version(lxd, cluster_pem):
     lxd.be_member("lxd-cluster-0")
     lxd.version = "5.21.3"  # snap refresh of the whole cluster
