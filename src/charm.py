@@ -230,6 +230,13 @@ class LXDClusterCharm(ops.CharmBase):
             raise Stop(
                 ops.BlockedStatus(f"{config.bridge} is a {kind} interface, not a bridge: set bridge")
             )
+        if pool.source and config.storage_driver == "dir":
+            raise Stop(
+                ops.BlockedStatus(
+                    "storage-driver dir keeps its pool in LXD's own directory, not on the Juju storage "
+                    "`local`: choose zfs, btrfs or lvm, or deploy without that storage"
+                )
+            )
         if pool.source:
             self._check_device(config, pool.source)
 
@@ -363,15 +370,20 @@ class LXDClusterCharm(ops.CharmBase):
         if me.member != fingerprint:
             me = self._announce(relation, me, info, config)
             replace(me, member=fingerprint, join_failed="", join_error="").dump(relation.data[self.unit])
+        # LXD cannot move a member's address: publish the one it has, whatever the option says
+        own = next((m for m in self.lxd.members() if m.server_name == server_name_of(self.unit.name)), None)
+        address = own.url.removeprefix("https://") if own and ":" in own.url[8:] else ""
+        address = address or https_address(self._address(), config.cluster_port)
         if not self.unit.is_leader():
             if cluster.issuer == self.unit.name:  # the leader is not a member: this unit issues
                 self._serve_joiners(info, relation, cluster, relation.data[self.unit], self.unit)
             else:
                 self._withdraw_offer(info, relation.data[self.unit])
+            self._check_port(config, address)
             return
         cluster = replace(
             cluster,
-            cluster_address=https_address(self._address(), config.cluster_port),
+            cluster_address=address,
             certificate=info.certificate,
             fingerprint=fingerprint,
             lxd_version=info.version,
@@ -386,6 +398,18 @@ class LXDClusterCharm(ops.CharmBase):
         cluster = self._appoint_issuer(relation, cluster, leader_is_member=True)
         self._serve_joiners(info, relation, cluster, relation.data[self.app], self.app)
         self._serve_clients(info, fingerprint)
+        self._check_port(config, address)
+
+    @staticmethod
+    def _check_port(config: CharmConfig, address: str) -> None:
+        port = address.rsplit(":", 1)[-1]
+        if port != str(config.cluster_port):
+            raise Stop(
+                ops.BlockedStatus(
+                    f"cluster-port is fixed once a member has joined (this member listens on {port}): "
+                    f"set cluster-port back to {port}"
+                )
+            )
 
     def _peer_units(self, relation: ops.Relation) -> dict[str, UnitInfo]:
         return {unit.name: UnitInfo.load(relation.data[unit]) for unit in relation.units}

@@ -62,6 +62,12 @@ def load_config(raw: Mapping[str, object]) -> CharmConfig:
             "or leave it empty for a loop-backed pool"
         )
 
+    if device and driver == "dir":
+        raise ConfigError(
+            "storage-device is for zfs, btrfs or lvm: storage-driver dir keeps its pool in LXD's own "
+            "directory; unset storage-device or choose another driver"
+        )
+
     size = text("storage-size", "20GiB")
     if not _SIZE.match(size):
         raise ConfigError(f"storage-size {size!r} is not a size: use a value such as 20GiB")

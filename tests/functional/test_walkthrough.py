@@ -92,6 +92,11 @@ def test_primer_walkthrough_launch_exec_remove_force_remove(lab):
     assert all(i["status"] == "Running" for i in after.values())
     assert holder not in {i["location"] for i in after.values()}
     assert removed.results["lost"] == "none"
+    holder_uid = int(holder.rsplit("-", 1)[1])
+    sim.settle()
+    assert "juju remove-unit" in sim.units[holder_uid].status.message  # it must not rejoin
+    sim.remove_unit(holder_uid)  # the operator removes its unit too
+    sim.settle()
 
     # below three members it refuses
     survivors = sorted(member_states(cluster, via=sim.leader))

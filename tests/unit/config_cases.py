@@ -17,6 +17,7 @@ BAD_CONFIG = [
     ({"storage-device": "vdb"}, "storage-device"),
     ({"storage-device": "dev/vdb"}, "storage-device"),
     ({"storage-device": "/tmp/disk.img"}, "storage-device"),
+    ({"storage-driver": "dir", "storage-device": "/dev/vdb"}, "storage-device"),
     ({"storage-size": "lots"}, "storage-size"),
     ({"storage-size": "0GiB"}, "storage-size"),
     ({"storage-size": "20 GiB"}, "storage-size"),

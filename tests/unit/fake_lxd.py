@@ -89,6 +89,8 @@ class FakeLXD:
     def issue_join_token(self, server_name: str) -> str:
         """As LXD: base64 of JSON with the cluster fingerprint; re-issuing replaces the old token."""
         self.calls.append("issue_join_token")
+        if not self.clustered:
+            raise LXDError("This server is not clustered")
         token = make_token(server_name, self.certificate, secret=f"s3cret-{server_name}-{self._serial}")
         self._serial += 1
         self.tokens[server_name] = token
@@ -116,7 +118,9 @@ class FakeLXD:
             raise LXDError(message)
         self.clustered = True
         self.server_name = preseed["cluster"]["server_name"]
-        self.member_rows.append(Member(self.server_name, "https://x", ("database",), "Online", "Fully operational"))
+        self.member_rows.append(Member(self.server_name, "https://" + (preseed["cluster"].get("server_address")
+                                       or preseed.get("config", {}).get("core.https_address", "")),
+                                       ("database",), "Online", "Fully operational"))
 
     def inspect_device(self, path: str) -> DeviceState:
         return self.devices.get(path, DeviceState(path, exists=False))

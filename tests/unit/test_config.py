@@ -28,9 +28,11 @@ def test_an_empty_config_gives_the_defaults():
     [
         ({"storage-driver": "btrfs", "storage-device": "/dev/vdb"},
          {"storage_driver": "btrfs", "storage_device": "/dev/vdb"}),
-        ({"storage-driver": "lvm", "storage-size": "50GiB"}, {"storage_driver": "lvm", "storage_size": "50GiB"}),
+        ({"storage-driver": "lvm", "storage-size": "50GiB"},
+         {"storage_driver": "lvm", "storage_size": "50GiB"}),
         ({"storage-driver": "dir"}, {"storage_driver": "dir"}),
-        ({"storage-device": "/dev/disk/by-id/virtio-data"}, {"storage_device": "/dev/disk/by-id/virtio-data"}),
+        ({"storage-device": "/dev/disk/by-id/virtio-data"},
+         {"storage_device": "/dev/disk/by-id/virtio-data"}),
         ({"storage-size": "500M"}, {"storage_size": "500M"}),
         ({"storage-size": "1TB"}, {"storage_size": "1TB"}),
         ({"wipe-storage-device": True}, {"wipe_storage_device": True}),

@@ -39,7 +39,8 @@ def test_bootstrap_zfs_on_a_block_device():
         "config": {"core.https_address": "10.0.0.1:8443", "images.auto_update_interval": "6"},
         "cluster": {"server_name": "lxd-cluster-0", "enabled": True},
         "storage_pools": [
-            {"name": "local", "driver": "zfs", "description": "lxd-cluster pool", "config": {"source": "/dev/vdb"}},
+            {"name": "local", "driver": "zfs", "description": "lxd-cluster pool",
+             "config": {"source": "/dev/vdb"}},
         ],
         "profiles": [
             {
@@ -60,7 +61,8 @@ def test_bootstrap_btrfs_on_a_block_device_and_another_bridge():
         "config": {"core.https_address": "10.0.0.1:8443", "images.auto_update_interval": "6"},
         "cluster": {"server_name": "lxd-cluster-0", "enabled": True},
         "storage_pools": [
-            {"name": "local", "driver": "btrfs", "description": "lxd-cluster pool", "config": {"source": "/dev/sdc"}},
+            {"name": "local", "driver": "btrfs", "description": "lxd-cluster pool",
+             "config": {"source": "/dev/sdc"}},
         ],
         "profiles": [
             {
@@ -81,7 +83,8 @@ def test_bootstrap_loop_backed_zfs_passes_the_size():
         "config": {"core.https_address": "10.0.0.1:8443", "images.auto_update_interval": "6"},
         "cluster": {"server_name": "lxd-cluster-0", "enabled": True},
         "storage_pools": [
-            {"name": "local", "driver": "zfs", "description": "lxd-cluster pool", "config": {"size": "20GiB"}},
+            {"name": "local", "driver": "zfs", "description": "lxd-cluster pool",
+             "config": {"size": "20GiB"}},
         ],
         "profiles": [
             {
@@ -129,7 +132,8 @@ def test_bootstrap_with_maas_sets_api_config_and_subnets_on_eth0():
         },
         "cluster": {"server_name": "lxd-cluster-0", "enabled": True},
         "storage_pools": [
-            {"name": "local", "driver": "zfs", "description": "lxd-cluster pool", "config": {"source": "/dev/vdb"}},
+            {"name": "local", "driver": "zfs", "description": "lxd-cluster pool",
+             "config": {"source": "/dev/vdb"}},
         ],
         "profiles": [
             {
@@ -194,7 +198,9 @@ def test_join_with_a_token_on_zfs_block_device():
             "cluster_address": "10.0.0.1:8443",
             "cluster_certificate": PEM,
             "cluster_token": "eyJ0b2tlbiI6MX0=",
-            "member_config": [{"entity": "storage-pool", "name": "local", "key": "source", "value": "/dev/vdc"}],
+            "member_config": [
+                {"entity": "storage-pool", "name": "local", "key": "source", "value": "/dev/vdc"}
+            ],
         }
     }
 
@@ -208,7 +214,9 @@ def test_join_with_a_trust_password_on_btrfs_block_device():
             "cluster_address": "10.0.0.1:8443",
             "cluster_certificate": PEM,
             "cluster_password": "s3cret-pass",
-            "member_config": [{"entity": "storage-pool", "name": "local", "key": "source", "value": "/dev/sdb"}],
+            "member_config": [
+                {"entity": "storage-pool", "name": "local", "key": "source", "value": "/dev/sdb"}
+            ],
         }
     }
 
