@@ -104,6 +104,10 @@ def token_fingerprint(token: str) -> str:
         raise LXDError(f"join token is malformed: {type(e).__name__}") from None
 
 
+def _cache_key(path: str, params: dict[str, Any]) -> str:
+    return path + repr(sorted(params.items()))
+
+
 def default_lxd_dir() -> str:
     """LXD_DIR if set (LXD's own convention), else the snap's or the deb's daemon directory."""
     if os.environ.get("LXD_DIR"):
@@ -119,6 +123,8 @@ class LXD:
     def __init__(self, lxd_dir: str | None = None):
         self.lxd_dir = lxd_dir or default_lxd_dir()
         self._client: Any = None
+        # GET /1.0 and the member list, read once per hook; any change through this object drops them
+        self._cache: dict[str, dict[str, Any]] = {}
 
     # -- install and readiness -------------------------------------------------------------
     @staticmethod
@@ -151,7 +157,16 @@ class LXD:
                 self._client = pylxd.Client(endpoint=socket)
             except Exception as e:  # pylxd raises several types while connecting
                 raise LXDError(f"cannot reach LXD at {socket}: {e}") from None
+            self._cache[_cache_key("", {})] = {"metadata": self._client.host_info}  # pylxd read GET /1.0
         return self._client
+
+    def _get(self, path: str, **params: Any) -> dict[str, Any]:
+        """A cached GET of the server document or the member list."""
+        key = _cache_key(path, params)
+        if key not in self._cache:
+            body = self._api("get", path, params=params) if params else self._api("get", path)
+            self._cache[key] = body
+        return self._cache[key]
 
     def _api(self, method: str, path: str, wait: bool = True, **kwargs: Any) -> dict[str, Any]:
         """Call the REST API and return the response document.
@@ -162,6 +177,8 @@ class LXD:
         from pylxd import exceptions
 
         node = self.client.api
+        if method != "get":
+            self._cache.clear()
         for part in filter(None, path.split("/")):
             node = node[part]
         try:
@@ -187,7 +204,8 @@ class LXD:
             time.sleep(0.2)
 
     def info(self) -> ServerInfo:
-        meta = self._api("get", "")["metadata"]
+        self.client  # noqa: B018 - connecting reads GET /1.0 once
+        meta = self._get("")["metadata"]
         env = meta.get("environment", {})
         drivers = env.get("storage_supported_drivers")
         return ServerInfo(
@@ -209,7 +227,7 @@ class LXD:
             raise
 
     def members(self) -> list[Member]:
-        rows = self._api("get", "cluster/members", params={"recursion": 1})["metadata"]
+        rows = self._get("cluster/members", recursion=1)["metadata"]
         return [
             Member(
                 server_name=r["server_name"],
@@ -248,7 +266,7 @@ class LXD:
 
     def update_config(self, config: dict[str, str]) -> list[str]:
         """Set server config keys that differ; returns the keys changed (never their values)."""
-        current = self._api("get", "")["metadata"].get("config", {})
+        current = self._get("")["metadata"].get("config", {})
         changes = {k: v for k, v in config.items() if current.get(k, SERVER_DEFAULTS.get(k, "")) != v}
         if changes:
             self._api("patch", "", json={"config": changes})
@@ -365,6 +383,7 @@ class LXD:
     # -- lxd init --------------------------------------------------------------------------
     def apply_preseed(self, preseed: dict[str, Any], timeout: int = JOIN_TIMEOUT) -> None:
         """`lxd init --preseed`, the document on stdin (never written to disk: it holds credentials)."""
+        self._cache.clear()
         self._run(["lxd", "init", "--preseed"], stdin=yaml.safe_dump(preseed), timeout=timeout)
 
     # -- devices ---------------------------------------------------------------------------
