@@ -23,7 +23,6 @@ import datetime
 import json
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -272,7 +271,8 @@ def plot(rows: list[dict], path: Path) -> None:
     for key, label in (("raw", "(a) plain preseeds"), ("charm", "(b) the charm")):
         ns = [r["n"] for r in dir_rows]
         ys = [med(r[key]) for r in dir_rows]
-        err = [[y - min(r[key]) for y, r in zip(ys, dir_rows)], [max(r[key]) - y for y, r in zip(ys, dir_rows)]]
+        err = [[y - min(r[key]) for y, r in zip(ys, dir_rows, strict=True)],
+               [max(r[key]) - y for y, r in zip(ys, dir_rows, strict=True)]]
         ax.errorbar(ns, ys, yerr=err, marker="o", capsize=3, label=label)
     ax.set_xlabel("members (N), dir pools")
     ax.set_ylabel("formation time (s)")

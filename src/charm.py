@@ -28,7 +28,6 @@ from actions import (
     parse_launch,
     pick_target,
 )
-
 from config import CharmConfig, ConfigError, load_config
 from peers import PEER, ClusterInfo, JoinOffer, UnitInfo, server_name_of, unit_number
 from preseed import (

@@ -6,13 +6,13 @@ import re
 import subprocess
 from pathlib import Path
 
+import charms.lxd_cluster.v0.lxd_cluster as library
 import ops
 import pylxd
 import pytest
 from ops import testing
 from pylxd.exceptions import LXDAPIException
 
-import charms.lxd_cluster.v0.lxd_cluster as library
 from tests.harness.cluster import form
 
 pytestmark = pytest.mark.functional

@@ -194,9 +194,9 @@ def test_bad_action_parameters_fail_with_the_reason_and_change_nothing(lab):
 
 # -- 2. leader changes -------------------------------------------------------------------------------
 def one_cluster(cluster: FormedCluster, n: int) -> None:
-    fingerprints = {cluster.sim.units[u].unit_data.get("member") for u in cluster.sim.units if cluster.sim.units[u].alive}
+    live = [uid for uid, unit in cluster.sim.units.items() if unit.alive]
+    fingerprints = {cluster.sim.units[uid].unit_data.get("member") for uid in live}
     assert len(fingerprints) == 1 and None not in fingerprints, fingerprints
-    live = [u for u in cluster.sim.units if cluster.sim.units[u].alive]
     for uid in live:
         assert len(members_of(cluster, uid)) == n  # every daemon sees the same n members
         assert cluster.sim.units[uid].status.name == "active", cluster.sim.units[uid].status
@@ -345,9 +345,7 @@ def test_a_device_with_data_is_never_wiped_without_consent(lab):
     lab.up(1)
     dev, mnt = make_fs_device(lab, "ext4")
     try:
-        sim = JujuSim(charm_sim(lab).charm_type, env_for_unit=lambda u: {"LXD_DIR": str(lab.members[u].lxd_dir)},
-                      address_for_unit=lambda u: lab.members[u].address, storage_for_unit=lambda u: dev,
-                      config={"storage-driver": "btrfs"})
+        sim = charm_sim(lab, {"storage-driver": "btrfs"}, storage_for_unit=lambda uid: dev)
         sim.deploy(1)
         sim.settle()
         assert "holds ext4" in sim.units[0].status.message
@@ -355,7 +353,8 @@ def test_a_device_with_data_is_never_wiped_without_consent(lab):
         sim.set_config(**{"wipe-storage-device": True})
         sim.settle()
         assert sim.units[0].status.name == "active", sim.units[0].status
-        source = lab.lxc(lab.members[0], "storage", "get", "local", "source", "--target", "lxd-cluster-0").stdout.strip()
+        source = lab.lxc(lab.members[0], "storage", "get", "local", "source", "--target", "lxd-cluster-0")
+        source = source.stdout.strip()
         assert source == dev
         assert not file_survives(dev, mnt)
     finally:

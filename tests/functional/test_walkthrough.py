@@ -112,7 +112,7 @@ def test_primer_walkthrough_launch_exec_remove_force_remove(lab):
     wait_offline(cluster, dead, via=sim.leader)
     sim.vanish(dead_uid)  # its machine is gone too: no hook runs there any more
     sim.settle()
-    for uid, unit in sim.units.items():  # the others' status names the dead member and the fix
+    for unit in sim.units.values():  # the others' status names the dead member and the fix
         if unit.alive:
             assert f"not online: {dead}" in unit.status.message, unit.status
             assert f"stale member {dead} has no unit: run force-remove" in unit.status.message
@@ -152,4 +152,4 @@ def test_scale_out_and_in_with_instances_loses_none(lab):
     assert all(i["status"] == "Running" for i in after.values())
     for uid in range(3):
         message = sim.units[uid].status.message
-        assert f"of 3 " in message and "fully operational" in message, message
+        assert "of 3 " in message and "fully operational" in message, message

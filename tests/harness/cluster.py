@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tests.harness.juju import JujuSim
@@ -36,7 +37,10 @@ class FormedCluster:
         return max((r.seconds for r in self.sim.log if r.uid == uid), default=0.0)
 
 
-def charm_sim(lab: Lab, config: dict[str, Any] | None = None) -> JujuSim:
+def charm_sim(lab: Lab, config: dict[str, Any] | None = None,
+              storage_for_unit: Callable[[int], str | None] | None = None) -> JujuSim:
+    """Unit N plays on lab member N+1; its Juju storage `local` is that member's loop device
+    unless storage_for_unit says otherwise."""
     from charm import LXDClusterCharm
 
     def member(uid: int) -> Member:
@@ -46,7 +50,7 @@ def charm_sim(lab: Lab, config: dict[str, Any] | None = None) -> JujuSim:
         LXDClusterCharm,
         env_for_unit=lambda uid: {"LXD_DIR": str(member(uid).lxd_dir)},
         address_for_unit=lambda uid: member(uid).address,
-        storage_for_unit=lambda uid: member(uid).loop,
+        storage_for_unit=storage_for_unit or (lambda uid: member(uid).loop),
         config=config,
     )
 

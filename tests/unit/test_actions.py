@@ -6,12 +6,12 @@ import json
 
 import pytest
 import yaml
+from fake_lxd import FakeLXD
 from ops import testing
+from test_charm import announced, ctx, make_state, published
 
 import charm
 from actions import ActionError, check_removal, parse_launch, pick_target
-from fake_lxd import FakeLXD
-from test_charm import announced, ctx, make_state, published
 from workload import Instance, Member
 
 

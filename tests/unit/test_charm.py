@@ -6,12 +6,12 @@ import dataclasses
 import json
 
 import pytest
+from config_cases import BAD_CONFIG, DEFAULTS, OPTIONS, case_id
+from fake_lxd import FakeLXD, make_token
 from ops import testing
 
 import charm
 from config import ConfigError, load_config
-from config_cases import BAD_CONFIG, DEFAULTS, OPTIONS, case_id
-from fake_lxd import FakeLXD, make_token
 from workload import DeviceState, Instance, Member, certificate_fingerprint
 
 REL = 1

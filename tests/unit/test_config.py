@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from config_cases import BAD_CONFIG, DEFAULTS, OPTIONS, case_id
 
 from config import CharmConfig, ConfigError, load_config
-from config_cases import BAD_CONFIG, DEFAULTS, OPTIONS, case_id
 
 
 def test_defaults_of_config_yaml_are_valid_and_match_the_typed_defaults():

@@ -8,9 +8,6 @@ import json
 
 import ops
 import pytest
-from ops import testing
-
-import charm
 from charms.lxd_cluster.v0.lxd_cluster import (
     ClientRequest,
     ClusterEndpoints,
@@ -18,7 +15,10 @@ from charms.lxd_cluster.v0.lxd_cluster import (
     LXDClusterRequirer,
 )
 from fake_lxd import FakeLXD
+from ops import testing
 from test_charm import announced, ctx, make_state, published
+
+import charm
 from workload import certificate_fingerprint
 
 META = {"name": "runner", "requires": {"lxd-cluster": {"interface": "lxd_cluster", "limit": 1}}}
@@ -53,7 +53,8 @@ def provider_data(pem: str, client_pem: str) -> dict[str, str]:
 
 def test_requirer_leader_publishes_its_certificate_and_projects(runner, cluster_pem):
     relation = testing.Relation("lxd-cluster")
-    out = runner.run(runner.on.relation_joined(relation, remote_unit=0), testing.State(leader=True, relations=[relation]))
+    state = testing.State(leader=True, relations=[relation])
+    out = runner.run(runner.on.relation_joined(relation, remote_unit=0), state)
     data = out.get_relation(relation.id).local_app_data
     assert data == {"certificate": cluster_pem, "projects": '["ci"]'}
 

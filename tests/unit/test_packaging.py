@@ -64,10 +64,10 @@ def test_no_key_appears_in_two_files():
 
 
 def test_every_action_has_a_handler_in_the_charm_and_no_more(monkeypatch, cluster_pem):
+    from fake_lxd import FakeLXD
     from ops import testing
 
     import charm
-    from fake_lxd import FakeLXD
 
     monkeypatch.setattr(charm, "LXD", lambda: FakeLXD(cluster_pem))
     ctx = testing.Context(charm.LXDClusterCharm)
