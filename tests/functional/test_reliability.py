@@ -7,11 +7,14 @@ docs/reliability.md lists each scenario with its outcome and how to run it.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 import workload
 from peers import JoinOffer
@@ -260,6 +263,33 @@ def test_crash_before_and_after_the_join_converges(lab, monkeypatch):
     sim.settle()
     assert crashes == {"before": 0, "after": 0}
     assert sum(1 for r in sim.log if "Crash" in r.error) == 2
+    one_cluster(FormedCluster(lab, sim, 0, 0), 3)
+
+
+def test_lxd_init_killed_half_way_through_a_join_converges(lab, monkeypatch):
+    real = workload.LXD.apply_preseed
+    killed = []
+
+    def kill_mid_join(self, preseed, timeout=300):
+        if "server_address" in preseed.get("cluster", {}) and not killed:
+            proc = subprocess.Popen(["lxd", "init", "--preseed"], stdin=subprocess.PIPE, text=True,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    env={**os.environ, "LXD_DIR": self.lxd_dir})
+            proc.stdin.write(yaml.safe_dump(preseed))
+            proc.stdin.close()
+            time.sleep(0.3)  # a dir join takes 0.6-1.5 s here: kill it in the middle
+            proc.kill()
+            proc.wait()
+            killed.append(preseed["cluster"]["server_name"])
+            raise Crash("the hook died while lxd init --preseed ran")
+        real(self, preseed, timeout)
+
+    monkeypatch.setattr(workload.LXD, "apply_preseed", kill_mid_join)
+    lab.up(3)
+    sim = charm_sim(lab, {"storage-driver": "dir"})
+    sim.deploy(3)
+    sim.settle()
+    assert killed
     one_cluster(FormedCluster(lab, sim, 0, 0), 3)
 
 
