@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.harness.lab import Lab, LabUnavailable, leftovers, require_root_and_lxd
@@ -14,10 +16,12 @@ def lab():
         require_root_and_lxd()
     except LabUnavailable as e:
         pytest.fail(f"functional tests need real LXD daemons: {e} (run: bash scripts/setup.sh as root)")
-    lab = Lab(prefix="lxdtest")
+    # two checkouts may run their suites side by side: each with its own prefix and /24
+    prefix = os.environ.get("LAB_PREFIX", "lxdtest")
+    lab = Lab(prefix=prefix, net=os.environ.get("LAB_NET", "10.250.0"))
     try:
         yield lab
     finally:
         lab.down()
-    left = leftovers("lxdtest")
+    left = leftovers(prefix)
     assert not any(left.values()), f"the lab left something behind: {left}"
