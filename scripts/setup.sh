@@ -4,7 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "run as root: the lab starts LXD daemons and network namespaces" >&2; exit 1; }
 need=()
-for pkg in lxd lxd-client btrfs-progs busybox-static iproute2 util-linux; do
+# python3-openssl and python3-yaml: the packed-charm tests run hooks on the system python3 as a
+# Juju machine has it (Debian's older pyOpenSSL included)
+for pkg in lxd lxd-client btrfs-progs busybox-static iproute2 util-linux python3-openssl python3-yaml; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

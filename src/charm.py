@@ -43,6 +43,7 @@ from preseed import (
 from workload import (
     DRIVER_PACKAGES,
     LXD,
+    ClientUnavailable,
     LXDError,
     Member,
     ServerInfo,
@@ -189,6 +190,8 @@ class LXDClusterCharm(ops.CharmBase):
                 raise Stop(ops.BlockedStatus(f"cannot install LXD: {e}")) from None
         try:
             info = self.lxd.info()
+        except ClientUnavailable as e:  # waiting would not mend it
+            raise Stop(ops.BlockedStatus(str(e))) from None
         except LXDError:  # not up yet (just installed, or restarting): wait for it once
             try:
                 self.lxd.wait_ready(timeout=30)

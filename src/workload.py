@@ -40,6 +40,28 @@ class LXDError(Exception):
     """An LXD or OS operation failed; str() is LXD's own message."""
 
 
+class ClientUnavailable(LXDError):
+    """pylxd cannot be loaded here: a broken install, not a daemon that is still starting."""
+
+
+def _pylxd() -> Any:
+    """pylxd, imported on first use (it is heavy).
+
+    A failed import is a ClientUnavailable with its cause, never a hook crash: e.g. an older
+    distribution pyOpenSSL shadowing the venv's raises AttributeError deep inside the import.
+    """
+    try:
+        import pylxd
+        import pylxd.exceptions
+    except Exception as e:  # noqa: BLE001 - any import failure means the same to the operator
+        logger.error("importing pylxd failed", exc_info=True)
+        raise ClientUnavailable(
+            f"cannot load pylxd ({type(e).__name__}: {e}): the charm's Python packages do not load "
+            "on this machine's python3 (traceback in juju debug-log)"
+        ) from None
+    return pylxd
+
+
 @dataclasses.dataclass(frozen=True)
 class ServerInfo:
     version: str
@@ -150,8 +172,7 @@ class LXD:
     @property
     def client(self) -> Any:
         if self._client is None:
-            import pylxd  # lazy: heavy import
-
+            pylxd = _pylxd()
             socket = os.path.join(self.lxd_dir, "unix.socket")
             try:
                 self._client = pylxd.Client(endpoint=socket)
@@ -174,8 +195,7 @@ class LXD:
         An async operation is waited for (unless wait=False) and its failure raised with LXD's
         own error text.
         """
-        from pylxd import exceptions
-
+        exceptions = _pylxd().exceptions
         node = self.client.api
         if method != "get":
             self._cache.clear()

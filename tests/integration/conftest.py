@@ -36,10 +36,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
+BASE = os.environ.get("LXD_CLUSTER_BASE", "ubuntu@24.04")
+
+
 @pytest.fixture(scope="module")
-def charm_path() -> Path:
-    """The charm built outside the tests: `charmcraft pack`, then CHARM_PATH=./lxd-cluster_*.charm."""
-    path = os.environ.get("CHARM_PATH") or next(iter(sorted(Path(".").glob("lxd-cluster_*.charm"))), None)
-    if not path:
-        pytest.skip("no packed charm: run `charmcraft pack` and set CHARM_PATH")
-    return Path(path).resolve()
+async def charm_path(ops_test) -> Path:
+    """CHARM_PATH (e.g. ./lxd-cluster_ubuntu@24.04-amd64.charm), else `charmcraft pack` for BASE."""
+    if os.environ.get("CHARM_PATH"):
+        path = Path(os.environ["CHARM_PATH"]).resolve()
+        assert path.is_file(), f"CHARM_PATH={path} does not exist"
+        return path
+    built = await ops_test.build_charm(".", return_all=True)
+    wanted = f"lxd-cluster_{BASE}-amd64.charm"
+    match = [Path(p) for p in built if Path(p).name == wanted]
+    assert match, f"charmcraft built {[Path(p).name for p in built]}, not {wanted}"
+    return match[0]

@@ -1,33 +1,55 @@
 """The charm on a real Juju model (pytest-operator). Skips without a controller (see conftest).
 
-Run: charmcraft pack; CHARM_PATH=./lxd-cluster_ubuntu-24.04-amd64.charm tox -e integration
-Storage `local` is attached where the cloud has a block-storage pool (LXD_CLUSTER_STORAGE, e.g.
-"ebs,20G" on AWS, "lxd,20G" on an LXD cloud with VMs); otherwise pools are loop-backed.
+Run: `CHARM_PATH=./lxd-cluster_ubuntu@24.04-amd64.charm tox -e integration` (without CHARM_PATH
+the charm is packed with `charmcraft pack`). Juju >= 3.3.
+- Machines: on an LXD cloud the units need virtual machines (LXD does not nest its clusters in
+  containers): `virt-type=virtual-machine` is added there. LXD_CLUSTER_CONSTRAINTS adds more.
+- Bridge: the default profile needs an existing host bridge. LXD_CLUSTER_BRIDGE names one the
+  cloud's machines have (e.g. br0 on a MAAS host configured for it); without it each machine gets
+  an unmanaged bridge `br0` before the unit lands (instances then have no outside network, which
+  these tests do not need).
+- Storage `local` where the cloud has a block-storage pool (LXD_CLUSTER_STORAGE, e.g. "ebs,20G"
+  on AWS, "lxd,20G" on an LXD cloud with VMs); otherwise pools are loop-backed.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 
 import pytest
 
 APP = "lxd-cluster"
 TIMEOUT = 40 * 60
+BRIDGE = os.environ.get("LXD_CLUSTER_BRIDGE", "")
+
+
+async def juju(ops_test, *args: str) -> str:
+    """A juju command whose failure fails the test with juju's own words."""
+    code, out, err = await ops_test.juju(*args)
+    assert code == 0, f"juju {shlex.join(args)} exited {code}: {err or out}"
+    return out
 
 
 async def run(ops_test, unit, action: str, **params) -> dict:
     action_obj = await unit.run_action(action, **params)
     result = await action_obj.wait()
-    assert result.status == "completed", (action, result.results)
+    assert result.status == "completed", (action, await task_message(ops_test, action_obj.entity_id))
     return result.results
 
 
 async def run_failing(ops_test, unit, action: str, **params) -> str:
+    """The failure text as the operator reads it: `juju show-task <id>`."""
     action_obj = await unit.run_action(action, **params)
     result = await action_obj.wait()
     assert result.status == "failed", (action, result.results)
-    return result.message or json.dumps(result.results)
+    return await task_message(ops_test, action_obj.entity_id)
+
+
+async def task_message(ops_test, task_id: str) -> str:
+    task = json.loads(await juju(ops_test, "show-task", task_id, "--format=json"))
+    return str(task.get("message") or task.get("results", {}).get("message") or json.dumps(task))
 
 
 async def leader(ops_test):
@@ -48,14 +70,49 @@ async def instances(ops_test) -> dict[str, str]:
     return {i["name"]: i["location"] for i in json.loads(out)}
 
 
+async def constraints(ops_test) -> list[str]:
+    model = json.loads(await juju(ops_test, "show-model", ops_test.model_full_name, "--format=json"))
+    cloud_type = next(iter(model.values())).get("type", "")
+    wanted = ["virt-type=virtual-machine"] if cloud_type == "lxd" else []
+    wanted += os.environ.get("LXD_CLUSTER_CONSTRAINTS", "").split()
+    return ["--constraints", " ".join(wanted)] if wanted else []
+
+
+@pytest.fixture(scope="module")
+def base(charm_path) -> str:
+    """The base the packed charm is for: lxd-cluster_ubuntu@24.04-amd64.charm -> ubuntu@24.04."""
+    return charm_path.name.removeprefix("lxd-cluster_").rsplit("-", 1)[0]
+
+
+async def add_machines(ops_test, base: str, count: int) -> list[str]:
+    """New machines for new units, each with a bridge for the default profile."""
+    before = set(ops_test.model.machines)
+    await juju(ops_test, "add-machine", "-n", str(count), "--base", base, *await constraints(ops_test))
+    await ops_test.model.block_until(
+        lambda: len(set(ops_test.model.machines) - before) == count
+        and all(ops_test.model.machines[m].agent_status == "started" for m in set(ops_test.model.machines) - before),
+        timeout=TIMEOUT,
+    )
+    new = sorted(set(ops_test.model.machines) - before, key=int)
+    if not BRIDGE:
+        for machine in new:
+            await juju(ops_test, "exec", "--machine", machine, "--",
+                       "sudo ip link add br0 type bridge && sudo ip link set br0 up")
+    return new
+
+
+def bridge_config() -> list[str]:
+    return ["--config", f"bridge={BRIDGE or 'br0'}"]
+
+
 @pytest.mark.abort_on_fail
-async def test_deploy_three_units_forms_one_cluster(ops_test, charm_path):
-    args = ["deploy", str(charm_path), APP, "-n", "3",
-            "--config", f"storage-driver={os.environ.get('LXD_CLUSTER_DRIVER', 'zfs')}"]
+async def test_deploy_three_units_forms_one_cluster(ops_test, charm_path, base):
+    machines = await add_machines(ops_test, base, 3)
+    args = ["deploy", str(charm_path), APP, "-n", "3", "--to", ",".join(machines), "--base", base,
+            "--config", f"storage-driver={os.environ.get('LXD_CLUSTER_DRIVER', 'zfs')}", *bridge_config()]
     if os.environ.get("LXD_CLUSTER_STORAGE"):
         args += ["--storage", f"local={os.environ['LXD_CLUSTER_STORAGE']}"]
-    code, _, err = await ops_test.juju(*args)
-    assert code == 0, err
+    await juju(ops_test, *args)
     await ops_test.model.wait_for_idle(apps=[APP], status="active", timeout=TIMEOUT)
     rows = await members(ops_test)
     assert len(rows) == 3
@@ -75,9 +132,10 @@ async def test_launch_spreads_and_targets(ops_test):
     assert result["location"] == target
 
 
-async def test_remove_node_refuses_with_instances_then_evacuates(ops_test):
+async def test_remove_node_refuses_with_instances_then_evacuates(ops_test, base):
     unit = await leader(ops_test)
-    await ops_test.model.applications[APP].add_unit(count=2)
+    machines = await add_machines(ops_test, base, 2)
+    await juju(ops_test, "add-unit", APP, "-n", "2", "--to", ",".join(machines))
     await ops_test.model.wait_for_idle(apps=[APP], status="active", timeout=TIMEOUT, wait_for_exact_units=5)
     assert len(await members(ops_test)) == 5
     before = await instances(ops_test)
@@ -97,7 +155,7 @@ async def test_remove_unit_with_instances_loses_none(ops_test):
     lead = await leader(ops_test)
     departing = next(u for u in ops_test.model.applications[APP].units if u.name != lead.name
                      and f"{APP}-{u.name.split('/')[1]}" in before.values())
-    await departing.remove()
+    await juju(ops_test, "remove-unit", departing.name, "--no-prompt")
     await ops_test.model.wait_for_idle(apps=[APP], status="active", timeout=TIMEOUT)
     assert sorted(await instances(ops_test)) == sorted(before)
 
@@ -106,7 +164,7 @@ async def test_forced_unit_removal_leaves_a_stale_member_that_force_remove_clear
     lead = await leader(ops_test)
     victim = next(u for u in ops_test.model.applications[APP].units if u.name != lead.name)
     name = f"{APP}-{victim.name.split('/')[1]}"
-    await ops_test.juju("remove-machine", victim.machine.id, "--force", "--no-wait")
+    await juju(ops_test, "remove-machine", victim.machine.id, "--force", "--no-wait", "--no-prompt")
     await ops_test.model.block_until(lambda: "stale member" in lead.workload_status_message, timeout=600)
     result = await run(ops_test, lead, "force-remove", name=name, confirm=True)
     assert "wipe" in result["next-step"]
@@ -116,7 +174,7 @@ async def test_forced_unit_removal_leaves_a_stale_member_that_force_remove_clear
 async def test_leader_removal_elects_a_new_leader_and_no_second_cluster(ops_test):
     old = await leader(ops_test)
     count = len(await members(ops_test))
-    await old.remove()
+    await juju(ops_test, "remove-unit", old.name, "--no-prompt")
     await ops_test.model.wait_for_idle(apps=[APP], status="active", timeout=TIMEOUT)
     rows = await members(ops_test)
     assert len(rows) == count - 1

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
 import importlib.util
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,15 +17,40 @@ def load(name: str) -> dict:
     return yaml.safe_load((ROOT / name).read_text()) or {}
 
 
-def test_charmcraft_builds_for_ubuntu_22_04_and_24_04_and_packs_src_and_lib():
+def test_charmcraft_yaml_names_platforms_and_packs_the_whole_charm():
+    """charmcraft 3 and 4 refuse `bases:` for 24.04, and a `prime:` list filters out venv/ and hooks/."""
     charmcraft = load("charmcraft.yaml")
     assert charmcraft["type"] == "charm"
-    channels = sorted(b["run-on"][0]["channel"] for b in charmcraft["bases"])
-    assert channels == ["22.04", "24.04"]
-    assert {"src", "lib"} <= set(charmcraft["parts"]["charm"]["prime"])
+    assert "bases" not in charmcraft
+    assert sorted(charmcraft["platforms"]) == ["ubuntu@22.04:amd64", "ubuntu@24.04:amd64"]
+    part = charmcraft["parts"]["charm"]
+    assert part["plugin"] == "charm" and "prime" not in part
+    assert part["charm-entrypoint"] == "src/charm.py"
+    # the plugin builds the rest from source: whatever has compiled parts must come as a wheel
+    assert {"cryptography", "cffi", "pyyaml"} <= set(part["charm-binary-python-packages"])
     requirements = (ROOT / "requirements.txt").read_text()
-    for package in ("ops", "pylxd", "pyyaml"):
+    for package in ("ops", "pylxd", "pyyaml", "pyopenssl"):
         assert package in requirements
+
+
+def test_the_entrypoint_is_executable_in_git():
+    """The packed dispatch runs `exec ./src/charm.py`: without the bit every hook is 'Permission denied'."""
+    listed = subprocess.run(["git", "ls-files", "-s", "src/charm.py"], cwd=ROOT, capture_output=True, text=True)
+    if listed.returncode != 0 or not listed.stdout:
+        pytest.skip("not a git checkout")
+    assert listed.stdout.split()[0] == "100755"
+    assert (ROOT / "src/charm.py").read_text().startswith("#!/usr/bin/env python3\n")
+
+
+def test_jujuignore_keeps_tests_and_tooling_out_of_the_charm():
+    ignored = (ROOT / ".jujuignore").read_text().split()
+    for path in ("/tests", "/docs", "/bench", "/demo", "/scripts", "/.ci"):
+        assert path in ignored
+    assert not {"/src", "/lib", "src", "lib"} & set(ignored)
+
+
+def test_metadata_assumes_juju_3_3_for_secrets():
+    assert "juju >= 3.3" in load("metadata.yaml")["assumes"]
 
 
 def test_metadata_declares_the_peer_relation_storage_and_client_endpoint():
@@ -82,3 +109,40 @@ def test_readme_configuration_table_matches_config_yaml():
     spec.loader.exec_module(module)
     readme = (ROOT / "README.md").read_text()
     assert module.with_table(readme) == readme, "README's table is stale: python3 scripts/config_table.py --write"
+
+
+def test_a_pylxd_that_cannot_be_imported_is_an_error_with_its_cause_not_a_crash(monkeypatch):
+    """Debian's python3-openssl under a newer cryptography raises AttributeError inside `import pylxd`."""
+    import workload
+
+    real_import = builtins.__import__
+
+    def broken(name, *args, **kwargs):
+        if name.startswith("pylxd"):
+            raise AttributeError("module 'lib' has no attribute 'GEN_EMAIL'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", broken)
+    with pytest.raises(workload.ClientUnavailable, match="cannot load pylxd .AttributeError: .*GEN_EMAIL"):
+        workload.LXD("/nonexistent").info()
+
+
+def test_a_client_that_cannot_load_blocks_the_unit_with_the_cause(monkeypatch, cluster_pem):
+    from fake_lxd import FakeLXD
+    from ops import testing
+
+    import charm
+    import workload
+
+    fake = FakeLXD(cluster_pem)
+
+    def unavailable():
+        raise workload.ClientUnavailable("cannot load pylxd (AttributeError: GEN_EMAIL)")
+
+    monkeypatch.setattr(fake, "info", unavailable)
+    monkeypatch.setattr(fake, "members", unavailable)
+    monkeypatch.setattr(charm, "LXD", lambda: fake)
+    ctx = testing.Context(charm.LXDClusterCharm)
+    out = ctx.run(ctx.on.update_status(), testing.State(leader=True))
+    assert out.unit_status == testing.BlockedStatus("cannot load pylxd (AttributeError: GEN_EMAIL)")
+    assert fake.mutations() == []

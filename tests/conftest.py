@@ -1,4 +1,4 @@
-"""Functional tests: the unchanged charm against real LXD daemons (see tests/harness/lab.py)."""
+"""The real-LXD lab for the functional and packed-charm tests (see tests/harness/lab.py)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,143 @@
+"""One unit of the packed .charm, run as Juju runs it: its own `dispatch`, its venv, hook tools.
+
+The .charm is unzipped into a charm directory; each hook is `./dispatch` with
+JUJU_DISPATCH_PATH=hooks/<event> (or actions/<name>) and the JUJU_* variables a hook gets, on the
+machine's system python3 (/usr/bin/python3, as on a Juju machine) with a hook PATH that starts
+with Juju's hook tools, emulated by hooktools.py against a JSON state file. The unit's LXD is a
+lab member: the hook runs inside the member's network namespace with its LXD_DIR.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.packed.hooktools import TOOLS
+
+HOOKTOOLS = Path(__file__).with_name("hooktools.py")
+JUJU_VERSION = "3.6.11"
+# what a machine unit's hook gets on PATH (Juju puts its tools directory first)
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/snap/bin"
+
+
+def unpack(charm: Path, into: Path) -> Path:
+    """Unzip as Juju does, keeping the modes the .charm records (dispatch, hooks, entrypoint)."""
+    into.mkdir(parents=True)
+    with zipfile.ZipFile(charm) as archive:
+        for info in archive.infolist():
+            path = Path(archive.extract(info, into))
+            mode = info.external_attr >> 16
+            if mode & 0o777:
+                path.chmod(mode & 0o777)
+    return into
+
+
+class PackedUnit:
+    def __init__(self, charm_dir: Path, root: Path, *, unit: str = "lxd-cluster/0", leader: bool = True,
+                 address: str, netns: str | None = None, env: dict[str, str] | None = None,
+                 storage: dict[str, str] | None = None, config: dict[str, Any] | None = None):
+        self.charm_dir = charm_dir
+        self.unit = unit
+        self.app = unit.split("/")[0]
+        self.netns = netns
+        self.extra_env = env or {}
+        self.tools = root / "tools"
+        self.tools.mkdir(parents=True, exist_ok=True)
+        for tool in TOOLS:
+            link = self.tools / tool
+            if not link.exists():
+                link.symlink_to(HOOKTOOLS)
+        self.state_file = root / "state.json"
+        options = yaml.safe_load((charm_dir / "config.yaml").read_text())["options"]
+        defaults = {k: v["default"] for k, v in options.items() if "default" in v}
+        self.model_uuid = str(uuid.uuid4())
+        self.write({
+            "leader": leader,
+            "config": {**defaults, **(config or {})},
+            "bindings": {"cluster": address, "lxd-cluster": address},
+            "relations": {"0": {"endpoint": "cluster", "remote-app": self.app, "units": [], "data": {}}},
+            "storage": storage or {},
+            "secrets": {},
+            "ports": [],
+            "action": {},
+            "log": [],
+            "calls": [],
+            "unknown": [],
+            "refused": [],
+            "unit-status-history": [],
+        })
+
+    # -- state ------------------------------------------------------------------------------
+    @property
+    def state(self) -> dict[str, Any]:
+        return json.loads(self.state_file.read_text())
+
+    def write(self, state: dict[str, Any]) -> None:
+        self.state_file.write_text(json.dumps(state, indent=1))
+
+    # -- running ------------------------------------------------------------------------------
+    def env(self, dispatch_path: str, **extra: str) -> dict[str, str]:
+        env = {
+            "PATH": f"{self.tools}:{SYSTEM_PATH}",
+            "LANG": "C.UTF-8",
+            "HOME": "/root",
+            "JUJU_DISPATCH_PATH": dispatch_path,
+            "JUJU_UNIT_NAME": self.unit,
+            "JUJU_PRINCIPAL_UNIT": "",
+            "JUJU_MODEL_NAME": "lab",
+            "JUJU_MODEL_UUID": self.model_uuid,
+            "JUJU_CHARM_DIR": str(self.charm_dir),
+            "CHARM_DIR": str(self.charm_dir),
+            "JUJU_VERSION": JUJU_VERSION,
+            "JUJU_CONTEXT_ID": f"{self.unit}-{dispatch_path}",
+            "JUJU_MACHINE_ID": "0",
+            "JUJU_AVAILABILITY_ZONE": "",
+            "HOOKTOOLS_STATE": str(self.state_file),
+        }
+        if dispatch_path.startswith("hooks/"):
+            env["JUJU_HOOK_NAME"] = dispatch_path.split("/", 1)[1]
+        env.update(self.extra_env)
+        env.update(extra)
+        return env
+
+    def dispatch(self, dispatch_path: str, **extra: str) -> subprocess.CompletedProcess:
+        argv = ["./dispatch"]
+        if self.netns:
+            argv = [shutil.which("nsenter") or "nsenter", f"--net=/run/netns/{self.netns}", *argv]
+        return subprocess.run(argv, cwd=self.charm_dir, env=self.env(dispatch_path, **extra),
+                              capture_output=True, text=True, timeout=600)
+
+    def hook(self, event: str, **extra: str) -> subprocess.CompletedProcess:
+        out = self.dispatch(f"hooks/{event}", **extra)
+        assert out.returncode == 0, f"hook {event} failed ({out.returncode}):\n{out.stderr}\n{self.log_tail()}"
+        return out
+
+    def log_tail(self, lines: int = 15) -> str:
+        """What the hook told juju-log last (ops logs an uncaught exception's traceback there)."""
+        return "\n".join(f"{level}: {message}" for level, message in self.state["log"][-lines:])
+
+    def peer_hook(self, event: str) -> subprocess.CompletedProcess:
+        return self.hook(f"cluster-{event}", JUJU_RELATION="cluster", JUJU_RELATION_ID="cluster:0",
+                         JUJU_REMOTE_APP=self.app)
+
+    def action(self, action: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run an action as `juju run` does: params with actions.yaml's defaults filled in."""
+        name = action
+        params = params or {}
+        spec = yaml.safe_load((self.charm_dir / "actions.yaml").read_text())[name]
+        defaults = {k: v["default"] for k, v in (spec.get("params") or {}).items() if "default" in v}
+        state = self.state
+        state["action"] = {"params": {**defaults, **params}, "results": {}, "log": [], "failed": None}
+        self.write(state)
+        action_id = str(uuid.uuid4())
+        out = self.dispatch(f"actions/{name}", JUJU_ACTION_NAME=name, JUJU_ACTION_UUID=action_id,
+                            JUJU_ACTION_TAG=f"action-{action_id}")
+        assert out.returncode == 0, f"action {name} crashed ({out.returncode}):\n{out.stderr}\n{self.log_tail()}"
+        return self.state["action"]
