@@ -9,7 +9,6 @@ do not pay for it.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import json
 import logging
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from models import DeviceState, Instance, Member, ServerInfo
 
 logger = logging.getLogger(__name__)
 
@@ -38,57 +39,6 @@ SERVER_DEFAULTS = {"images.auto_update_interval": "6"}
 
 class LXDError(Exception):
     """An LXD or OS operation failed; str() is LXD's own message."""
-
-
-@dataclasses.dataclass(frozen=True)
-class ServerInfo:
-    version: str
-    api_extensions: frozenset[str]
-    storage_drivers: frozenset[str] | None  # None: this LXD does not report them
-    clustered: bool
-    server_name: str
-    certificate: str  # PEM; the cluster certificate once clustered
-
-    def supports(self, extension: str) -> bool:
-        return extension in self.api_extensions
-
-
-@dataclasses.dataclass(frozen=True)
-class Member:
-    """One row of `lxc cluster list`."""
-
-    server_name: str
-    url: str
-    roles: tuple[str, ...]
-    status: str  # Online, Offline, Evacuated, ...
-    message: str
-
-    @property
-    def database_role(self) -> str:
-        """database (a voter), database-standby, or - (no database role)."""
-        for role in ("database", "database-standby"):
-            if role in self.roles:
-                return role
-        return "-"
-
-
-@dataclasses.dataclass(frozen=True)
-class Instance:
-    name: str
-    location: str
-    status: str  # Running, Stopped, ...
-    type: str = "container"
-    ipv4: tuple[str, ...] = ()
-    ipv6: tuple[str, ...] = ()
-
-
-@dataclasses.dataclass(frozen=True)
-class DeviceState:
-    path: str
-    exists: bool
-    is_block: bool = False
-    mounted: bool = False
-    signatures: tuple[str, ...] = ()  # filesystem / partition table / pool signatures found
 
 
 def certificate_fingerprint(pem: str) -> str:

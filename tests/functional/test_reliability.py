@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 import workload
-from peers import JoinOffer
+from models import JoinOffer
 from tests.harness.cluster import FormedCluster, charm_sim, form
 from tests.harness.juju import JujuSim
 from tests.harness.lab import Lab

@@ -6,15 +6,8 @@ import base64
 import json
 from typing import Any
 
-from workload import (
-    SERVER_DEFAULTS,
-    DeviceState,
-    Instance,
-    LXDError,
-    Member,
-    ServerInfo,
-    certificate_fingerprint,
-)
+from models import DeviceState, Instance, Member, ServerInfo
+from workload import SERVER_DEFAULTS, LXDError, certificate_fingerprint
 
 MUTATIONS = ("install", "apply_preseed", "update_config", "set_trust_password", "issue_join_token",
              "wipe_device", "remove_member", "set_member_state", "launch", "move_instance",

@@ -11,8 +11,9 @@ from ops import testing
 from test_charm import announced, ctx, make_state, published
 
 import charm
-from actions import ActionError, check_removal, parse_launch, pick_target
-from workload import Instance, Member
+from action_checks import ActionError, check_removal, parse_launch
+from departure import pick_target
+from models import Instance, Member
 
 
 @pytest.mark.parametrize("params, words", [

@@ -12,7 +12,8 @@ from ops import testing
 
 import charm
 from config import ConfigError, load_config
-from workload import DeviceState, Instance, Member, certificate_fingerprint
+from models import DeviceState, Instance, Member
+from workload import certificate_fingerprint
 
 REL = 1
 

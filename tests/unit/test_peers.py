@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from peers import ClusterInfo, JoinOffer, UnitInfo, server_name_of, unit_number
+from models import ClusterInfo, JoinOffer, UnitInfo, server_name_of, unit_number
 
 
 def test_cluster_info_dumps_hyphenated_keys_and_loads_back_equal():
