@@ -1,4 +1,4 @@
-"""The typed view of the peer relation: dataclass <-> databag, and unit names <-> member names."""
+"""The shared typed models: peer databags <-> dataclasses, and unit names <-> member names."""
 
 from __future__ import annotations
 
