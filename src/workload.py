@@ -58,6 +58,23 @@ def _cache_key(path: str, params: dict[str, Any]) -> str:
     return path + repr(sorted(params.items()))
 
 
+def run_command(argv: list[str], stdin: str | None = None, timeout: int = 120, lxd_dir: str | None = None) -> str:
+    """Run a command (with LXD_DIR set when given); its last line of error output becomes an LXDError."""
+    env = dict(os.environ)
+    if lxd_dir:
+        env["LXD_DIR"] = lxd_dir
+    try:
+        proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        raise LXDError(f"{' '.join(argv[:3])} did not finish within {timeout}s") from None
+    except OSError as e:
+        raise LXDError(f"{argv[0]}: {e.strerror}") from None
+    if proc.returncode != 0:
+        message = (proc.stderr or proc.stdout).strip().splitlines()
+        raise LXDError(message[-1] if message else f"{argv[0]} exited {proc.returncode}")
+    return proc.stdout
+
+
 def default_lxd_dir() -> str:
     """LXD_DIR if set (LXD's own convention), else the snap's or the deb's daemon directory."""
     if os.environ.get("LXD_DIR"):
@@ -205,15 +222,6 @@ class LXD:
             raise LXDError("LXD returned no join token for " + server_name)
         return base64.b64encode(json.dumps(token, separators=(",", ":")).encode()).decode()
 
-    def pending_join_names(self) -> set[str]:
-        """Server names that hold an unused join token."""
-        ops = self._api("get", "operations", params={"recursion": 1})["metadata"] or {}
-        names = set()
-        for op in ops.get("running", []):
-            if op.get("class") == "token" and (op.get("resources") or {}).get("cluster"):
-                names.add((op.get("metadata") or {}).get("serverName", ""))
-        return names - {""}
-
     def update_config(self, config: dict[str, str]) -> list[str]:
         """Set server config keys that differ; returns the keys changed (never their values)."""
         current = self._get("")["metadata"].get("config", {})
@@ -352,34 +360,14 @@ class LXD:
                 source = line.split(" ", 1)[0]
                 if source.startswith("/dev/") and os.path.realpath(source).startswith(real):
                     mounted = True
-        out = LXD._run_static(["wipefs", "--parsable", real], timeout=60)
+        out = run_command(["wipefs", "--parsable", real], timeout=60)
         signatures = tuple(sorted({row.split(",")[3] for row in out.splitlines() if row.count(",") >= 3}))
         return DeviceState(path, exists=True, is_block=True, mounted=mounted, signatures=signatures)
 
     @staticmethod
     def wipe_device(path: str) -> None:
-        LXD._run_static(["wipefs", "--all", "--force", os.path.realpath(path)], timeout=120)
+        run_command(["wipefs", "--all", "--force", os.path.realpath(path)], timeout=120)
 
     # -- processes -------------------------------------------------------------------------
     def _run(self, argv: list[str], stdin: str | None = None, timeout: int = 120) -> str:
-        return self._run_static(argv, stdin=stdin, timeout=timeout, lxd_dir=self.lxd_dir)
-
-    @staticmethod
-    def _run_static(
-        argv: list[str], stdin: str | None = None, timeout: int = 120, lxd_dir: str | None = None
-    ) -> str:
-        env = dict(os.environ)
-        if lxd_dir:
-            env["LXD_DIR"] = lxd_dir
-        try:
-            proc = subprocess.run(
-                argv, input=stdin, capture_output=True, text=True, timeout=timeout, env=env
-            )
-        except subprocess.TimeoutExpired:
-            raise LXDError(f"{' '.join(argv[:3])} did not finish within {timeout}s") from None
-        except OSError as e:
-            raise LXDError(f"{argv[0]}: {e.strerror}") from None
-        if proc.returncode != 0:
-            message = (proc.stderr or proc.stdout).strip().splitlines()
-            raise LXDError(message[-1] if message else f"{argv[0]} exited {proc.returncode}")
-        return proc.stdout
+        return run_command(argv, stdin=stdin, timeout=timeout, lxd_dir=self.lxd_dir)
