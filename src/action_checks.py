@@ -56,8 +56,10 @@ def parse_launch(params: Mapping[str, object]) -> LaunchRequest:
     else:
         source = {"type": "image", "alias": image}
     profiles = params.get("profiles", ["default"])
-    if not isinstance(profiles, Sequence) or isinstance(profiles, str) or not all(
-        isinstance(p, str) and p for p in profiles
+    if (
+        not isinstance(profiles, Sequence)
+        or isinstance(profiles, str)
+        or not all(isinstance(p, str) and p for p in profiles)
     ):
         raise ActionError("profiles must be a list of profile names, e.g. [default]")
     config = params.get("config", {})
@@ -93,4 +95,3 @@ def check_removal(name: str, members: Sequence[str], instances: Sequence[str], p
             f"{name} still has instances: {', '.join(sorted(instances))}; run again with "
             "evacuate=true to move them to other members first"
         )
-

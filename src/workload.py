@@ -260,10 +260,8 @@ class LXD:
     def trust_client(self, name: str, pem: str, projects: tuple[str, ...] = ()) -> None:
         """Add a client certificate (restricted to projects when given)."""
         der = base64.b64encode(ssl.PEM_cert_to_DER_cert(pem)).decode()
-        self._api("post", "certificates", json={
-            "type": "client", "name": name, "certificate": der,
-            "restricted": bool(projects), "projects": list(projects),
-        })
+        cert = dict(type="client", name=name, certificate=der, restricted=bool(projects), projects=list(projects))
+        self._api("post", "certificates", json=cert)
 
     def untrust_client(self, fingerprint: str) -> None:
         self._api("delete", f"certificates/{fingerprint}")
@@ -272,8 +270,12 @@ class LXD:
         """A single-use token with which a client outside Juju adds itself (`lxc remote add`)."""
         body = self._api("post", "certificates", wait=False, json={"type": "client", "name": name, "token": True})
         meta = (body.get("metadata") or {}).get("metadata") or {}
-        token = {"client_name": name, "fingerprint": meta.get("fingerprint", ""),
-                 "addresses": meta.get("addresses", []), "secret": meta.get("secret", "")}
+        token = {
+            "client_name": name,
+            "fingerprint": meta.get("fingerprint", ""),
+            "addresses": meta.get("addresses", []),
+            "secret": meta.get("secret", ""),
+        }
         if meta.get("expiresAt"):
             token["expires_at"] = meta["expiresAt"]
         if not token["secret"]:
@@ -284,8 +286,7 @@ class LXD:
     def instances(self, location: str | None = None) -> list[Instance]:
         rows = self._api("get", "instances", params={"recursion": 1})["metadata"] or []
         found = [
-            Instance(r["name"], r.get("location", ""), r.get("status", ""), r.get("type", "container"))
-            for r in rows
+            Instance(r["name"], r.get("location", ""), r.get("status", ""), r.get("type", "container")) for r in rows
         ]
         return [i for i in found if location is None or i.location == location]
 
@@ -299,8 +300,12 @@ class LXD:
             for addr in net.get("addresses") or []:
                 (ipv4 if addr.get("family") == "inet" else ipv6).append(addr["address"])
         return Instance(
-            name, meta.get("location", ""), meta.get("status", ""), meta.get("type", "container"),
-            tuple(ipv4), tuple(ipv6),
+            name,
+            meta.get("location", ""),
+            meta.get("status", ""),
+            meta.get("type", "container"),
+            tuple(ipv4),
+            tuple(ipv6),
         )
 
     def image_exists(self, ref: str) -> bool:

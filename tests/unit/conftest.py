@@ -20,10 +20,26 @@ for _path in (ROOT / "lib", ROOT / "src"):  # the charm's own import path, as th
 
 def self_signed_pem(directory: Path, cn: str) -> str:
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-subj", f"/CN={cn}", "-days", "1",
-         "-keyout", str(directory / "key.pem"), "-out", str(directory / "cert.pem")],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            f"/CN={cn}",
+            "-days",
+            "1",
+            "-keyout",
+            str(directory / "key.pem"),
+            "-out",
+            str(directory / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
     )
     return (directory / "cert.pem").read_text()
 

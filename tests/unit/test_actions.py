@@ -27,7 +27,6 @@ def leader_state(pem: str, **kw) -> testing.State:
     return make_state(leader=True, app=published(pem), peers=peers, **kw)
 
 
-
 def run(state: testing.State, action: str, uid: int = 0, **params):
     context = ctx(uid)
     try:
@@ -37,20 +36,21 @@ def run(state: testing.State, action: str, uid: int = 0, **params):
     return context.action_results, ""
 
 
-
 def test_launch_returns_where_the_instance_runs(member, cluster_pem):
     results, failure = run(leader_state(cluster_pem), "launch", name="c1", image="busybox", target="lxd-cluster-2")
     assert failure == ""
     assert results == {"name": "c1", "location": "lxd-cluster-2", "status": "Running", "ipv4": "10.1.0.5", "ipv6": ""}
 
 
-
-@pytest.mark.parametrize("params, words", [
-    ({"name": "c1", "image": "nope"}, "no image 'nope'"),
-    ({"name": "c1", "image": "busybox", "target": "lxd-cluster-9"}, "no cluster member named"),
-    ({"name": "c1", "image": "busybox", "target": "@gpu"}, "no cluster group named 'gpu'"),
-    ({"name": "taken", "image": "busybox"}, "exists already"),
-])
+@pytest.mark.parametrize(
+    "params, words",
+    [
+        ({"name": "c1", "image": "nope"}, "no image 'nope'"),
+        ({"name": "c1", "image": "busybox", "target": "lxd-cluster-9"}, "no cluster member named"),
+        ({"name": "c1", "image": "busybox", "target": "@gpu"}, "no cluster group named 'gpu'"),
+        ({"name": "taken", "image": "busybox"}, "exists already"),
+    ],
+)
 def test_launch_refusals_create_nothing(member, cluster_pem, params, words):
     member.instance_rows = [Instance("taken", "lxd-cluster-0", "Running")]
     _, failure = run(leader_state(cluster_pem), "launch", **params)
@@ -58,16 +58,17 @@ def test_launch_refusals_create_nothing(member, cluster_pem, params, words):
     assert "launch" not in member.calls
 
 
-
 def test_actions_on_a_unit_that_is_not_a_member_fail_clearly(lxd, cluster_pem):
     _, failure = run(make_state(), "cluster-list")
     assert "not a cluster member" in failure
 
 
-
 def test_remove_node_moves_instances_when_asked_and_loses_none(member, cluster_pem):
-    member.instance_rows = [Instance("a", "lxd-cluster-3", "Running"), Instance("b", "lxd-cluster-1", "Running"),
-                            Instance("c", "lxd-cluster-0", "Running")]
+    member.instance_rows = [
+        Instance("a", "lxd-cluster-3", "Running"),
+        Instance("b", "lxd-cluster-1", "Running"),
+        Instance("c", "lxd-cluster-0", "Running"),
+    ]
     _, failure = run(leader_state(cluster_pem), "remove-node", name="lxd-cluster-3")
     assert "still has instances: a" in failure and member.removed == []
     results, failure = run(leader_state(cluster_pem), "remove-node", name="lxd-cluster-3", evacuate=True)
@@ -75,7 +76,6 @@ def test_remove_node_moves_instances_when_asked_and_loses_none(member, cluster_p
     assert member.moves == [("a", "lxd-cluster-2")]
     assert member.removed == [("lxd-cluster-3", False)]
     assert results["lost"] == "none" and results["instances-after"] == results["instances-before"] == 3
-
 
 
 def test_remove_node_is_for_the_leader_and_not_its_own_member(member, cluster_pem):
@@ -86,12 +86,10 @@ def test_remove_node_is_for_the_leader_and_not_its_own_member(member, cluster_pe
     assert member.removed == []
 
 
-
 def test_removed_member_is_recorded_so_its_unit_never_rejoins(member, cluster_pem):
     context = ctx()
     out = context.run(context.on.action("remove-node", params={"name": "lxd-cluster-3"}), leader_state(cluster_pem))
     assert out.get_relation(1).local_app_data["removed"] == "lxd-cluster-3"
-
 
 
 def test_force_remove_needs_confirmation_and_a_dead_member(member, cluster_pem):
@@ -106,15 +104,18 @@ def test_force_remove_needs_confirmation_and_a_dead_member(member, cluster_pem):
     assert results["lost-instances"] == "gone" and "wipe" in results["next-step"]
 
 
-
 def test_cluster_list_gives_the_table_and_json(member, cluster_pem):
     results, _ = run(leader_state(cluster_pem), "cluster-list", uid=0)
     rows = json.loads(results["members"])
     assert [r["name"] for r in rows] == [f"lxd-cluster-{i}" for i in range(4)]
-    assert rows[0] == {"name": "lxd-cluster-0", "url": "https://lxd-cluster-0:8443", "database": "database",
-                       "state": "ONLINE", "message": "Fully operational"}
+    assert rows[0] == {
+        "name": "lxd-cluster-0",
+        "url": "https://lxd-cluster-0:8443",
+        "database": "database",
+        "state": "ONLINE",
+        "message": "Fully operational",
+    }
     assert "| lxd-cluster-3 |" in results["table"]
-
 
 
 def test_show_preseed_redacts_unless_revealed(member, cluster_pem):
@@ -130,7 +131,6 @@ def test_show_preseed_redacts_unless_revealed(member, cluster_pem):
     assert "member already" in failure
 
 
-
 def test_evacuate_and_restore(member, cluster_pem):
     results, _ = run(leader_state(cluster_pem), "evacuate", name="lxd-cluster-2")
     assert results["state"] == "EVACUATED"
@@ -138,7 +138,6 @@ def test_evacuate_and_restore(member, cluster_pem):
     assert results["state"] == "ONLINE"
     _, failure = run(leader_state(cluster_pem), "evacuate", name="nope")
     assert "no cluster member named 'nope'" in failure
-
 
 
 def test_add_and_remove_trusted_client_actions(member, cluster_pem):
@@ -156,4 +155,3 @@ def test_add_and_remove_trusted_client_actions(member, cluster_pem):
     assert "laptop" not in member.trusted
     with pytest.raises(testing.ActionFailed, match="no trusted client named 'laptop'"):
         context.run(context.on.action("remove-trusted-client", params={"name": "laptop"}), state)
-

@@ -24,8 +24,9 @@ def test_leader_on_a_fresh_lxd_bootstraps_and_publishes(lxd, cluster_pem):
     assert app["fingerprint"] == certificate_fingerprint(cluster_pem)
     assert app["lxd-version"] == "5.21.2"
     assert app["bootstrap-unit"] == "lxd-cluster/0"
-    assert out.unit_status == testing.ActiveStatus("member lxd-cluster-0 of 1 (database), fully operational; "
-                                                   "fewer than 3 members: no database redundancy")
+    assert out.unit_status == testing.ActiveStatus(
+        "member lxd-cluster-0 of 1 (database), fully operational; fewer than 3 members: no database redundancy"
+    )
     assert out.workload_version == "5.21.2"
 
 
@@ -33,14 +34,19 @@ def test_a_non_leader_on_a_fresh_model_waits_for_the_leader_and_announces_itself
     out = ctx(1).run(ctx(1).on.install(), make_state(ip="10.0.0.2"))
     assert out.unit_status == testing.WaitingStatus("waiting for the leader to bootstrap the cluster")
     assert out.get_relation(REL).local_unit_data == {
-        "server-name": "lxd-cluster-1", "address": "10.0.0.2:8443", "lxd-version": "5.21.2"}
+        "server-name": "lxd-cluster-1",
+        "address": "10.0.0.2:8443",
+        "lxd-version": "5.21.2",
+    }
     assert lxd.mutations() == []
     assert out.workload_version == "5.21.2"
 
 
 def test_a_unit_waits_for_its_turn(lxd, cluster_pem):
-    out = ctx(2).run(ctx(2).on.config_changed(),
-                     make_state(ip="10.0.0.3", app=published(cluster_pem, **{"join-unit": "lxd-cluster/1"})))
+    out = ctx(2).run(
+        ctx(2).on.config_changed(),
+        make_state(ip="10.0.0.3", app=published(cluster_pem, **{"join-unit": "lxd-cluster/1"})),
+    )
     assert out.unit_status == testing.WaitingStatus("waiting for a join credential (joins go one at a time)")
     assert out.get_relation(REL).local_unit_data["server-name"] == "lxd-cluster-2"
     assert lxd.preseeds == []
@@ -54,7 +60,6 @@ def test_after_an_lxd_refresh_the_leader_republishes_its_version(lxd, cluster_pe
     assert out.unit_status.name == "active"
 
 
-
 # -- stops -----------------------------------------------------------------------------------------
 def test_version_mismatch_blocks_naming_both_versions(lxd, cluster_pem):
     lxd.version = "5.0.2"
@@ -65,21 +70,22 @@ def test_version_mismatch_blocks_naming_both_versions(lxd, cluster_pem):
 
 
 def test_unit_removed_by_action_does_not_rejoin(lxd, cluster_pem):
-    out = ctx(1).run(ctx(1).on.config_changed(),
-                     make_state(app=published(cluster_pem, removed="lxd-cluster-1")))
+    out = ctx(1).run(ctx(1).on.config_changed(), make_state(app=published(cluster_pem, removed="lxd-cluster-1")))
     assert "juju remove-unit" in out.unit_status.message
     assert lxd.mutations() == []
 
 
-
 # -- bad config ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("config, words", [
-    ({"storage-driver": "ceph"}, "storage-driver"),
-    ({"cluster-port": 0}, "cluster-port"),
-    ({"snap-channel": "bad channel"}, "snap-channel"),
-    ({"maas-api-url": "http://m/MAAS"}, "maas-api-key"),
-    ({"bridge": "no such bridge"}, "bridge"),
-])
+@pytest.mark.parametrize(
+    "config, words",
+    [
+        ({"storage-driver": "ceph"}, "storage-driver"),
+        ({"cluster-port": 0}, "cluster-port"),
+        ({"snap-channel": "bad channel"}, "snap-channel"),
+        ({"maas-api-url": "http://m/MAAS"}, "maas-api-key"),
+        ({"bridge": "no such bridge"}, "bridge"),
+    ],
+)
 def test_config_errors_block_and_change_nothing(lxd, config, words):
     out = ctx().run(ctx().on.config_changed(), make_state(leader=True, config=config))
     assert out.unit_status.name == "blocked" and words in out.unit_status.message
@@ -89,8 +95,12 @@ def test_config_errors_block_and_change_nothing(lxd, config, words):
 def _juju_can_send(changes: dict) -> bool:
     """Juju type-checks config before the charm sees it; those values cannot reach the charm."""
     kinds = {"string": str, "int": int, "boolean": bool, "secret": str}
-    return all(v is not None and isinstance(v, kinds[OPTIONS[k]["type"]])
-               and (OPTIONS[k]["type"] != "secret" or v.startswith("secret:")) for k, v in changes.items())
+    return all(
+        v is not None
+        and isinstance(v, kinds[OPTIONS[k]["type"]])
+        and (OPTIONS[k]["type"] != "secret" or v.startswith("secret:"))
+        for k, v in changes.items()
+    )
 
 
 def _as_juju_would(changes: dict) -> dict:
@@ -114,4 +124,3 @@ def test_every_config_error_blocks_with_its_message_and_touches_nothing(lxd, cha
 
 def test_enough_bad_config_reaches_the_charm():
     assert len(JUJU_BAD_CONFIG) >= 15
-

@@ -25,10 +25,13 @@ def _with(state: testing.State, relation: testing.Relation) -> testing.State:
     return dataclasses.replace(state, relations=[*state.relations, relation])
 
 
-
 def test_charm_trusts_a_related_certificate_and_publishes_the_endpoints(lxd, cluster_pem):
-    client = testing.Relation("lxd-cluster", id=REL + 1, remote_app_name="runner",
-                              remote_app_data={"certificate": cluster_pem, "projects": '["ci"]'})
+    client = testing.Relation(
+        "lxd-cluster",
+        id=REL + 1,
+        remote_app_name="runner",
+        remote_app_data={"certificate": cluster_pem, "projects": '["ci"]'},
+    )
     state = _with(make_state(leader=True, app=published(cluster_pem), peers={1: announced(1)}), client)
     out = ctx().run(ctx().on.relation_changed(client, remote_unit=0), state)
     name = f"juju-runner-{client.id}"
@@ -41,13 +44,15 @@ def test_charm_trusts_a_related_certificate_and_publishes_the_endpoints(lxd, clu
     assert lxd.trusted == {}
 
 
-
 def test_charm_refuses_garbage_with_a_reason_and_trusts_nothing(lxd, cluster_pem):
-    client = testing.Relation("lxd-cluster", id=REL + 1, remote_app_name="runner",
-                              remote_app_data={"certificate": "-----BEGIN CERTIFICATE-----\nnope"})
+    client = testing.Relation(
+        "lxd-cluster",
+        id=REL + 1,
+        remote_app_name="runner",
+        remote_app_data={"certificate": "-----BEGIN CERTIFICATE-----\nnope"},
+    )
     state = _with(make_state(leader=True, app=published(cluster_pem)), client)
     out = ctx().run(ctx().on.relation_changed(client, remote_unit=0), state)
     assert "not a PEM certificate" in out.get_relation(client.id).local_app_data["error"]
     assert lxd.trusted == {}
     assert out.unit_status.name == "active"  # one bad client does not block the cluster
-

@@ -20,10 +20,8 @@ def test_departing_unit_moves_its_instances_then_leaves(lxd, cluster_pem):
     assert lxd.removed == [("lxd-cluster-2", False)]
 
 
-
 # -- placement -------------------------------------------------------------------------------------
 def test_pick_target_is_the_emptiest_member():
     assert pick_target({"m1": 2, "m2": 0, "m3": 0}) == "m2"
     with pytest.raises(ActionError):
         pick_target({})
-

@@ -41,8 +41,12 @@ def runner(cluster_pem):
 
 
 def provider_data(pem: str, client_pem: str) -> dict[str, str]:
-    return ClusterEndpoints(("https://10.0.0.1:8443", "https://10.0.0.2:8443"), pem,
-                            certificate_fingerprint(pem), certificate_fingerprint(client_pem)).dump()
+    return ClusterEndpoints(
+        ("https://10.0.0.1:8443", "https://10.0.0.2:8443"),
+        pem,
+        certificate_fingerprint(pem),
+        certificate_fingerprint(client_pem),
+    ).dump()
 
 
 def test_requirer_leader_publishes_its_certificate_and_projects(runner, cluster_pem):
@@ -59,12 +63,15 @@ def test_requirer_announces_the_cluster_once_its_own_certificate_is_trusted(runn
     assert out.unit_status == testing.ActiveStatus("https://10.0.0.1:8443,https://10.0.0.2:8443")
 
 
-@pytest.mark.parametrize("data", [
-    {},
-    {"endpoints": '["https://x:8443"]'},
-    {"endpoints": "not json", "certificate": "x", "fingerprint": "y"},
-    {"error": "not a PEM certificate"},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"endpoints": '["https://x:8443"]'},
+        {"endpoints": "not json", "certificate": "x", "fingerprint": "y"},
+        {"error": "not a PEM certificate"},
+    ],
+)
 def test_requirer_ignores_incomplete_or_refused_provider_data(runner, data):
     relation = testing.Relation("lxd-cluster", remote_app_data=data)
     out = runner.run(runner.on.relation_changed(relation, remote_unit=0), testing.State(relations=[relation]))
@@ -84,11 +91,14 @@ def test_requirer_is_told_when_the_cluster_goes(runner):
     assert out.unit_status == testing.BlockedStatus("gone")
 
 
-@pytest.mark.parametrize("data, words", [
-    ({}, "no certificate"),
-    ({"certificate": "-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n"}, "not a PEM"),
-    ({"certificate": "PEM", "projects": "ci"}, "not a JSON list"),
-])
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        ({}, "no certificate"),
+        ({"certificate": "-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n"}, "not a PEM"),
+        ({"certificate": "PEM", "projects": "ci"}, "not a JSON list"),
+    ],
+)
 def test_client_request_validation(data, words):
     with pytest.raises(DataError, match=words):
         ClientRequest.load(data)

@@ -26,7 +26,8 @@ def test_lxd_not_answering_is_waiting_and_says_why(lxd):
     lxd.ready = False
     out = ctx().run(ctx().on.update_status(), make_state(leader=True))
     assert out.unit_status == testing.WaitingStatus(
-        "waiting for the LXD daemon: Daemon still not running after 30s timeout")
+        "waiting for the LXD daemon: Daemon still not running after 30s timeout"
+    )
     assert lxd.mutations() == []
 
 
@@ -36,13 +37,15 @@ def test_workload_version_is_lxds_version(lxd, cluster_pem):
     assert out.workload_version == "5.0.3"
 
 
-
 # -- inputs ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("setup, words", [
-    (lambda f: f.storage_drivers.discard("zfs"), "zfsutils-linux"),
-    (lambda f: f.networks.pop("br0"), "bridge br0 does not exist"),
-    (lambda f: f.networks.update(br0="physical"), "not a bridge"),
-])
+@pytest.mark.parametrize(
+    "setup, words",
+    [
+        (lambda f: f.storage_drivers.discard("zfs"), "zfsutils-linux"),
+        (lambda f: f.networks.pop("br0"), "bridge br0 does not exist"),
+        (lambda f: f.networks.update(br0="physical"), "not a bridge"),
+    ],
+)
 def test_preflight_blocks_before_anything_changes(lxd, setup, words):
     setup(lxd)
     out = ctx().run(ctx().on.install(), make_state(leader=True))
@@ -50,8 +53,7 @@ def test_preflight_blocks_before_anything_changes(lxd, setup, words):
     assert lxd.mutations() == []
 
 
-@pytest.mark.parametrize("driver, package",
-                         [("zfs", "zfsutils-linux"), ("btrfs", "btrfs-progs"), ("lvm", "lvm2")])
+@pytest.mark.parametrize("driver, package", [("zfs", "zfsutils-linux"), ("btrfs", "btrfs-progs"), ("lvm", "lvm2")])
 def test_a_driver_lxd_cannot_use_blocks_naming_the_package(lxd, driver, package):
     lxd.storage_drivers = {"dir"}
     out = ctx().run(ctx().on.install(), make_state(leader=True, config={"storage-driver": driver}))
@@ -69,20 +71,24 @@ def test_a_missing_bridge_is_named(lxd):
 def test_maas_on_an_lxd_without_maas_support_blocks(lxd):
     lxd.extensions.discard("maas_network")
     key = testing.Secret({"key": "k"}, owner=None)
-    out = ctx().run(ctx().on.install(), make_state(
-        leader=True, secrets=[key], config={"maas-api-url": "http://maas/MAAS", "maas-api-key": key.id}))
+    out = ctx().run(
+        ctx().on.install(),
+        make_state(leader=True, secrets=[key], config={"maas-api-url": "http://maas/MAAS", "maas-api-key": key.id}),
+    )
     assert out.unit_status.name == "blocked" and "MAAS" in out.unit_status.message
     assert lxd.mutations() == []
 
 
-
 # -- storage devices -------------------------------------------------------------------------------
-@pytest.mark.parametrize("device, words", [
-    (DeviceState("/dev/vdb", exists=False), "does not exist"),
-    (DeviceState("/dev/vdb", exists=True, is_block=False), "not a block device"),
-    (DeviceState("/dev/vdb", exists=True, is_block=True, mounted=True), "is mounted"),
-    (DeviceState("/dev/vdb", exists=True, is_block=True, signatures=("ext4",)), "wipe-storage-device=true"),
-])
+@pytest.mark.parametrize(
+    "device, words",
+    [
+        (DeviceState("/dev/vdb", exists=False), "does not exist"),
+        (DeviceState("/dev/vdb", exists=True, is_block=False), "not a block device"),
+        (DeviceState("/dev/vdb", exists=True, is_block=True, mounted=True), "is mounted"),
+        (DeviceState("/dev/vdb", exists=True, is_block=True, signatures=("ext4",)), "wipe-storage-device=true"),
+    ],
+)
 def test_unusable_devices_block_and_are_never_touched(lxd, device, words):
     lxd.devices["/dev/vdb"] = device
     out = ctx().run(ctx().on.install(), make_state(leader=True, config={"storage-device": "/dev/vdb"}))
@@ -92,8 +98,9 @@ def test_unusable_devices_block_and_are_never_touched(lxd, device, words):
 
 def test_with_consent_a_used_device_is_wiped_then_used(lxd):
     lxd.devices["/dev/vdb"] = DeviceState("/dev/vdb", exists=True, is_block=True, signatures=("btrfs",))
-    ctx().run(ctx().on.install(), make_state(
-        leader=True, config={"storage-device": "/dev/vdb", "wipe-storage-device": True}))
+    ctx().run(
+        ctx().on.install(), make_state(leader=True, config={"storage-device": "/dev/vdb", "wipe-storage-device": True})
+    )
     assert lxd.wiped == ["/dev/vdb"]
     assert lxd.preseeds[0]["storage_pools"][0]["config"] == {"source": "/dev/vdb"}
     assert lxd.calls.index("wipe_device") < lxd.calls.index("apply_preseed")
@@ -101,8 +108,9 @@ def test_with_consent_a_used_device_is_wiped_then_used(lxd):
 
 def test_an_empty_device_is_not_wiped_even_with_consent(lxd):
     lxd.devices["/dev/vdb"] = DeviceState("/dev/vdb", exists=True, is_block=True)
-    ctx().run(ctx().on.install(), make_state(
-        leader=True, config={"storage-device": "/dev/vdb", "wipe-storage-device": True}))
+    ctx().run(
+        ctx().on.install(), make_state(leader=True, config={"storage-device": "/dev/vdb", "wipe-storage-device": True})
+    )
     assert lxd.wiped == [] and len(lxd.preseeds) == 1
 
 
@@ -111,8 +119,10 @@ def test_juju_storage_wins_over_the_configured_device(lxd):
     context = ctx()
     location = str(storage.get_filesystem(context))
     lxd.devices[location] = DeviceState(location, exists=True, is_block=True)
-    context.run(context.on.storage_attached(storage), make_state(
-        leader=True, storages=[storage], config={"storage-device": "/dev/vdb"}))
+    context.run(
+        context.on.storage_attached(storage),
+        make_state(leader=True, storages=[storage], config={"storage-device": "/dev/vdb"}),
+    )
     assert lxd.preseeds[0]["storage_pools"][0]["config"] == {"source": location}
 
 
@@ -132,10 +142,17 @@ def test_a_dir_pool_is_never_given_a_block_device(lxd, juju_storage):
     context = ctx()
     device = str(storage.get_filesystem(context)) if juju_storage else "/dev/vdb"
     lxd.devices[device] = DeviceState(device, exists=True, is_block=True, signatures=("ext4",))
-    context.run(context.on.install(), make_state(
-        leader=True, storages=[storage] if juju_storage else [],
-        config={"storage-driver": "dir", "wipe-storage-device": True,
-                **({} if juju_storage else {"storage-device": device})}))
+    context.run(
+        context.on.install(),
+        make_state(
+            leader=True,
+            storages=[storage] if juju_storage else [],
+            config={
+                "storage-driver": "dir",
+                "wipe-storage-device": True,
+                **({} if juju_storage else {"storage-device": device}),
+            },
+        ),
+    )
     assert all("source" not in p["storage_pools"][0]["config"] for p in lxd.preseeds)
     assert lxd.wiped == []
-
