@@ -6,26 +6,36 @@ import base64
 import json
 from typing import Any
 
-from workload import (
-    SERVER_DEFAULTS,
-    DeviceState,
-    Instance,
-    LXDError,
-    Member,
-    ServerInfo,
-    certificate_fingerprint,
+from models import DeviceState, Instance, Member, ServerInfo
+from workload import SERVER_DEFAULTS, LXDError, certificate_fingerprint
+
+MUTATIONS = (
+    "install",
+    "apply_preseed",
+    "update_config",
+    "set_trust_password",
+    "issue_join_token",
+    "wipe_device",
+    "remove_member",
+    "set_member_state",
+    "launch",
+    "move_instance",
+    "trust_client",
+    "untrust_client",
+    "issue_client_token",
 )
 
-MUTATIONS = ("install", "apply_preseed", "update_config", "set_trust_password", "issue_join_token",
-             "wipe_device", "remove_member", "set_member_state", "launch", "move_instance",
-             "trust_client", "untrust_client", "issue_client_token")
 
-
-def make_token(server_name: str, certificate: str, secret: str = "s3cret",
-               addresses: tuple[str, ...] = ("10.0.0.1:8443",)) -> str:
+def make_token(
+    server_name: str, certificate: str, secret: str = "s3cret", addresses: tuple[str, ...] = ("10.0.0.1:8443",)
+) -> str:
     """A join token as LXD makes one: base64 of JSON naming the joiner and the cluster certificate."""
-    doc = {"server_name": server_name, "fingerprint": certificate_fingerprint(certificate),
-           "addresses": list(addresses), "secret": secret}
+    doc = {
+        "server_name": server_name,
+        "fingerprint": certificate_fingerprint(certificate),
+        "addresses": list(addresses),
+        "secret": secret,
+    }
     return base64.b64encode(json.dumps(doc).encode()).decode()
 
 
@@ -74,9 +84,14 @@ class FakeLXD:
     def info(self) -> ServerInfo:
         if not self.ready:
             raise LXDError("connection refused")
-        return ServerInfo(self.version, frozenset(self.extensions),
-                          None if self.storage_drivers is None else frozenset(self.storage_drivers),
-                          self.clustered, self.server_name or "none", self.certificate)
+        return ServerInfo(
+            self.version,
+            frozenset(self.extensions),
+            None if self.storage_drivers is None else frozenset(self.storage_drivers),
+            self.clustered,
+            self.server_name or "none",
+            self.certificate,
+        )
 
     def network_type(self, name: str) -> str | None:
         return self.networks.get(name)
@@ -118,9 +133,16 @@ class FakeLXD:
             raise LXDError(message)
         self.clustered = True
         self.server_name = preseed["cluster"]["server_name"]
-        self.member_rows.append(Member(self.server_name, "https://" + (preseed["cluster"].get("server_address")
-                                       or preseed.get("config", {}).get("core.https_address", "")),
-                                       ("database",), "Online", "Fully operational"))
+        self.member_rows.append(
+            Member(
+                self.server_name,
+                "https://"
+                + (preseed["cluster"].get("server_address") or preseed.get("config", {}).get("core.https_address", "")),
+                ("database",),
+                "Online",
+                "Fully operational",
+            )
+        )
 
     def inspect_device(self, path: str) -> DeviceState:
         return self.devices.get(path, DeviceState(path, exists=False))
@@ -140,8 +162,10 @@ class FakeLXD:
     def set_member_state(self, name: str, action: str) -> None:
         self.calls.append("set_member_state")
         status = "Evacuated" if action == "evacuate" else "Online"
-        self.member_rows = [m if m.server_name != name else Member(m.server_name, m.url, m.roles, status, m.message)
-                            for m in self.member_rows]
+        self.member_rows = [
+            m if m.server_name != name else Member(m.server_name, m.url, m.roles, status, m.message)
+            for m in self.member_rows
+        ]
 
     def group_exists(self, name: str) -> bool:
         return name in self.groups
@@ -185,8 +209,9 @@ class FakeLXD:
     # helpers for tests ---------------------------------------------------------------------------
     def be_member(self, name: str, *others: str) -> None:
         self.clustered, self.server_name = True, name
-        self.member_rows = [Member(n, f"https://{n}:8443", ("database",), "Online", "Fully operational")
-                            for n in (name, *others)]
+        self.member_rows = [
+            Member(n, f"https://{n}:8443", ("database",), "Online", "Fully operational") for n in (name, *others)
+        ]
 
     def mutations(self) -> list[str]:
         return [c for c in self.calls if c in MUTATIONS]
