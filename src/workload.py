@@ -15,7 +15,6 @@ import logging
 import os
 import shutil
 import ssl
-import stat
 import subprocess
 import time
 from pathlib import Path
@@ -23,7 +22,8 @@ from typing import Any
 
 import yaml
 
-from models import DeviceState, Instance, Member, ServerInfo
+import devices
+from models import Instance, Member, ServerInfo
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ JOIN_TIMEOUT = 300  # seconds for one `lxd init --preseed`
 OPERATION_TIMEOUT = 600  # seconds for one LXD operation (a launch, a move, an evacuation)
 # Server keys LXD drops from its config when set to their default value.
 SERVER_DEFAULTS = {"images.auto_update_interval": "6"}
+LEAVING_KEY = "user.lxd-cluster.leaving"  # member config: this member's unit is leaving (and what failed)
 
 
 class LXDError(Exception):
@@ -222,6 +223,7 @@ class LXD:
                 roles=tuple(r.get("roles") or ()),
                 status=r.get("status", ""),
                 message=r.get("message", ""),
+                leaving=str((r.get("config") or {}).get(LEAVING_KEY, "")),
             )
             for r in rows
         ]
@@ -257,6 +259,14 @@ class LXD:
     def remove_member(self, name: str, force: bool = False) -> None:
         """`lxc cluster remove [--force]`: force only deletes the database rows of a dead member."""
         self._api("delete", f"cluster/members/{name}", params={"force": 1} if force else {})
+
+    def mark_leaving(self, name: str, value: str) -> None:
+        """Set (or, with "", clear) LEAVING_KEY on a member: LXD's database, seen by every member at once."""
+        doc = self._api("get", f"cluster/members/{name}")["metadata"]
+        config = {k: v for k, v in (doc.get("config") or {}).items() if k != LEAVING_KEY}
+        config.update({LEAVING_KEY: value} if value else {})
+        keep = {k: doc[k] for k in ("roles", "failure_domain", "description", "groups") if k in doc}
+        self._api("put", f"cluster/members/{name}", json={**keep, "config": config})
 
     def set_member_state(self, name: str, action: str) -> None:
         """evacuate or restore a member (`lxc cluster evacuate|restore`)."""
@@ -353,15 +363,13 @@ class LXD:
         self._api("put", f"instances/{name}/state", json={"action": "start", "timeout": 30})
         return self.instance(name)
 
-    def move_instance(self, name: str, target: str) -> None:
-        """Move an instance to another member: stopped moves work on every storage driver and with
-        bridged NICs, where live migration does not; a running instance is started again."""
-        was_running = self.instance(name).status == "Running"
-        if was_running:
-            self._api("put", f"instances/{name}/state", json={"action": "stop", "timeout": 30, "force": True})
+    def set_instance_state(self, name: str, action: str) -> None:
+        """start or stop (forced) an instance, wherever it is."""
+        self._api("put", f"instances/{name}/state", json={"action": action, "timeout": 30, "force": action == "stop"})
+
+    def migrate(self, name: str, target: str) -> None:
+        """Move a stopped instance to member target (works on every driver and with bridged NICs)."""
         self._api("post", f"instances/{name}", json={"name": name, "migration": True}, params={"target": target})
-        if was_running:
-            self._api("put", f"instances/{name}/state", json={"action": "start", "timeout": 30})
 
     # -- lxd init --------------------------------------------------------------------------
     def apply_preseed(self, preseed: dict[str, Any], timeout: int = JOIN_TIMEOUT) -> None:
@@ -369,29 +377,9 @@ class LXD:
         self._cache.clear()
         self._run(["lxd", "init", "--preseed"], stdin=yaml.safe_dump(preseed), timeout=timeout)
 
-    # -- devices ---------------------------------------------------------------------------
-    @staticmethod
-    def inspect_device(path: str) -> DeviceState:
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            return DeviceState(path, exists=False)
-        if not stat.S_ISBLK(st.st_mode):
-            return DeviceState(path, exists=True)
-        real = os.path.realpath(path)
-        mounted = False
-        with open("/proc/self/mounts", encoding="utf-8") as mounts:
-            for line in mounts:
-                source = line.split(" ", 1)[0]
-                if source.startswith("/dev/") and os.path.realpath(source).startswith(real):
-                    mounted = True
-        out = run_command(["wipefs", "--parsable", real], timeout=60)
-        signatures = tuple(sorted({row.split(",")[3] for row in out.splitlines() if row.count(",") >= 3}))
-        return DeviceState(path, exists=True, is_block=True, mounted=mounted, signatures=signatures)
-
-    @staticmethod
-    def wipe_device(path: str) -> None:
-        run_command(["wipefs", "--all", "--force", os.path.realpath(path)], timeout=120)
+    # -- devices (src/devices.py; here so that tests replace LXD and devices at one seam) ------
+    inspect_device = staticmethod(devices.inspect_device)
+    wipe_device = staticmethod(devices.wipe_device)
 
     # -- processes -------------------------------------------------------------------------
     def _run(self, argv: list[str], stdin: str | None = None, timeout: int = 120) -> str:

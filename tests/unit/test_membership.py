@@ -53,7 +53,8 @@ def test_a_failed_bootstrap_blocks_with_lxd_words_and_publishes_nothing(lxd):
     lxd.fail_next_preseed = 'Failed to create storage pool "local": zpool create failed'
     out = ctx().run(ctx().on.install(), make_state(leader=True))
     assert out.unit_status == testing.BlockedStatus(
-        'bootstrap failed: Failed to create storage pool "local": zpool create failed'
+        'bootstrap failed: Failed to create storage pool "local": zpool create failed: '
+        "fix the cause on this machine (LXD's log has more)"
     )
     assert "certificate" not in out.get_relation(REL).local_app_data
 
