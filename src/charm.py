@@ -11,6 +11,7 @@ its own module, every LXD call in workload.py.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import ops
 from charms.lxd_cluster.v0.lxd_cluster import LXDClusterProvider
@@ -155,8 +156,12 @@ class LXDClusterCharm(ops.CharmBase):
         name = server_name_of(self.unit.name)
         relation = self.model.get_relation(PEER)
         peers = {server_name_of(u.name) for u in relation.units} if relation else set()
+        if relation and UnitInfo.load(relation.data[self.unit]).left:
+            return  # left in an earlier hook (LXD may be restarting as a standalone server now)
         try:
             leave(self.lxd, name, peers, self.app.planned_units(), self.app.name)
+            if relation:
+                replace(UnitInfo.load(relation.data[self.unit]), left="yes", member="").dump(relation.data[self.unit])
         except (LXDError, ActionError, LeaveError) as e:
             # a failed leave fails the hook: Juju keeps the unit, its machine and instances, and
             # retries; swallowed into a status, Juju would remove the machine with them

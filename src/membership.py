@@ -92,13 +92,11 @@ class Membership:
 
     def announce(self, me: UnitInfo, info: ServerInfo, config: CharmConfig) -> UnitInfo:
         """Say in this unit's databag who it is and where: what the issuer needs to let it join."""
-        announced = UnitInfo(
+        announced = replace(
+            me,
             server_name=self.server_name,
             address=https_address(self.address(), config.cluster_port),
             lxd_version=info.version,
-            member=me.member,
-            join_failed=me.join_failed,
-            join_error=me.join_error,
         )
         announced.dump(self.relation.data[self.unit])
         return announced
@@ -307,6 +305,7 @@ class Membership:
             and unit.address
             and unit.server_name not in members
             and unit.server_name not in cluster.removed.split()
+            and not unit.left
             and not unit.join_blocked  # a permanent failure: no new credential until it is fixed
             and float(unit.join_retry or 0) <= time.time()  # backing off: serve the others meanwhile
         }

@@ -70,6 +70,7 @@ class UnitInfo(_Databag):
     join_error: str = ""  # LXD's words for that failure
     join_attempts: str = ""  # failed joins in a row
     join_retry: str = ""  # epoch seconds before which it does not ask for another credential (backoff)
+    left: str = ""  # "yes" once this unit's member left the cluster (on its way out of the model)
     join_blocked: str = ""  # "<epoch>:<config digest>": a permanent failure; no credential until fixed
 
     @property
