@@ -155,11 +155,10 @@ class LXDClusterCharm(ops.CharmBase):
     def _leave(self) -> None:
         name = server_name_of(self.unit.name)
         relation = self.model.get_relation(PEER)
-        peers = {server_name_of(u.name) for u in relation.units} if relation else set()
         if relation and UnitInfo.load(relation.data[self.unit]).left:
             return  # left in an earlier hook (LXD may be restarting as a standalone server now)
         try:
-            leave(self.lxd, name, peers, self.app.planned_units(), self.app.name)
+            leave(self.lxd, name, self.app.planned_units(), self.app.name)
             if relation:
                 replace(UnitInfo.load(relation.data[self.unit]), left="yes", member="").dump(relation.data[self.unit])
         except (LXDError, ActionError, LeaveError) as e:

@@ -13,11 +13,11 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 
 from action_checks import ActionError
 from models import Member
-from workload import LXD, LXDError
+from workload import LEAVING_KEY, LXD, LXDError
 
 logger = logging.getLogger(__name__)
 MOVE_ROUNDS = 3  # instances may land on us while we move ours away (another unit's move in flight)
@@ -32,15 +32,12 @@ class MoveFailed(LXDError):
     """An instance could not move; it was put back (running again) where it was, unless said otherwise."""
 
 
-def leave(
-    lxd: LXD, name: str, peers: Collection[str] = (), planned: int | None = None, app: str = "", now: float = 0.0
-) -> None:
+def leave(lxd: LXD, name: str, planned: int | None = None, app: str = "", now: float = 0.0) -> None:
     """`juju remove-unit`: mark this member leaving, move its instances away, then leave while alive.
 
-    peers: server names of the other units this unit still sees; planned: Juju's planned units
-    (units not dying). If more unmarked members with units are online than will stay, another
-    departing unit has not marked itself yet: fail and let Juju retry rather than risk moving
-    onto it.
+    planned: Juju's planned units (goal state: units not dying). If more unmarked online members
+    of this application's units stay than Juju plans, another departing unit has not marked
+    itself yet: fail and let Juju retry rather than risk moving onto it.
     """
     if not lxd.info().clustered:
         return
@@ -63,11 +60,16 @@ def leave(
             again = time.strftime("%H:%M:%S UTC", time.gmtime(max(blocked.values()) + RETRY_MOVE_AFTER))
             raise LeaveError(
                 f"{', '.join(sorted(set(blocked) & set(left)))} could not move (LXD's words in juju debug-log); "
-                f"not stopped again before {again}"
+                f"not stopped again before {again} (at once after `lxc cluster unset {name} {LEAVING_KEY}`)"
             )
-        staying = targets(lxd.members(), name, peers, app)
-        if planned is not None and len([m for m in staying if _is_unit(m, app)]) > planned:
-            raise LeaveError("another unit is leaving at the same time and has not marked its member yet")
+        staying = targets(lxd.members(), name)
+        units = sorted(m for m in staying if _is_unit(m, app))
+        if planned is not None and len(units) > planned:
+            raise LeaveError(
+                f"{len(units)} members with units stay ({', '.join(units)}) but Juju plans {planned}: another "
+                "unit is leaving and has not marked its member yet (Juju retries this hook), or one of them has "
+                "no unit (remove-node it)"
+            )
         try:
             move_off(lxd, name, left, logger.info, eligible=lambda m, ok=staying: m.server_name in ok)
         except MoveFailed as e:
@@ -87,17 +89,9 @@ def advice(name: str, unit: str, error: Exception) -> str:
     )
 
 
-def targets(members: list[Member], name: str, peers: Collection[str] = (), app: str = "") -> set[str]:
-    """Members instances may move to: online, not `name`, not leaving, and (when we know our peers)
-    not a unit of ours that has already departed from our view."""
-    return {
-        m.server_name
-        for m in members
-        if m.server_name != name
-        and m.status == "Online"
-        and not m.leaving
-        and (not peers or not _is_unit(m, app) or m.server_name in peers)
-    }
+def targets(members: list[Member], name: str) -> set[str]:
+    """Members instances may move to: online, not `name`, and not leaving."""
+    return {m.server_name for m in members if m.server_name != name and m.status == "Online" and not m.leaving}
 
 
 def move_off(

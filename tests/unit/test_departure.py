@@ -103,7 +103,7 @@ def test_a_unit_that_cannot_tell_which_other_unit_leaves_fails_and_retries(lxd):
     lxd.be_member("lxd-cluster-3", "lxd-cluster-0", "lxd-cluster-1", "lxd-cluster-2")
     lxd.instance_rows = [Instance("c1", "lxd-cluster-3", "Running")]
     _, error = departing(lxd, uid=3, peers=(0, 1, 2), planned=2)
-    assert "another unit is leaving at the same time" in str(error)
+    assert "but Juju plans 2: another unit is leaving" in str(error)
     assert lxd.moves == [] and lxd.removed == []
     assert next(m for m in lxd.member_rows if m.server_name == "lxd-cluster-3").leaving  # marked for the others
 
