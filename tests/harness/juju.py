@@ -275,7 +275,9 @@ class JujuSim:
         if spec is None:
             return f'action "{name}" not defined'
         declared = spec.get("params", {})
-        missing = [p for p in spec.get("required", []) if p not in params]
+        # Juju inserts the defaults, then validates: a required parameter with a default is satisfied
+        with_defaults = {**{k: v["default"] for k, v in declared.items() if "default" in v}, **params}
+        missing = [p for p in spec.get("required", []) if p not in with_defaults]
         if missing:
             return f'validation failed: (root) : "{missing[0]}" property is missing and required'
         if spec.get("additionalProperties", True) is False:

@@ -161,6 +161,16 @@ def test_required_action_parameters_are_enforced_before_the_charm_runs(sim):
     assert sim.run_action(0, "greet", name="x").results == {"hello": "x"}
 
 
+def test_a_required_parameter_with_a_default_is_satisfied_as_in_juju(sim):
+    ACTIONS["greet"]["required"] = ["name", "loud"]  # loud has a default: Juju inserts it, then validates
+    try:
+        sim.deploy(1)
+        sim.settle()
+        assert sim.run_action(0, "greet", name="x").ok
+    finally:
+        ACTIONS["greet"]["required"] = ["name"]
+
+
 def test_two_departing_units_hooks_interleave_and_neither_is_planned(sim):
     sim.deploy(4)
     sim.settle()
