@@ -362,7 +362,11 @@ def _remove_lxc_cgroups() -> None:
         if not found:
             return
         for d in found:
-            for sub in sorted((p for p in d.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+            try:  # another lab on this host may remove the same empty cgroups meanwhile
+                subs = sorted((p for p in d.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
+            except OSError:
+                subs = []
+            for sub in subs:
                 try:
                     sub.rmdir()
                 except OSError:
