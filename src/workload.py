@@ -20,14 +20,18 @@ import stat
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from adoption import Inventory
 
 logger = logging.getLogger(__name__)
 
 SNAP_LXD_DIR = "/var/snap/lxd/common/lxd"
 DEB_LXD_DIR = "/var/lib/lxd"
+SNAP_LXD_BIN = "/snap/bin/lxd"
 # Host tool LXD needs for each storage driver (the snap bundles them; a deb LXD uses the host's).
 DRIVER_PACKAGES = {"zfs": "zfsutils-linux", "btrfs": "btrfs-progs", "lvm": "lvm2", "dir": ""}
 JOIN_TIMEOUT = 300  # seconds for one `lxd init --preseed`
@@ -139,6 +143,12 @@ def default_lxd_dir() -> str:
     return DEB_LXD_DIR
 
 
+def lxd_command() -> str:
+    """The snap's lxd by path when it is installed: on Ubuntu 24.04 /usr/sbin/lxd may be lxd-installer's
+    shim, and /usr/sbin comes before /snap/bin on the hook's PATH."""
+    return SNAP_LXD_BIN if os.path.exists(SNAP_LXD_BIN) else "lxd"
+
+
 class LXD:
     """The local LXD daemon, reached through its unix socket in lxd_dir."""
 
@@ -166,7 +176,7 @@ class LXD:
         self._run(["snap", "install", "lxd", f"--channel={channel}"], timeout=900)
 
     def wait_ready(self, timeout: int = 60) -> None:
-        self._run(["lxd", "waitready", f"--timeout={timeout}"], timeout=timeout + 10)
+        self._run([lxd_command(), "waitready", f"--timeout={timeout}"], timeout=timeout + 10)
 
     # -- REST API --------------------------------------------------------------------------
     @property
@@ -404,7 +414,7 @@ class LXD:
     def apply_preseed(self, preseed: dict[str, Any], timeout: int = JOIN_TIMEOUT) -> None:
         """`lxd init --preseed`, the document on stdin (never written to disk: it holds credentials)."""
         self._cache.clear()
-        self._run(["lxd", "init", "--preseed"], stdin=yaml.safe_dump(preseed), timeout=timeout)
+        self._run([lxd_command(), "init", "--preseed"], stdin=yaml.safe_dump(preseed), timeout=timeout)
 
     # -- devices ---------------------------------------------------------------------------
     @staticmethod
@@ -453,3 +463,37 @@ class LXD:
             message = (proc.stderr or proc.stdout).strip().splitlines()
             raise LXDError(message[-1] if message else f"{argv[0]} exited {proc.returncode}")
         return proc.stdout
+
+    # -- an LXD in use before the charm (adoption.py decides) ---------------------------------
+    def inventory(self) -> Inventory:
+        """What a standalone LXD holds: instances, images, pools, profiles, managed networks."""
+        from adoption import Inventory
+
+        def names(path: str) -> list[dict[str, Any]]:
+            return self._api("get", path, params={"recursion": 1})["metadata"] or []
+
+        images = tuple(
+            (i.get("aliases") or [{}])[0].get("name") or i.get("fingerprint", "")[:12] for i in names("images")
+        )
+        profiles = tuple(
+            p["name"] for p in names("profiles") if p["name"] != "default" or p.get("devices") or p.get("config")
+        )
+        return Inventory(
+            instances=tuple(i["name"] for i in names("instances")),
+            images=images,
+            pools=tuple(p["name"] for p in names("storage-pools")),
+            profiles=profiles,
+            networks=tuple(n["name"] for n in names("networks") if n.get("managed")),
+            https_address=str(self._get("")["metadata"].get("config", {}).get("core.https_address", "")),
+        )
+
+    def create_pool(self, name: str, driver: str, config: dict[str, str]) -> None:
+        """A storage pool on a standalone LXD (before clustering is enabled, no per-member step)."""
+        self._api("post", "storage-pools", json={"name": name, "driver": driver, "config": config})
+
+    def enable_clustering(self, server_name: str, https_address: str) -> None:
+        """`lxc config set core.https_address ...; lxc cluster enable NAME`: a standalone LXD becomes a
+        one-member cluster and keeps its instances, images, pools and profiles."""
+        self._api("patch", "", json={"config": {"core.https_address": https_address}})
+        self._api("put", "cluster", json={"server_name": server_name, "enabled": True})
+        self._cache.clear()
