@@ -10,6 +10,7 @@ or images is refused. No ops import; the LXD calls are workload's.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,3 +78,14 @@ def refuse_join(inv: Inventory) -> str:
 
 def adopted_status(found: str, server_name: str) -> str:
     return f"adopted the existing LXD as {server_name}, the cluster's first member (kept: {found})"
+
+
+def adopt(lxd: Any, inv: Inventory, server_name: str, https_address: str, pool: Any) -> None:
+    """Enable clustering on the running daemon; add the charm's pool `local` beside the existing ones.
+
+    lxd is a workload.LXD, pool a preseed.PoolSpec. The default profile is left as it is: its
+    instances rely on its root disk, and LXD refuses to change that.
+    """
+    if "local" not in inv.pools:
+        lxd.create_pool("local", pool.driver, pool.member_keys())
+    lxd.enable_clustering(server_name, https_address)

@@ -28,7 +28,9 @@ from actions import (
     parse_launch,
     pick_target,
 )
+from adoption import adopt, adopted_status, describe, refuse_adoption, refuse_join
 from config import CharmConfig, ConfigError, load_config
+from lxd_package import PackageStep
 from peers import PEER, ClusterInfo, JoinOffer, UnitInfo, server_name_of, unit_number
 from preseed import (
     REDACTED,
@@ -40,6 +42,7 @@ from preseed import (
     join_preseed,
     server_config,
 )
+from snap import LXDSnap
 from workload import (
     DRIVER_PACKAGES,
     LXD,
@@ -83,6 +86,7 @@ class LXDClusterCharm(ops.CharmBase):
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
         self.lxd = LXD()
+        self.snap = LXDSnap()
         self._outcome: ops.StatusBase | None = None
         peer = self.on[PEER]
         for event in (
@@ -172,6 +176,8 @@ class LXDClusterCharm(ops.CharmBase):
             return
         if not cluster.formed:
             raise Stop(ops.WaitingStatus("waiting for the leader to bootstrap the cluster"))
+        if refusal := refuse_join(self.lxd.inventory()):
+            raise Stop(ops.BlockedStatus(refusal))
         if self.unit.is_leader():  # a leader that is not a member: a member unit issues for it
             cluster = self._appoint_issuer(relation, cluster, leader_is_member=False)
         offer = self._offer_for_me(relation, cluster)
@@ -182,12 +188,12 @@ class LXDClusterCharm(ops.CharmBase):
         self._join(config, relation, cluster, pool, offer)
 
     def _ensure_lxd(self, config: CharmConfig) -> ServerInfo:
-        if not self.lxd.installed():
-            self.unit.status = ops.MaintenanceStatus(f"installing LXD from {config.snap_channel}")
-            try:
-                self.lxd.install(config.snap_channel)
-            except LXDError as e:
-                raise Stop(ops.BlockedStatus(f"cannot install LXD: {e}")) from None
+        # snapd decides what is installed; install, hold, catch up or take this unit's upgrade turn
+        step = PackageStep(
+            self.snap, self.unit, self.app, self.model.get_relation(PEER), lambda: self.lxd.inventory().initialised
+        )
+        if (status := step.ensure(config.snap_channel)) is not None:
+            raise Stop(status)
         try:
             info = self.lxd.info()
         except ClientUnavailable as e:  # waiting would not mend it
@@ -289,6 +295,17 @@ class LXDClusterCharm(ops.CharmBase):
 
     # -- bootstrap and join ---------------------------------------------------------------
     def _bootstrap(self, config: CharmConfig, info: ServerInfo, pool: PoolSpec) -> None:
+        inventory = self.lxd.inventory()
+        if inventory.initialised:  # an LXD in use: adopted with consent, never overwritten
+            if refusal := refuse_adoption(inventory, config.adopt_existing_lxd):
+                raise Stop(ops.BlockedStatus(refusal))
+            self.unit.status = ops.MaintenanceStatus(f"adopting the existing LXD ({describe(inventory)})")
+            self._prepare_device(config, pool)
+            adopt(self.lxd, inventory, server_name_of(self.unit.name),
+                  https_address(self._address(), config.cluster_port), pool)
+            self._outcome = ops.ActiveStatus(adopted_status(describe(inventory), server_name_of(self.unit.name)))
+            logger.info("%s", self._outcome.message)
+            return
         self.unit.status = ops.MaintenanceStatus("bootstrapping the LXD cluster")
         self._prepare_device(config, pool)
         preseed = bootstrap_preseed(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,3 +35,25 @@ def cluster_pem(tmp_path_factory: pytest.TempPathFactory) -> str:
 def other_pem(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The certificate of some other cluster (or of an impostor)."""
     return self_signed_pem(tmp_path_factory.mktemp("other"), "someone-else")
+
+
+@pytest.fixture(autouse=True)
+def host(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, cluster_pem: str):
+    """This machine as snap.py sees it: by default no snapd and a deb LXD, as on Debian 12.
+
+    PATH holds only the fake `snap` (and a fake `lxd` once a test puts one there), and charmlibs.snap
+    talks to the fake snapd's socket once a test starts it. cluster_pem is made first (openssl).
+    """
+    from charmlibs.snap import _client
+
+    from fake_snap import FakeHost
+
+    fake = FakeHost(tmp_path_factory.mktemp("host"))
+    for tool in ("git", "openssl"):  # what tests themselves run; never an lxd
+        if found := shutil.which(tool):
+            (fake.bin / tool).symlink_to(found)
+    monkeypatch.setenv("PATH", str(fake.bin))
+    monkeypatch.setattr(_client, "_SOCKET_PATH", str(fake.socket))  # the library has no setting for it
+    fake.deb()
+    yield fake
+    fake.stop()

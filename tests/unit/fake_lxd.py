@@ -6,6 +6,7 @@ import base64
 import json
 from typing import Any
 
+from adoption import Inventory
 from workload import (
     SERVER_DEFAULTS,
     DeviceState,
@@ -18,7 +19,7 @@ from workload import (
 
 MUTATIONS = ("install", "apply_preseed", "update_config", "set_trust_password", "issue_join_token",
              "wipe_device", "remove_member", "set_member_state", "launch", "move_instance",
-             "trust_client", "untrust_client", "issue_client_token")
+             "trust_client", "untrust_client", "issue_client_token", "create_pool", "enable_clustering")
 
 
 def make_token(server_name: str, certificate: str, secret: str = "s3cret",
@@ -56,6 +57,8 @@ class FakeLXD:
         self.fail_next_preseed = ""
         self._serial = 0
         self.trusted: dict[str, tuple[str, tuple[str, ...]]] = {}  # name -> (fingerprint, projects)
+        self.standalone = Inventory()  # what the daemon holds before it is clustered (fresh: nothing)
+        self.created_pools: list[tuple[str, str, dict[str, str]]] = []
 
     # what the charm calls ----------------------------------------------------------------------
     def installed(self) -> bool:
@@ -181,6 +184,21 @@ class FakeLXD:
     def issue_client_token(self, name: str) -> str:
         self.calls.append("issue_client_token")
         return base64.b64encode(json.dumps({"client_name": name, "secret": "client-s3cret"}).encode()).decode()
+
+    def inventory(self) -> Inventory:
+        if not self.ready:
+            raise LXDError("connection refused")
+        return self.standalone
+
+    def create_pool(self, name: str, driver: str, config: dict[str, str]) -> None:
+        self.calls.append("create_pool")
+        self.created_pools.append((name, driver, config))
+
+    def enable_clustering(self, server_name: str, https_address: str) -> None:
+        self.calls.append("enable_clustering")
+        self.clustered, self.server_name = True, server_name
+        self.member_rows.append(Member(server_name, f"https://{https_address}", ("database",), "Online",
+                                       "Fully operational"))
 
     # helpers for tests ---------------------------------------------------------------------------
     def be_member(self, name: str, *others: str) -> None:

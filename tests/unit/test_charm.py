@@ -308,10 +308,12 @@ def test_juju_storage_wins_over_the_configured_device(lxd):
     assert lxd.preseeds[0]["storage_pools"][0]["config"] == {"source": location}
 
 
-def test_lxd_not_installed_and_no_snap_blocks(lxd):
-    lxd.is_installed, lxd.snap = False, False
+def test_lxd_not_installed_and_no_snap_blocks(lxd, host):
+    (host.bin / "lxd").unlink()  # no snapd, no LXD binary
     out = ctx().run(ctx().on.install(), make_state(leader=True))
-    assert out.unit_status.name == "blocked" and "snap" in out.unit_status.message
+    assert out.unit_status == testing.BlockedStatus(
+        "LXD is not installed and snapd is not available to install it: install snapd, or an LXD package")
+    assert lxd.mutations() == [] and host.calls == []
 
 
 def test_daemon_not_answering_waits(lxd):
@@ -405,7 +407,7 @@ def test_a_non_leader_on_a_fresh_model_waits_for_the_leader_and_announces_itself
     out = ctx(1).run(ctx(1).on.install(), make_state(ip="10.0.0.2"))
     assert out.unit_status == testing.WaitingStatus("waiting for the leader to bootstrap the cluster")
     assert out.get_relation(REL).local_unit_data == {
-        "server-name": "lxd-cluster-1", "address": "10.0.0.2:8443", "lxd-version": "5.21.2"}
+        "server-name": "lxd-cluster-1", "address": "10.0.0.2:8443", "lxd-version": "5.21.2", "lxd-source": "deb"}
     assert lxd.mutations() == []
     assert out.workload_version == "5.21.2"
 
