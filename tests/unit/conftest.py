@@ -45,7 +45,6 @@ def host(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPat
     talks to the fake snapd's socket once a test starts it. cluster_pem is made first (openssl).
     """
     from charmlibs.snap import _client
-
     from fake_snap import FakeHost
 
     fake = FakeHost(tmp_path_factory.mktemp("host"))
