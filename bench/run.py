@@ -44,9 +44,26 @@ from tests.harness.lab import Lab, require_root_and_lxd  # noqa: E402
 
 PREFIX = "lxdbench"
 NET = "10.253.0"
-HOOK_TOOLS = ["is-leader", "config-get", "relation-ids", "relation-list", "relation-get", "relation-set",
-              "storage-list", "storage-get", "status-get", "status-set", "application-version-set",
-              "juju-log", "secret-get", "secret-ids", "network-get", "goal-state", "state-get", "state-set"]
+HOOK_TOOLS = [
+    "is-leader",
+    "config-get",
+    "relation-ids",
+    "relation-list",
+    "relation-get",
+    "relation-set",
+    "storage-list",
+    "storage-get",
+    "status-get",
+    "status-set",
+    "application-version-set",
+    "juju-log",
+    "secret-get",
+    "secret-ids",
+    "network-get",
+    "goal-state",
+    "state-get",
+    "state-set",
+]
 
 
 def lab() -> Lab:
@@ -64,9 +81,15 @@ def raw_formation(lab: Lab, driver: str) -> float:
     certificate = (first.lxd_dir / "cluster.crt").read_text()
     for m in rest:
         token = lab.lxc(first, "cluster", "add", m.name).stdout.strip().splitlines()[-1]
-        join = join_preseed(server_name=m.name, address=m.address, port=8443,
-                            cluster_address=f"{first.address}:8443", cluster_certificate=certificate,
-                            credential=JoinCredential("token", token), pool=PoolSpec(driver, source=m.loop or ""))
+        join = join_preseed(
+            server_name=m.name,
+            address=m.address,
+            port=8443,
+            cluster_address=f"{first.address}:8443",
+            cluster_certificate=certificate,
+            credential=JoinCredential("token", token),
+            pool=PoolSpec(driver, source=m.loop or ""),
+        )
         lab.in_netns(m, ["lxd", "init", "--preseed"], input=yaml.safe_dump(join))
     return time.monotonic() - t0
 
@@ -95,8 +118,10 @@ def formation(cases: list[tuple[int, str]], reps: int) -> list[dict]:
                         seconds, count = charm_formation(lb, driver, n)
                         charm.append(seconds)
                         hooks.append(count)
-            print(f"  N={n} {driver} rep {rep + 1}: raw {raw[-1]:.2f} s, charm {charm[-1]:.2f} s, "
-                  f"{hooks[-1]} hooks", flush=True)
+            print(
+                f"  N={n} {driver} rep {rep + 1}: raw {raw[-1]:.2f} s, charm {charm[-1]:.2f} s, {hooks[-1]} hooks",
+                flush=True,
+            )
         rows.append({"n": n, "driver": driver, "raw": raw, "charm": charm, "hooks": hooks})
     return rows
 
@@ -106,14 +131,15 @@ def stub_tools(directory: Path, peer_relation: bool) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     stub = directory / "stub"
     stub.write_text(
-        "#!/bin/sh\ncase \"$(basename \"$0\")\" in\n"
-        "  is-leader) echo true;;\n  config-get) echo '{}';;\n  status-get) echo '{\"message\": \"\", "
-        "\"status\": \"unknown\", \"status-data\": {}}';;\n"
+        '#!/bin/sh\ncase "$(basename "$0")" in\n'
+        '  is-leader) echo true;;\n  config-get) echo \'{}\';;\n  status-get) echo \'{"message": "", '
+        '"status": "unknown", "status-data": {}}\';;\n'
         f"  relation-ids) echo '{json.dumps(['cluster:1'] if peer_relation else [])}';;\n"
         "  relation-list) echo '[]';;\n  relation-get) echo '{}';;\n"
         "  storage-list|secret-ids) echo '[]';;\n  goal-state) echo '{\"units\": {}, \"relations\": {}}';;\n"
-        "  network-get) echo '{\"bind-addresses\": [{\"addresses\": [{\"value\": \"10.253.0.11\"}]}]}';;\n"
-        "esac\n")
+        '  network-get) echo \'{"bind-addresses": [{"addresses": [{"value": "10.253.0.11"}]}]}\';;\n'
+        "esac\n"
+    )
     stub.chmod(0o755)
     for tool in HOOK_TOOLS:
         (directory / tool).unlink(missing_ok=True)
@@ -131,27 +157,46 @@ def charm_dirs(work: Path) -> tuple[Path, Path]:
     (bare / "src").mkdir(parents=True)
     (bare / "metadata.yaml").write_text("name: bare\n")
     (bare / "src/charm.py").write_text(
-        "import ops\n\nclass Bare(ops.CharmBase):\n    pass\n\nif __name__ == '__main__':\n    ops.main(Bare)\n")
+        "import ops\n\nclass Bare(ops.CharmBase):\n    pass\n\nif __name__ == '__main__':\n    ops.main(Bare)\n"
+    )
     return ours, bare
 
 
 def dispatch(charm_dir: Path, tools: Path, unit: str, lxd_dir: str) -> tuple[float, int]:
     """One update-status hook as Juju runs it: seconds and peak RSS (KiB) of the process."""
     env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")}
-    env.update(PATH=f"{tools}:{env['PATH']}", JUJU_DISPATCH_PATH="hooks/update-status", JUJU_UNIT_NAME=unit,
-               JUJU_MODEL_NAME="bench", JUJU_VERSION="3.6.0", JUJU_CHARM_DIR=str(charm_dir),
-               PYTHONPATH=f"{charm_dir / 'lib'}:{charm_dir / 'src'}", LXD_DIR=lxd_dir)
+    env.update(
+        PATH=f"{tools}:{env['PATH']}",
+        JUJU_DISPATCH_PATH="hooks/update-status",
+        JUJU_UNIT_NAME=unit,
+        JUJU_MODEL_NAME="bench",
+        JUJU_VERSION="3.6.0",
+        JUJU_CHARM_DIR=str(charm_dir),
+        PYTHONPATH=f"{charm_dir / 'lib'}:{charm_dir / 'src'}",
+        LXD_DIR=lxd_dir,
+    )
     with tempfile.NamedTemporaryFile("r") as rss:
         t0 = time.monotonic()  # GNU time adds ~1 ms to both sides alike
-        subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss.name, sys.executable, str(charm_dir / "src/charm.py")],
-                       env=env, check=True, capture_output=True, cwd=charm_dir)
+        subprocess.run(
+            ["/usr/bin/time", "-f", "%M", "-o", rss.name, sys.executable, str(charm_dir / "src/charm.py")],
+            env=env,
+            check=True,
+            capture_output=True,
+            cwd=charm_dir,
+        )
         seconds = time.monotonic() - t0
         return seconds, int(rss.read().strip().splitlines()[-1])
 
 
 def rss_of_child(code: str) -> int:
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=ROOT, env={**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}:{ROOT / 'lib'}"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}:{ROOT / 'lib'}"},
+    )
     return int(out.stdout.strip().splitlines()[-1])
 
 
@@ -218,48 +263,79 @@ def write_report(rows: list[dict], other: dict, reps: int) -> str:
     lxd_version = subprocess.run(["lxd", "--version"], capture_output=True, text=True).stdout.strip()
     machine = f"{platform.node() or 'host'}: {os.cpu_count()} cores, {platform.system()} {platform.release()}"
     lines = [
-        "# Benchmarks", "",
+        "# Benchmarks",
+        "",
         f"Generated by `bash scripts/bench.sh` on {datetime.date.today()} — {machine}, LXD {lxd_version}, "
         f"{reps} repetition(s), a/b interleaved. Absolute times are noisy on 2 cores; ratios are measured "
-        "side by side in one run.", "",
-        "## 1. Formation: charm (b) against plain preseeds (a)", "",
-        "Goal: b/a ≤ 1.10.", "",
+        "side by side in one run.",
+        "",
+        "## 1. Formation: charm (b) against plain preseeds (a)",
+        "",
+        "Goal: b/a ≤ 1.10.",
+        "",
         "| N | driver | a: preseeds (min / median / max s) | b: charm (min / median / max s) | b/a (medians) |",
         "|---|---|---|---|---|",
     ]
     for r in rows:
         a, b = r["raw"], r["charm"]
-        lines.append(f"| {r['n']} | {r['driver']} | {min(a):.2f} / {med(a):.2f} / {max(a):.2f} | "
-                     f"{min(b):.2f} / {med(b):.2f} / {max(b):.2f} | **{med(b) / med(a):.2f}** |")
-    lines += ["", "![formation time against N](formation.png)", "",
-              "## 2. Hooks until nothing changes", "", "Goal: ≤ 3N+5, growing linearly.", "",
-              "| N | hooks (median) | 3N+5 |", "|---|---|---|"]
+        lines.append(
+            f"| {r['n']} | {r['driver']} | {min(a):.2f} / {med(a):.2f} / {max(a):.2f} | "
+            f"{min(b):.2f} / {med(b):.2f} / {max(b):.2f} | **{med(b) / med(a):.2f}** |"
+        )
+    lines += [
+        "",
+        "![formation time against N](formation.png)",
+        "",
+        "## 2. Hooks until nothing changes",
+        "",
+        "Goal: ≤ 3N+5, growing linearly.",
+        "",
+        "| N | hooks (median) | 3N+5 |",
+        "|---|---|---|",
+    ]
     for r in rows:
         if r["driver"] == "dir":
             lines.append(f"| {r['n']} | {med(r['hooks']):.0f} | {3 * r['n'] + 5} |")
     cold, launch = other["cold"], other["launch"]
     lines += [
-        "", "Hooks counted are everything Juju would run: install, leader-elected, config-changed, start,",
+        "",
+        "Hooks counted are everything Juju would run: install, leader-elected, config-changed, start,",
         "relation-created/joined/changed for every pair of units, secret-changed, and one final",
-        "update-status round per unit (the driver's way of proving nothing changes).", "",
-        "## 3. Hook cold start (whole process, update-status)", "", "Goal ≤ 1.3×.", "",
-        "| charm | median s | ratio |", "|---|---|---|",
+        "update-status round per unit (the driver's way of proving nothing changes).",
+        "",
+        "## 3. Hook cold start (whole process, update-status)",
+        "",
+        "Goal ≤ 1.3×.",
+        "",
+        "| charm | median s | ratio |",
+        "|---|---|---|",
         f"| bare ops charm | {med(cold['bare']):.3f} | 1.00 |",
         f"| lxd-cluster (on a member, real LXD calls) | {med(cold['charm']):.3f} | "
-        f"**{med(cold['charm']) / med(cold['bare']):.2f}** |", "",
-        "## 4. launch action against `lxc launch` (same image, same member)", "", "Goal ≤ 1.10.", "",
-        "| path | median s | ratio |", "|---|---|---|",
+        f"**{med(cold['charm']) / med(cold['bare']):.2f}** |",
+        "",
+        "## 4. launch action against `lxc launch` (same image, same member)",
+        "",
+        "Goal ≤ 1.10.",
+        "",
+        "| path | median s | ratio |",
+        "|---|---|---|",
         f"| lxc launch | {med(launch['lxc']):.3f} | 1.00 |",
-        f"| launch action | {med(launch['action']):.3f} | **{med(launch['action']) / med(launch['lxc']):.2f}** |", "",
-        "## 5. Peak RSS", "", "Goal ≤ 60 MB.", "",
-        "| process | peak RSS |", "|---|---|",
+        f"| launch action | {med(launch['action']):.3f} | **{med(launch['action']) / med(launch['lxc']):.2f}** |",
+        "",
+        "## 5. Peak RSS",
+        "",
+        "Goal ≤ 60 MB.",
+        "",
+        "| process | peak RSS |",
+        "|---|---|",
         f"| whole-process update-status hook on a member | {other['hook_rss_kib'] / 1024:.1f} MiB |",
         f"| child running a 2-unit join through ops.testing (upper bound) | {other['join_rss_kib'] / 1024:.1f} MiB |",
         "",
         "The second row is the whole test process (ops.testing, the lab, the driver) around a join, not",
         "the charm: a real hook process is the first row.",
         "",
-        "## Reading these figures", "",
+        "## Reading these figures",
+        "",
         "- Formation (b) runs every hook Juju would run through ops.testing in one process; the LXD work",
         "  (`lxd init` of each member) is the same as in (a). Where LXD work dominates (btrfs: 10 s a member",
         "  here for want of udev) the charm costs ~2%; with dir pools the per-hook cost shows, and it grows",
@@ -285,8 +361,10 @@ def plot(rows: list[dict], path: Path) -> None:
     for key, label in (("raw", "(a) plain preseeds"), ("charm", "(b) the charm")):
         ns = [r["n"] for r in dir_rows]
         ys = [med(r[key]) for r in dir_rows]
-        err = [[y - min(r[key]) for y, r in zip(ys, dir_rows, strict=True)],
-               [max(r[key]) - y for y, r in zip(ys, dir_rows, strict=True)]]
+        err = [
+            [y - min(r[key]) for y, r in zip(ys, dir_rows, strict=True)],
+            [max(r[key]) - y for y, r in zip(ys, dir_rows, strict=True)],
+        ]
         ax.errorbar(ns, ys, yerr=err, marker="o", capsize=3, label=label)
     ax.set_xlabel("members (N), dir pools")
     ax.set_ylabel("formation time (s)")

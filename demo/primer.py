@@ -63,19 +63,22 @@ def main() -> int:
 
     lab = Lab(prefix="lxdlab")
     try:
-        say(f"juju deploy lxd-cluster -n {args.members}  (storage-driver={args.driver}; "
-            "each unit's Juju storage `local` is its own loop device)")
+        say(
+            f"juju deploy lxd-cluster -n {args.members}  (storage-driver={args.driver}; "
+            "each unit's Juju storage `local` is its own loop device)"
+        )
         t0 = time.monotonic()
         cluster = form(lab, args.members, driver=args.driver)
         total = time.monotonic() - t0
         for uid in cluster.sim.units:
             m = cluster.member(uid)
             role = "bootstrap" if uid == cluster.sim.leader else "join"
-            print(f"  lxd-cluster/{uid}: {role:9} on {m.name} ({m.address}, pool on "
-                  f"{m.loop or 'dir'}) {cluster.hook_seconds(uid):5.1f} s   status: "
-                  f"{cluster.sim.units[uid].status.message}")
-        print(f"  formed in {cluster.seconds:.1f} s ({cluster.hooks} hooks); "
-              f"with daemon start-up {total:.1f} s")
+            print(
+                f"  lxd-cluster/{uid}: {role:9} on {m.name} ({m.address}, pool on "
+                f"{m.loop or 'dir'}) {cluster.hook_seconds(uid):5.1f} s   status: "
+                f"{cluster.sim.units[uid].status.message}"
+            )
+        print(f"  formed in {cluster.seconds:.1f} s ({cluster.hooks} hooks); with daemon start-up {total:.1f} s")
 
         say("lxc cluster list")
         print(cluster.lxc(1, "cluster", "list").stdout, end="")
@@ -109,8 +112,10 @@ def main() -> int:
         print("  refused:", run(sim, sim.leader, "remove-node", name=holder, expect_failure=True))
         say(f"juju run lxd-cluster/leader remove-node name={holder} evacuate=true")
         r = run(sim, sim.leader, "remove-node", name=holder, evacuate=True)
-        print(f"  moved: {r['moved']}; instances before {r['instances-before']}, after "
-              f"{r['instances-after']}, lost: {r['lost']}")
+        print(
+            f"  moved: {r['moved']}; instances before {r['instances-before']}, after "
+            f"{r['instances-after']}, lost: {r['lost']}"
+        )
         print(run(sim, sim.leader, "cluster-list")["table"])
         say("juju remove-unit lxd-cluster/1   (its member was removed; the unit goes too)")
         sim.remove_unit(1)
@@ -133,8 +138,10 @@ def main() -> int:
         say(f"juju run lxd-cluster/leader force-remove name={dead} confirm=true")
         before = len(instance_rows(cluster))
         r = run(sim, sim.leader, "force-remove", name=dead, confirm=True)
-        print(f"  removed {r['removed']}; instances before {before}, after {len(instance_rows(cluster))}; "
-              f"lost with the dead host: {r['lost-instances']}\n  {r['next-step']}")
+        print(
+            f"  removed {r['removed']}; instances before {before}, after {len(instance_rows(cluster))}; "
+            f"lost with the dead host: {r['lost-instances']}\n  {r['next-step']}"
+        )
         sim.update_status()
         sim.settle()
         for uid, unit in sim.units.items():
@@ -145,7 +152,8 @@ def main() -> int:
 
         ok = all(
             getattr(u.status, "name", "") == "active" and "fully operational" in u.status.message
-            for u in cluster.sim.units.values() if u.alive
+            for u in cluster.sim.units.values()
+            if u.alive
         )
         say("all members ONLINE, fully operational" if ok else "NOT all members are operational")
         return 0 if ok else 1

@@ -1,101 +1,235 @@
-"""Pure parsing and checks of action parameters: each bad value raises ActionError naming the fix."""
+"""The nine actions, run on this unit's LXD: results are structured, refusals are ActionErrors."""
 
 from __future__ import annotations
 
-import dataclasses
-import re
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Callable
+from dataclasses import replace
 
-# LXD instance names: a letter first, letters, digits and hyphens, at most 63, no trailing hyphen.
-_INSTANCE_NAME = re.compile(r"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
-_FINGERPRINT = re.compile(r"^[0-9a-f]{12,64}$")
-# Image servers a `remote:alias` image may name (the remotes lxc knows by default).
-REMOTES = {
-    "ubuntu": ("https://cloud-images.ubuntu.com/releases", "simplestreams"),
-    "ubuntu-daily": ("https://cloud-images.ubuntu.com/daily", "simplestreams"),
-    "ubuntu-minimal": ("https://cloud-images.ubuntu.com/minimal/releases", "simplestreams"),
-    "images": ("https://images.lxd.canonical.com", "simplestreams"),
-}
-MIN_MEMBERS = 3  # the primer: keep at least three active members
+import ops
+import yaml
+from charms.lxd_cluster.v0.lxd_cluster import DataError, fingerprint_of
 
-
-class ActionError(ValueError):
-    """The action cannot run as asked; nothing was changed."""
+from action_checks import ActionError, check_known_member, check_removal, parse_launch
+from config import load_config
+from departure import move_off
+from membership import issue_credential
+from models import PEER, ClusterInfo, Member, server_name_of
+from preseed import REDACTED, JoinCredential, PoolSpec, join_preseed
+from workload import LXD
 
 
-@dataclasses.dataclass(frozen=True)
-class LaunchRequest:
-    name: str
-    image: str
-    source: dict[str, str]
-    remote: bool
-    target: str = ""
-    profiles: tuple[str, ...] = ("default",)
-    config: dict[str, str] = dataclasses.field(default_factory=dict)
+def format_table(rows: list[dict[str, str]]) -> str:
+    """The primer's `lxc cluster list` table."""
+    if not rows:
+        return ""
+    keys = list(rows[0])
+    widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in keys}
+    line = "+" + "+".join("-" * (widths[k] + 2) for k in keys) + "+"
+    out = [line, "|" + "|".join(f" {k.upper():<{widths[k]}} " for k in keys) + "|", line]
+    out += ["|" + "|".join(f" {str(r[k]):<{widths[k]}} " for k in keys) + "|" for r in rows]
+    return "\n".join(out + [line])
 
 
-def parse_launch(params: Mapping[str, object]) -> LaunchRequest:
-    name = str(params.get("name", "")).strip()
-    if not _INSTANCE_NAME.match(name):
-        raise ActionError(
-            f"name {name!r} is not a valid instance name: start with a letter, then letters, "
-            "digits and hyphens, at most 63 characters"
-        )
-    image = str(params.get("image", "")).strip()
-    if not image:
-        raise ActionError("image is required: an alias (busybox), a fingerprint, or remote:alias")
-    remote, _, alias = image.rpartition(":")
-    if remote:
-        if remote not in REMOTES:
-            raise ActionError(f"unknown image remote {remote!r}: use one of {', '.join(REMOTES)}")
-        server, protocol = REMOTES[remote]
-        source = {"type": "image", "mode": "pull", "server": server, "protocol": protocol, "alias": alias}
-    elif _FINGERPRINT.match(image):
-        source = {"type": "image", "fingerprint": image}
-    else:
-        source = {"type": "image", "alias": image}
-    profiles = params.get("profiles", ["default"])
-    if not isinstance(profiles, Sequence) or isinstance(profiles, str) or not all(
-        isinstance(p, str) and p for p in profiles
-    ):
-        raise ActionError("profiles must be a list of profile names, e.g. [default]")
-    config = params.get("config", {})
-    if not isinstance(config, Mapping) or not all(isinstance(v, str) for v in config.values()):
-        raise ActionError('config must map instance keys to string values, e.g. {"limits.cpu": "1"}')
-    return LaunchRequest(
-        name=name,
-        image=image,
-        source=source,
-        remote=bool(remote),
-        target=str(params.get("target", "") or "").strip(),
-        profiles=tuple(profiles),
-        config=dict(config),
-    )
+class ClusterActions:
+    """`juju run lxd-cluster/<unit> <action>`: one handler per action in actions.yaml."""
 
+    def __init__(self, model: ops.Model, lxd: LXD):
+        self.model, self.lxd = model, lxd
+        self.unit, self.app = model.unit, model.app
+        self.handlers: dict[str, Callable[[ops.ActionEvent], None]] = {
+            "launch": self.launch,
+            "remove-node": self.remove_node,
+            "force-remove": self.force_remove,
+            "cluster-list": self.cluster_list,
+            "show-preseed": self.show_preseed,
+            "add-trusted-client": self.add_trusted_client,
+            "remove-trusted-client": self.remove_trusted_client,
+            "evacuate": lambda event: self.member_state(event, "evacuate"),
+            "restore": lambda event: self.member_state(event, "restore"),
+        }
 
-def check_known_member(name: str, members: Sequence[str]) -> None:
-    if name not in members:
-        raise ActionError(f"no cluster member named {name!r}: members are {', '.join(sorted(members))}")
+    def _require_member(self, leader: bool = False) -> list[Member]:
+        if leader and not self.unit.is_leader():
+            raise ActionError("run this action on the leader: juju run lxd-cluster/leader ...")
+        if not self.lxd.info().clustered:
+            raise ActionError("this unit is not a cluster member yet: run the action on a member")
+        return self.lxd.members()
 
-
-def check_removal(name: str, members: Sequence[str], instances: Sequence[str], params: Mapping) -> None:
-    """remove-node: keep three members unless told otherwise; never lose an instance silently."""
-    check_known_member(name, members)
-    left = len(members) - 1
-    if left < MIN_MEMBERS and not params.get("allow-below-minimum", False):
-        raise ActionError(
-            f"removing {name} would leave {left} member(s); keep at least {MIN_MEMBERS} for database "
-            "redundancy, or run again with allow-below-minimum=true"
-        )
-    if instances and not params.get("evacuate", False):
-        raise ActionError(
-            f"{name} still has instances: {', '.join(sorted(instances))}; run again with "
-            "evacuate=true to move them to other members first"
+    # -- instances ------------------------------------------------------------------------
+    def launch(self, event: ops.ActionEvent) -> None:
+        request = parse_launch(event.params)
+        members = self._require_member()
+        if request.target.startswith("@"):
+            if not self.lxd.group_exists(request.target[1:]):
+                raise ActionError(f"no cluster group named {request.target[1:]!r}")
+        elif request.target:
+            check_known_member(request.target, [m.server_name for m in members])
+        if any(i.name == request.name for i in self.lxd.instances()):
+            raise ActionError(f"an instance named {request.name} exists already: choose another name")
+        if not request.remote and not self.lxd.image_exists(request.image):
+            raise ActionError(
+                f"no image {request.image!r} in the cluster's image store: import it "
+                "(lxc image import) or name a remote image such as ubuntu:24.04"
+            )
+        event.log(f"launching {request.name} from {request.image} on {request.target or 'a member LXD picks'}")
+        instance = self.lxd.launch(request.name, request.source, request.target, request.profiles, request.config)
+        event.set_results(
+            {
+                "name": instance.name,
+                "location": instance.location,
+                "status": instance.status,
+                "ipv4": ", ".join(instance.ipv4),
+                "ipv6": ", ".join(instance.ipv6),
+            }
         )
 
+    # -- members --------------------------------------------------------------------------
+    def remove_node(self, event: ops.ActionEvent) -> None:
+        name = str(event.params.get("name", ""))
+        members = self._require_member(leader=True)
+        if name == server_name_of(self.unit.name):
+            raise ActionError(
+                f"{name} is the leader's own member: use juju remove-unit {self.unit.name}, "
+                "which moves its instances and leaves the cluster"
+            )
+        names = [m.server_name for m in members]
+        on_member = [i.name for i in self.lxd.instances(location=name)] if name in names else []
+        check_removal(name, names, on_member, event.params)
+        before = sorted(i.name for i in self.lxd.instances())
+        moved = move_off(self.lxd, name, members, on_member, event.log) if on_member else {}
+        event.log(f"removing {name} from the cluster")
+        self.lxd.remove_member(name)
+        self._record_removed(name)
+        after = sorted(i.name for i in self.lxd.instances())
+        lost = sorted(set(before) - set(after))
+        event.set_results(
+            {
+                "removed": name,
+                "moved": ", ".join(f"{i}->{t}" for i, t in moved.items()) or "none",
+                "instances-before": len(before),
+                "instances-after": len(after),
+                "lost": ", ".join(lost) or "none",
+            }
+        )
 
-def pick_target(counts: Mapping[str, int]) -> str:
-    """The member with the fewest instances (LXD's own placement rule); ties by name."""
-    if not counts:
-        raise ActionError("no other online member to move instances to")
-    return min(sorted(counts), key=lambda m: counts[m])
+    def force_remove(self, event: ops.ActionEvent) -> None:
+        name = str(event.params.get("name", ""))
+        if event.params.get("confirm") is not True:
+            raise ActionError(
+                f"force-remove deletes {name or 'the member'} and its instances from the cluster "
+                "database without asking it: run again with confirm=true"
+            )
+        members = self._require_member(leader=True)
+        check_known_member(name, [m.server_name for m in members])
+        row = next(m for m in members if m.server_name == name)
+        if row.status == "Online":
+            raise ActionError(f"{name} is online: use remove-node, which moves its instances first")
+        lost = sorted(i.name for i in self.lxd.instances(location=name))
+        event.log(f"force-removing {name} ({row.status}: {row.message})")
+        self.lxd.remove_member(name, force=True)
+        self._record_removed(name)
+        event.set_results(
+            {
+                "removed": name,
+                "lost-instances": ", ".join(lost) or "none",
+                "next-step": f"wipe LXD on the host of {name} (snap remove --purge lxd, or reinstall "
+                "the machine) before it can join a cluster again",
+            }
+        )
+
+    def _record_removed(self, name: str) -> None:
+        """Remember a member removed by action, so its unit never tries to join again."""
+        relation = self.model.get_relation(PEER)
+        if relation is None:
+            return
+        cluster = ClusterInfo.load(relation.data[self.app])
+        replace(cluster, removed=" ".join(sorted(set(cluster.removed.split()) | {name}))).dump(relation.data[self.app])
+
+    def cluster_list(self, event: ops.ActionEvent) -> None:
+        members = self._require_member()
+        rows = [
+            {
+                "name": m.server_name,
+                "url": m.url,
+                "database": m.database_role,
+                "state": m.status.upper(),
+                "message": m.message,
+            }
+            for m in members
+        ]
+        event.set_results({"table": format_table(rows), "members": json.dumps(rows)})
+
+    def show_preseed(self, event: ops.ActionEvent) -> None:
+        reveal = event.params.get("reveal") is True
+        server_name = str(event.params.get("server-name", "")).strip()
+        address = str(event.params.get("address", "")).strip()
+        source = str(event.params.get("storage-source", "")).strip()
+        if not server_name or not address:
+            raise ActionError("server-name and address are required: the new host's name and its IP")
+        config = load_config(self.model.config)
+        members = self._require_member(leader=reveal)
+        if server_name in [m.server_name for m in members]:
+            raise ActionError(f"{server_name} is a member already: choose the new host's name")
+        relation = self.model.get_relation(PEER)
+        cluster = ClusterInfo.load(relation.data[self.app]) if relation else ClusterInfo()
+        if not cluster.formed:
+            raise ActionError("the cluster is not published yet: wait for the leader")
+        info = self.lxd.info()
+        credential = issue_credential(self.lxd, info, server_name) if reveal else JoinCredential("token", REDACTED)
+        preseed = join_preseed(
+            server_name=server_name,
+            address=address,
+            port=config.cluster_port,
+            cluster_address=cluster.cluster_address,
+            cluster_certificate=cluster.certificate,
+            credential=credential,
+            pool=PoolSpec(config.storage_driver, source=source, size="" if source else config.storage_size),
+        )
+        event.set_results({"preseed": yaml.safe_dump(preseed, sort_keys=False)})
+
+    def member_state(self, event: ops.ActionEvent, action: str) -> None:
+        name = str(event.params.get("name", ""))
+        members = self._require_member()
+        check_known_member(name, [m.server_name for m in members])
+        event.log(f"{action} {name}")
+        self.lxd.set_member_state(name, action)
+        row = next(m for m in self.lxd.members() if m.server_name == name)
+        instances = self.lxd.instances(location=name)
+        event.set_results(
+            {
+                "name": name,
+                "state": row.status.upper(),
+                "instances": ", ".join(f"{i.name} ({i.status})" for i in instances) or "none",
+            }
+        )
+
+    # -- trusted clients outside Juju -----------------------------------------------------
+    def add_trusted_client(self, event: ops.ActionEvent) -> None:
+        name = str(event.params.get("name", "")).strip()
+        pem = str(event.params.get("certificate", "")).strip()
+        projects = tuple(event.params.get("projects", []))
+        if not name:
+            raise ActionError("name is required: how the client shows in `lxc config trust list`")
+        if pem:
+            try:
+                fingerprint = fingerprint_of(pem)
+            except DataError as e:
+                raise ActionError(f"certificate is unusable: {e}") from None
+        self._require_member()
+        if name in self.lxd.trusted_clients():
+            raise ActionError(f"a client named {name} is trusted already: remove it first")
+        if pem:
+            self.lxd.trust_client(name, pem + "\n", projects)
+            event.set_results({"name": name, "fingerprint": fingerprint})
+        else:
+            event.set_results({"name": name, "token": self.lxd.issue_client_token(name)})
+
+    def remove_trusted_client(self, event: ops.ActionEvent) -> None:
+        name = str(event.params.get("name", "")).strip()
+        self._require_member()
+        trusted = self.lxd.trusted_clients()
+        if name not in trusted:
+            raise ActionError(f"no trusted client named {name!r}: trusted are {', '.join(sorted(trusted)) or 'none'}")
+        self.lxd.untrust_client(trusted[name])
+        event.set_results({"removed": name, "fingerprint": trusted[name]})

@@ -52,9 +52,7 @@ def load_config(raw: Mapping[str, object]) -> CharmConfig:
 
     driver = text("storage-driver", "zfs")
     if driver not in STORAGE_DRIVERS:
-        raise ConfigError(
-            f"storage-driver {driver!r} is not supported: set it to one of {', '.join(STORAGE_DRIVERS)}"
-        )
+        raise ConfigError(f"storage-driver {driver!r} is not supported: set it to one of {', '.join(STORAGE_DRIVERS)}")
 
     device = text("storage-device")
     if device and not device.startswith("/dev/"):
@@ -75,15 +73,11 @@ def load_config(raw: Mapping[str, object]) -> CharmConfig:
 
     bridge = text("bridge", "br0")
     if not _INTERFACE.match(bridge):
-        raise ConfigError(
-            f"bridge {bridge!r} is not a valid interface name: name an existing host bridge such as br0"
-        )
+        raise ConfigError(f"bridge {bridge!r} is not a valid interface name: name an existing host bridge such as br0")
 
     channel = text("snap-channel", "5.21/stable")
     if not _CHANNEL.match(channel):
-        raise ConfigError(
-            f"snap-channel {channel!r} is malformed: use track/risk such as 5.21/stable or latest/edge"
-        )
+        raise ConfigError(f"snap-channel {channel!r} is malformed: use track/risk such as 5.21/stable or latest/edge")
 
     port_raw = raw.get("cluster-port", 8443)
     try:
@@ -97,9 +91,7 @@ def load_config(raw: Mapping[str, object]) -> CharmConfig:
     if maas_url:
         parsed = urlparse(maas_url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ConfigError(
-                f"maas-api-url {maas_url!r} is malformed: use http(s)://HOST[:PORT]/MAAS"
-            )
+            raise ConfigError(f"maas-api-url {maas_url!r} is malformed: use http(s)://HOST[:PORT]/MAAS")
     maas_key = text("maas-api-key")
     if maas_key and not maas_key.startswith("secret:"):
         raise ConfigError(

@@ -107,8 +107,7 @@ class PackageStep:
     def _deb(self, package: LXDPackage) -> ops.StatusBase | None:
         if package.source == "none":
             return ops.BlockedStatus(
-                "LXD is not installed and snapd is not available to install it: install snapd, "
-                "or an LXD package"
+                "LXD is not installed and snapd is not available to install it: install snapd, or an LXD package"
             )
         if self.plan.upgrading and self.is_member:
             return ops.BlockedStatus(
@@ -156,9 +155,7 @@ class PackageStep:
                     self._publish(self._formed(plan, package))
                 return None
             if downgrade(current, target):
-                return ops.BlockedStatus(
-                    f"LXD cannot go back from {current} to {target}: set snap-channel={current}"
-                )
+                return ops.BlockedStatus(f"LXD cannot go back from {current} to {target}: set snap-channel={current}")
             if not self.unit.is_leader():
                 return ops.WaitingStatus(
                     f"snap-channel is {target}, the cluster runs {current}: waiting for the leader to start the upgrade"

@@ -9,7 +9,6 @@ do not pay for it.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import json
 import logging
@@ -26,6 +25,8 @@ import yaml
 
 if TYPE_CHECKING:
     from adoption import Inventory
+
+from models import DeviceState, Instance, Member, ServerInfo
 
 logger = logging.getLogger(__name__)
 
@@ -66,57 +67,6 @@ def _pylxd() -> Any:
     return pylxd
 
 
-@dataclasses.dataclass(frozen=True)
-class ServerInfo:
-    version: str
-    api_extensions: frozenset[str]
-    storage_drivers: frozenset[str] | None  # None: this LXD does not report them
-    clustered: bool
-    server_name: str
-    certificate: str  # PEM; the cluster certificate once clustered
-
-    def supports(self, extension: str) -> bool:
-        return extension in self.api_extensions
-
-
-@dataclasses.dataclass(frozen=True)
-class Member:
-    """One row of `lxc cluster list`."""
-
-    server_name: str
-    url: str
-    roles: tuple[str, ...]
-    status: str  # Online, Offline, Evacuated, ...
-    message: str
-
-    @property
-    def database_role(self) -> str:
-        """database (a voter), database-standby, or - (no database role)."""
-        for role in ("database", "database-standby"):
-            if role in self.roles:
-                return role
-        return "-"
-
-
-@dataclasses.dataclass(frozen=True)
-class Instance:
-    name: str
-    location: str
-    status: str  # Running, Stopped, ...
-    type: str = "container"
-    ipv4: tuple[str, ...] = ()
-    ipv6: tuple[str, ...] = ()
-
-
-@dataclasses.dataclass(frozen=True)
-class DeviceState:
-    path: str
-    exists: bool
-    is_block: bool = False
-    mounted: bool = False
-    signatures: tuple[str, ...] = ()  # filesystem / partition table / pool signatures found
-
-
 def certificate_fingerprint(pem: str) -> str:
     """SHA-256 of the certificate's DER, lower-case hex, as LXD prints fingerprints."""
     return hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
@@ -134,6 +84,29 @@ def _cache_key(path: str, params: dict[str, Any]) -> str:
     return path + repr(sorted(params.items()))
 
 
+def run_command(argv: list[str], stdin: str | None = None, timeout: int = 120, lxd_dir: str | None = None) -> str:
+    """Run a command (with LXD_DIR set when given); its last line of error output becomes an LXDError."""
+    env = dict(os.environ)
+    if lxd_dir:
+        env["LXD_DIR"] = lxd_dir
+    try:
+        proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        raise LXDError(f"{' '.join(argv[:3])} did not finish within {timeout}s") from None
+    except OSError as e:
+        raise LXDError(f"{argv[0]}: {e.strerror}") from None
+    if proc.returncode != 0:
+        message = (proc.stderr or proc.stdout).strip().splitlines()
+        raise LXDError(message[-1] if message else f"{argv[0]} exited {proc.returncode}")
+    return proc.stdout
+
+
+def lxd_command() -> str:
+    """The snap's lxd by path when it is installed: on Ubuntu 24.04 /usr/sbin/lxd may be lxd-installer's
+    shim, and /usr/sbin comes before /snap/bin on the hook's PATH."""
+    return SNAP_LXD_BIN if os.path.exists(SNAP_LXD_BIN) else "lxd"
+
+
 def default_lxd_dir() -> str:
     """LXD_DIR if set (LXD's own convention), else the snap's or the deb's daemon directory."""
     if os.environ.get("LXD_DIR"):
@@ -141,12 +114,6 @@ def default_lxd_dir() -> str:
     if Path(SNAP_LXD_DIR).exists() or shutil.which("snap"):
         return SNAP_LXD_DIR
     return DEB_LXD_DIR
-
-
-def lxd_command() -> str:
-    """The snap's lxd by path when it is installed: on Ubuntu 24.04 /usr/sbin/lxd may be lxd-installer's
-    shim, and /usr/sbin comes before /snap/bin on the hook's PATH."""
-    return SNAP_LXD_BIN if os.path.exists(SNAP_LXD_BIN) else "lxd"
 
 
 class LXD:
@@ -158,23 +125,7 @@ class LXD:
         # GET /1.0 and the member list, read once per hook; any change through this object drops them
         self._cache: dict[str, dict[str, Any]] = {}
 
-    # -- install and readiness -------------------------------------------------------------
-    @staticmethod
-    def installed() -> bool:
-        return shutil.which("lxd") is not None
-
-    @staticmethod
-    def snap_available() -> bool:
-        return shutil.which("snap") is not None
-
-    def install(self, channel: str) -> None:
-        """Install the LXD snap from channel; an LXD that is installed already is kept as it is."""
-        if self.installed():
-            return
-        if not self.snap_available():
-            raise LXDError("LXD is not installed and snap is not available to install it")
-        self._run(["snap", "install", "lxd", f"--channel={channel}"], timeout=900)
-
+    # -- readiness (snap.py installs LXD) --------------------------------------------------
     def wait_ready(self, timeout: int = 60) -> None:
         self._run([lxd_command(), "waitready", f"--timeout={timeout}"], timeout=timeout + 10)
 
@@ -285,15 +236,6 @@ class LXD:
             raise LXDError("LXD returned no join token for " + server_name)
         return base64.b64encode(json.dumps(token, separators=(",", ":")).encode()).decode()
 
-    def pending_join_names(self) -> set[str]:
-        """Server names that hold an unused join token."""
-        ops = self._api("get", "operations", params={"recursion": 1})["metadata"] or {}
-        names = set()
-        for op in ops.get("running", []):
-            if op.get("class") == "token" and (op.get("resources") or {}).get("cluster"):
-                names.add((op.get("metadata") or {}).get("serverName", ""))
-        return names - {""}
-
     def update_config(self, config: dict[str, str]) -> list[str]:
         """Set server config keys that differ; returns the keys changed (never their values)."""
         current = self._get("")["metadata"].get("config", {})
@@ -332,10 +274,8 @@ class LXD:
     def trust_client(self, name: str, pem: str, projects: tuple[str, ...] = ()) -> None:
         """Add a client certificate (restricted to projects when given)."""
         der = base64.b64encode(ssl.PEM_cert_to_DER_cert(pem)).decode()
-        self._api("post", "certificates", json={
-            "type": "client", "name": name, "certificate": der,
-            "restricted": bool(projects), "projects": list(projects),
-        })
+        cert = dict(type="client", name=name, certificate=der, restricted=bool(projects), projects=list(projects))
+        self._api("post", "certificates", json=cert)
 
     def untrust_client(self, fingerprint: str) -> None:
         self._api("delete", f"certificates/{fingerprint}")
@@ -344,8 +284,12 @@ class LXD:
         """A single-use token with which a client outside Juju adds itself (`lxc remote add`)."""
         body = self._api("post", "certificates", wait=False, json={"type": "client", "name": name, "token": True})
         meta = (body.get("metadata") or {}).get("metadata") or {}
-        token = {"client_name": name, "fingerprint": meta.get("fingerprint", ""),
-                 "addresses": meta.get("addresses", []), "secret": meta.get("secret", "")}
+        token = {
+            "client_name": name,
+            "fingerprint": meta.get("fingerprint", ""),
+            "addresses": meta.get("addresses", []),
+            "secret": meta.get("secret", ""),
+        }
         if meta.get("expiresAt"):
             token["expires_at"] = meta["expiresAt"]
         if not token["secret"]:
@@ -356,8 +300,7 @@ class LXD:
     def instances(self, location: str | None = None) -> list[Instance]:
         rows = self._api("get", "instances", params={"recursion": 1})["metadata"] or []
         found = [
-            Instance(r["name"], r.get("location", ""), r.get("status", ""), r.get("type", "container"))
-            for r in rows
+            Instance(r["name"], r.get("location", ""), r.get("status", ""), r.get("type", "container")) for r in rows
         ]
         return [i for i in found if location is None or i.location == location]
 
@@ -371,8 +314,12 @@ class LXD:
             for addr in net.get("addresses") or []:
                 (ipv4 if addr.get("family") == "inet" else ipv6).append(addr["address"])
         return Instance(
-            name, meta.get("location", ""), meta.get("status", ""), meta.get("type", "container"),
-            tuple(ipv4), tuple(ipv6),
+            name,
+            meta.get("location", ""),
+            meta.get("status", ""),
+            meta.get("type", "container"),
+            tuple(ipv4),
+            tuple(ipv6),
         )
 
     def image_exists(self, ref: str) -> bool:
@@ -432,37 +379,17 @@ class LXD:
                 source = line.split(" ", 1)[0]
                 if source.startswith("/dev/") and os.path.realpath(source).startswith(real):
                     mounted = True
-        out = LXD._run_static(["wipefs", "--parsable", real], timeout=60)
+        out = run_command(["wipefs", "--parsable", real], timeout=60)
         signatures = tuple(sorted({row.split(",")[3] for row in out.splitlines() if row.count(",") >= 3}))
         return DeviceState(path, exists=True, is_block=True, mounted=mounted, signatures=signatures)
 
     @staticmethod
     def wipe_device(path: str) -> None:
-        LXD._run_static(["wipefs", "--all", "--force", os.path.realpath(path)], timeout=120)
+        run_command(["wipefs", "--all", "--force", os.path.realpath(path)], timeout=120)
 
     # -- processes -------------------------------------------------------------------------
     def _run(self, argv: list[str], stdin: str | None = None, timeout: int = 120) -> str:
-        return self._run_static(argv, stdin=stdin, timeout=timeout, lxd_dir=self.lxd_dir)
-
-    @staticmethod
-    def _run_static(
-        argv: list[str], stdin: str | None = None, timeout: int = 120, lxd_dir: str | None = None
-    ) -> str:
-        env = dict(os.environ)
-        if lxd_dir:
-            env["LXD_DIR"] = lxd_dir
-        try:
-            proc = subprocess.run(
-                argv, input=stdin, capture_output=True, text=True, timeout=timeout, env=env
-            )
-        except subprocess.TimeoutExpired:
-            raise LXDError(f"{' '.join(argv[:3])} did not finish within {timeout}s") from None
-        except OSError as e:
-            raise LXDError(f"{argv[0]}: {e.strerror}") from None
-        if proc.returncode != 0:
-            message = (proc.stderr or proc.stdout).strip().splitlines()
-            raise LXDError(message[-1] if message else f"{argv[0]} exited {proc.returncode}")
-        return proc.stdout
+        return run_command(argv, stdin=stdin, timeout=timeout, lxd_dir=self.lxd_dir)
 
     # -- an LXD in use before the charm (adoption.py decides) ---------------------------------
     def inventory(self) -> Inventory:

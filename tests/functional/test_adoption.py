@@ -46,8 +46,10 @@ def test_a_daemon_in_use_becomes_member_1_keeping_its_container_and_two_members_
     sim.settle()
     leader = sim.units[0].status
     assert leader.name == "blocked", leader
-    assert "already initialised and in use: 1 instance (web1), 1 image (busybox), storage pools (default), " \
-           "profiles (default, web); set adopt-existing-lxd=true" in leader.message
+    assert (
+        "already initialised and in use: 1 instance (web1), 1 image (busybox), storage pools (default), "
+        "profiles (default, web); set adopt-existing-lxd=true" in leader.message
+    )
     assert "cluster-address" not in sim.app_data
     info = json.loads(lab.lxc(m1, "query", "/1.0").stdout)
     assert info["environment"]["server_clustered"] is False  # nothing changed
@@ -83,7 +85,9 @@ def test_a_joiner_whose_lxd_holds_a_container_is_refused_and_keeps_it(lab):
     sim.settle()
     status = sim.units[1].status
     assert status.name == "blocked" and status.message.startswith(
-        "LXD here holds 1 instance (precious), 1 image (busybox): joining the cluster erases them"), status
+        "LXD here holds 1 instance (precious), 1 image (busybox): joining the cluster erases them"
+    ), status
     assert instances(lab, m2)["precious"]["status"] == "Running"
     assert [m["server_name"] for m in json.loads(lab.lxc(m1, "cluster", "list", "--format", "json").stdout)] == [
-        "lxd-cluster-0"]
+        "lxd-cluster-0"
+    ]

@@ -31,9 +31,26 @@ def docstring_example() -> type[ops.CharmBase]:
 def client_certificate(tmp: Path, name: str) -> tuple[Path, Path]:
     crt, key = tmp / f"{name}.crt", tmp / f"{name}.key"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-subj", f"/CN={name}", "-days", "1", "-keyout", str(key), "-out", str(crt)],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            f"/CN={name}",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(crt),
+        ],
+        check=True,
+        capture_output=True,
     )
     return crt, key
 
@@ -63,11 +80,13 @@ def test_related_client_is_trusted_over_tls_and_refused_after_broken(lab, tmp_pa
     provided = sim.provided[rid]
     assert "endpoints" in provided, (provided, sim.statuses())
     assert sorted(library.json.loads(provided["endpoints"])) == [
-        f"https://{cluster.member(u).address}:8443" for u in range(3)]
+        f"https://{cluster.member(u).address}:8443" for u in range(3)
+    ]
 
     # the requirer sees the cluster, exactly as the example reports it
-    relation = testing.Relation("lxd-cluster", id=relation.id, remote_app_name="lxd-cluster",
-                                remote_app_data=provided, local_app_data=request)
+    relation = testing.Relation(
+        "lxd-cluster", id=relation.id, remote_app_name="lxd-cluster", remote_app_data=provided, local_app_data=request
+    )
     out = ctx.run(ctx.on.relation_changed(relation, remote_unit=0), testing.State(leader=True, relations=[relation]))
     assert out.unit_status.name == "active"
     endpoint = out.unit_status.message.removeprefix("LXD cluster at ")

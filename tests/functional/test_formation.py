@@ -53,9 +53,7 @@ def test_three_btrfs_members_form_one_cluster_with_own_devices(lab):
     assert lxc_yaml(cluster, 0, "storage", "show", "local")["driver"] == "btrfs"
 
     profile = lxc_yaml(cluster, 1, "profile", "show", "default")
-    assert profile["devices"]["eth0"] == {
-        "name": "eth0", "nictype": "bridged", "parent": "br0", "type": "nic"
-    }
+    assert profile["devices"]["eth0"] == {"name": "eth0", "nictype": "bridged", "parent": "br0", "type": "nic"}
     assert profile["devices"]["root"] == {"path": "/", "pool": "local", "type": "disk"}
 
     # a busybox container starts on every member
@@ -81,8 +79,10 @@ def test_three_btrfs_members_form_one_cluster_with_own_devices(lab):
 def test_five_dir_members_three_voters_two_standbys(lab):
     cluster = form(lab, 5, driver="dir")
     rows = assert_all_operational(cluster, 5)
-    roles = sorted("database" if "database" in r["roles"] else "database-standby"
-                   if "database-standby" in r["roles"] else "-" for r in rows.values())
+    roles = sorted(
+        "database" if "database" in r["roles"] else "database-standby" if "database-standby" in r["roles"] else "-"
+        for r in rows.values()
+    )
     assert roles == ["database"] * 3 + ["database-standby"] * 2
 
 

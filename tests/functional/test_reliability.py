@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 import workload
-from peers import JoinOffer
+from models import JoinOffer
 from tests.harness.cluster import FormedCluster, charm_sim, form
 from tests.harness.juju import JujuSim
 from tests.harness.lab import Lab
@@ -29,9 +29,14 @@ def snapshot(lab: Lab, member) -> str:
     """Everything LXD would change: members, pools, profiles, instances, trust store, server config."""
     lab.lxc(member, "version", check=False)  # lxc's first-run hint goes to this call, not below
     parts = []
-    for args in (["cluster", "list", "--format", "json"], ["storage", "list", "--format", "json"],
-                 ["profile", "list", "--format", "json"], ["list", "--format", "json"],
-                 ["config", "show"], ["config", "trust", "list", "--format", "json"]):
+    for args in (
+        ["cluster", "list", "--format", "json"],
+        ["storage", "list", "--format", "json"],
+        ["profile", "list", "--format", "json"],
+        ["list", "--format", "json"],
+        ["config", "show"],
+        ["config", "trust", "list", "--format", "json"],
+    ):
         out = lab.lxc(member, *args, check=False)
         try:  # LXD lists some things (a pool's locations) in no fixed order
             doc = json.loads(out.stdout)
@@ -94,8 +99,9 @@ def make_fs_device(lab: Lab, kind: str) -> tuple[str, Path]:
     """A loop device holding a real filesystem with a file on it (the data that must survive)."""
     image = lab.root / f"{kind}.img"
     subprocess.run(["truncate", "-s", "300M", str(image)], check=True)
-    dev = subprocess.run(["losetup", "-f", "--show", str(image)], check=True, capture_output=True,
-                         text=True).stdout.strip()
+    dev = subprocess.run(
+        ["losetup", "-f", "--show", str(image)], check=True, capture_output=True, text=True
+    ).stdout.strip()
     subprocess.run([f"mkfs.{kind}", "-q" if kind == "ext4" else "-f", dev], check=True, capture_output=True)
     mnt = Path(tempfile.mkdtemp(dir=lab.root))
     subprocess.run(["mount", dev, str(mnt)], check=True)
@@ -272,9 +278,14 @@ def test_lxd_init_killed_half_way_through_a_join_converges(lab, monkeypatch):
 
     def kill_mid_join(self, preseed, timeout=300):
         if "server_address" in preseed.get("cluster", {}) and not killed:
-            proc = subprocess.Popen(["lxd", "init", "--preseed"], stdin=subprocess.PIPE, text=True,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                    env={**os.environ, "LXD_DIR": self.lxd_dir})
+            proc = subprocess.Popen(
+                ["lxd", "init", "--preseed"],
+                stdin=subprocess.PIPE,
+                text=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env={**os.environ, "LXD_DIR": self.lxd_dir},
+            )
             proc.stdin.write(yaml.safe_dump(preseed))
             proc.stdin.close()
             time.sleep(0.3)  # a dir join takes 0.6-1.5 s here: kill it in the middle
@@ -350,10 +361,12 @@ def test_no_credential_leaks_into_logs_status_databags_action_output_or_disk(lab
     cluster = form(lab, 4, driver="dir")
     sim = cluster.sim
     lab.import_image(cluster.member(0))
-    results = [sim.run_action(0, "launch", name="c1", image="busybox", target="lxd-cluster-1").results,
-               sim.run_action(0, "cluster-list").results,
-               sim.run_action(0, "show-preseed", **{"server-name": "outside", "address": "10.250.0.99"}).results,
-               sim.run_action(0, "remove-node", name="lxd-cluster-3").results]
+    results = [
+        sim.run_action(0, "launch", name="c1", image="busybox", target="lxd-cluster-1").results,
+        sim.run_action(0, "cluster-list").results,
+        sim.run_action(0, "show-preseed", **{"server-name": "outside", "address": "10.250.0.99"}).results,
+        sim.run_action(0, "remove-node", name="lxd-cluster-3").results,
+    ]
     credentials = {v for v in sim.secret_values if len(v) > 8}
     assert len(credentials) >= 3  # one per joiner
     logs = [line.message for u in sim.units.values() for line in u.ctx.juju_log]
@@ -362,8 +375,11 @@ def test_no_credential_leaks_into_logs_status_databags_action_output_or_disk(lab
         "status": "\n".join(str(u.status) for u in sim.units.values()),
         "databags": json.dumps([sim.app_data] + [u.unit_data for u in sim.units.values()]),
         "action results": json.dumps(results),
-        "files on disk": "\n".join(p.read_text(errors="ignore") for p in lab.root.rglob("*")
-                                   if p.is_file() and p.suffix in (".yaml", ".yml", ".json", ".log", ".txt")),
+        "files on disk": "\n".join(
+            p.read_text(errors="ignore")
+            for p in lab.root.rglob("*")
+            if p.is_file() and p.suffix in (".yaml", ".yml", ".json", ".log", ".txt")
+        ),
     }
     leaks = {where: sum(text.count(c) for c in credentials) for where, text in haystacks.items()}
     assert leaks == dict.fromkeys(haystacks, 0), leaks

@@ -37,8 +37,9 @@ class FormedCluster:
         return max((r.seconds for r in self.sim.log if r.uid == uid), default=0.0)
 
 
-def charm_sim(lab: Lab, config: dict[str, Any] | None = None,
-              storage_for_unit: Callable[[int], str | None] | None = None) -> JujuSim:
+def charm_sim(
+    lab: Lab, config: dict[str, Any] | None = None, storage_for_unit: Callable[[int], str | None] | None = None
+) -> JujuSim:
     """Unit N plays on lab member N+1; its Juju storage `local` is that member's loop device
     unless storage_for_unit says otherwise."""
     from charm import LXDClusterCharm

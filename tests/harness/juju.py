@@ -371,12 +371,16 @@ class JujuSim:
                 secrets.append(secret)
             else:  # a peer reads the app's secret as an observer, from the revision it tracks
                 tracked = unit.tracked.get(sid, secret.latest_content)
-                secrets.append(
-                    testing.Secret(tracked, latest_content=secret.latest_content, id=sid, owner=None)
-                )
+                secrets.append(testing.Secret(tracked, latest_content=secret.latest_content, id=sid, owner=None))
         others = [
-            testing.Relation(endpoint, id=rid, remote_app_name=app, remote_app_data=dict(data),
-                             local_app_data=dict(self.provided[rid]), remote_units_data={0: {}})
+            testing.Relation(
+                endpoint,
+                id=rid,
+                remote_app_name=app,
+                remote_app_data=dict(data),
+                local_app_data=dict(self.provided[rid]),
+                remote_units_data={0: {}},
+            )
             for rid, (endpoint, app, data) in self.remote.items()
         ]
         return dataclasses.replace(

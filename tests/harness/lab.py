@@ -52,8 +52,11 @@ class LabError(RuntimeError):
 def require_root_and_lxd() -> None:
     if os.geteuid() != 0:
         raise LabUnavailable("not root (the lab needs network namespaces and loop devices)")
-    missing = [t for t in ("lxd", "lxc", "nsenter", "unshare", "ip", "losetup", "wipefs", "mkfs.btrfs")
-               if shutil.which(t) is None]
+    missing = [
+        t
+        for t in ("lxd", "lxc", "nsenter", "unshare", "ip", "losetup", "wipefs", "mkfs.btrfs")
+        if shutil.which(t) is None
+    ]
     if not Path("/bin/busybox").exists():
         missing.append("busybox (busybox-static)")
     if missing:
@@ -106,8 +109,9 @@ def _netns_pids(netns: str) -> list[int]:
 
 
 class Lab:
-    def __init__(self, root: Path | None = None, net: str = "10.250.0", bridge: str | None = None,
-                 prefix: str = "lxdlab"):
+    def __init__(
+        self, root: Path | None = None, net: str = "10.250.0", bridge: str | None = None, prefix: str = "lxdlab"
+    ):
         self.prefix = prefix
         self.net = net
         self.bridge = bridge or f"{prefix}0"
@@ -130,8 +134,7 @@ class Lab:
         return env
 
     def in_netns(self, member: Member, argv: list[str], check: bool = True, **kw) -> subprocess.CompletedProcess:
-        return _run(["nsenter", f"--net=/run/netns/{member.netns}", *argv], check=check,
-                    env=self.env(member), **kw)
+        return _run(["nsenter", f"--net=/run/netns/{member.netns}", *argv], check=check, env=self.env(member), **kw)
 
     def lxc(self, member: Member, *args: str, input: str | None = None, check: bool = True):
         return self.in_netns(member, ["lxc", *args], check=check, input=input, timeout=600)
@@ -188,10 +191,26 @@ class Lab:
         """Start (or restart) the member's daemon and wait until it answers."""
         with open(m.lxd_dir / "daemon.out", "ab") as out:
             proc = subprocess.Popen(
-                ["setsid", "nsenter", f"--net=/run/netns/{m.netns}", "unshare", "--mount",
-                 "--propagation", "private", str(self.root / "inner.sh"), str(m.lxd_dir),
-                 "lxd", "--group", "root", "--logfile", str(m.lxd_dir / "lxd.log")],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=self.env(m),
+                [
+                    "setsid",
+                    "nsenter",
+                    f"--net=/run/netns/{m.netns}",
+                    "unshare",
+                    "--mount",
+                    "--propagation",
+                    "private",
+                    str(self.root / "inner.sh"),
+                    str(m.lxd_dir),
+                    "lxd",
+                    "--group",
+                    "root",
+                    "--logfile",
+                    str(m.lxd_dir / "lxd.log"),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                env=self.env(m),
             )
         m.pid = proc.pid  # setsid/nsenter/unshare/inner.sh all exec: this is lxd's own PID
         self._save()
@@ -302,9 +321,15 @@ class Lab:
     # -- state file (for `down` from another process) --------------------------------------------
     def _save(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        doc = {"prefix": self.prefix, "net": self.net, "bridge": self.bridge,
-               "members": [{**dataclasses.asdict(m), "lxd_dir": str(m.lxd_dir),
-                            "image": str(m.image) if m.image else None} for m in self.members]}
+        doc = {
+            "prefix": self.prefix,
+            "net": self.net,
+            "bridge": self.bridge,
+            "members": [
+                {**dataclasses.asdict(m), "lxd_dir": str(m.lxd_dir), "image": str(m.image) if m.image else None}
+                for m in self.members
+            ],
+        }
         (self.root / "lab.json").write_text(json.dumps(doc, indent=1))
 
     def _load(self) -> None:
@@ -353,8 +378,11 @@ def leftovers(prefix: str = "lxdlab", root: Path | None = None) -> dict[str, lis
     """What a lab with this prefix left behind: namespaces, links, loop devices, lxd processes."""
     root = root or Path(tempfile.gettempdir()) / prefix
     netns = [ns for ns in _run(["ip", "netns", "list"], check=False).stdout.split() if ns.startswith(f"{prefix}-")]
-    links = [line.split()[0] for line in _run(["ip", "-br", "link"], check=False).stdout.splitlines()
-             if line.startswith(prefix)]
+    links = [
+        line.split()[0]
+        for line in _run(["ip", "-br", "link"], check=False).stdout.splitlines()
+        if line.startswith(prefix)
+    ]
     loops = [line for line in _run(["losetup", "-a"], check=False).stdout.splitlines() if str(root) in line]
     procs = []
     for proc in Path("/proc").iterdir():
@@ -378,8 +406,10 @@ def main() -> None:
     lab = Lab(prefix=args.prefix)
     if args.command == "up":
         for m in lab.up(args.n, loop_devices=args.loop):
-            print(f"{m.name} netns={m.netns} LXD_DIR={m.lxd_dir} address={m.address}:{PORT} "
-                  f"pid={m.pid} loop={m.loop or '-'}")
+            print(
+                f"{m.name} netns={m.netns} LXD_DIR={m.lxd_dir} address={m.address}:{PORT} "
+                f"pid={m.pid} loop={m.loop or '-'}"
+            )
     elif args.command == "down":
         print(json.dumps(lab.down()))
     else:

@@ -18,7 +18,10 @@ def controller_unreachable() -> str:
     try:
         out = subprocess.run(
             ["juju", "show-controller", "--format=json"],
-            capture_output=True, text=True, timeout=30, check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         return "no Juju controller: `juju show-controller` timed out"

@@ -89,15 +89,23 @@ async def add_machines(ops_test, base: str, count: int) -> list[str]:
     before = set(ops_test.model.machines)
     await juju(ops_test, "add-machine", "-n", str(count), "--base", base, *await constraints(ops_test))
     await ops_test.model.block_until(
-        lambda: len(set(ops_test.model.machines) - before) == count
-        and all(ops_test.model.machines[m].agent_status == "started" for m in set(ops_test.model.machines) - before),
+        lambda: (
+            len(set(ops_test.model.machines) - before) == count
+            and all(ops_test.model.machines[m].agent_status == "started" for m in set(ops_test.model.machines) - before)
+        ),
         timeout=TIMEOUT,
     )
     new = sorted(set(ops_test.model.machines) - before, key=int)
     if not BRIDGE:
         for machine in new:
-            await juju(ops_test, "exec", "--machine", machine, "--",
-                       "sudo ip link add br0 type bridge && sudo ip link set br0 up")
+            await juju(
+                ops_test,
+                "exec",
+                "--machine",
+                machine,
+                "--",
+                "sudo ip link add br0 type bridge && sudo ip link set br0 up",
+            )
     return new
 
 
@@ -108,8 +116,20 @@ def bridge_config() -> list[str]:
 @pytest.mark.abort_on_fail
 async def test_deploy_three_units_forms_one_cluster(ops_test, charm_path, base):
     machines = await add_machines(ops_test, base, 3)
-    args = ["deploy", str(charm_path), APP, "-n", "3", "--to", ",".join(machines), "--base", base,
-            "--config", f"storage-driver={os.environ.get('LXD_CLUSTER_DRIVER', 'zfs')}", *bridge_config()]
+    args = [
+        "deploy",
+        str(charm_path),
+        APP,
+        "-n",
+        "3",
+        "--to",
+        ",".join(machines),
+        "--base",
+        base,
+        "--config",
+        f"storage-driver={os.environ.get('LXD_CLUSTER_DRIVER', 'zfs')}",
+        *bridge_config(),
+    ]
     if os.environ.get("LXD_CLUSTER_STORAGE"):
         args += ["--storage", f"local={os.environ['LXD_CLUSTER_STORAGE']}"]
     await juju(ops_test, *args)
@@ -153,8 +173,11 @@ async def test_remove_node_refuses_with_instances_then_evacuates(ops_test, base)
 async def test_remove_unit_with_instances_loses_none(ops_test):
     before = await instances(ops_test)
     lead = await leader(ops_test)
-    departing = next(u for u in ops_test.model.applications[APP].units if u.name != lead.name
-                     and f"{APP}-{u.name.split('/')[1]}" in before.values())
+    departing = next(
+        u
+        for u in ops_test.model.applications[APP].units
+        if u.name != lead.name and f"{APP}-{u.name.split('/')[1]}" in before.values()
+    )
     await juju(ops_test, "remove-unit", departing.name, "--no-prompt")
     await ops_test.model.wait_for_idle(apps=[APP], status="active", timeout=TIMEOUT)
     assert sorted(await instances(ops_test)) == sorted(before)

@@ -13,8 +13,12 @@ CHARMCRAFT = "4.5.0"  # the version the charm is packed with here; 3.5.x is chec
 
 
 def pack(out: Path, charmcraft: str) -> Path:
-    done = subprocess.run(["bash", str(ROOT / "scripts/pack.sh"), "--charmcraft", charmcraft, "--out", str(out)],
-                          capture_output=True, text=True, timeout=1800)
+    done = subprocess.run(
+        ["bash", str(ROOT / "scripts/pack.sh"), "--charmcraft", charmcraft, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     if done.returncode != 0:
         pytest.fail(f"charmcraft {charmcraft} could not pack the charm:\n{done.stderr[-4000:]}")
     return Path(done.stdout.strip().splitlines()[-1])

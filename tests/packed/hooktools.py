@@ -120,8 +120,16 @@ class Tools:
         if not self.s["leader"]:
             raise Refused("finding application status: this unit is not the leader")
         status, message = self.s.get("app-status") or ["unknown", ""]
-        return json.dumps({"application-status": {"status": status, "message": message, "status-data": {},
-                                                  "units": {self.unit: unit}}})
+        return json.dumps(
+            {
+                "application-status": {
+                    "status": status,
+                    "message": message,
+                    "status-data": {},
+                    "units": {self.unit: unit},
+                }
+            }
+        )
 
     def application_version_set(self, args: list[str]) -> str:
         (version,) = _positional(args)
@@ -147,8 +155,14 @@ class Tools:
         _no_more(args)
         since = "2026-01-01T00:00:00Z"
         units = {self.unit: {"status": "active", "since": since}}
-        units.update({u: {"status": "active", "since": since} for r in self.s["relations"].values()
-                      if r["remote-app"] == self.app for u in r["units"]})
+        units.update(
+            {
+                u: {"status": "active", "since": since}
+                for r in self.s["relations"].values()
+                if r["remote-app"] == self.app
+                for u in r["units"]
+            }
+        )
         return json.dumps({"units": units, "relations": {}})
 
     def network_get(self, args: list[str]) -> str:
@@ -160,8 +174,13 @@ class Tools:
         if address is None:
             raise Refused(f"no network config found for binding {binding!r}")
         entry = {"hostname": "", "value": address, "address": address, "cidr": address.rsplit(".", 1)[0] + ".0/24"}
-        return json.dumps({"bind-addresses": [{"mac-address": "", "interface-name": "lab0", "addresses": [entry]}],
-                           "egress-subnets": [entry["cidr"]], "ingress-addresses": [address]})
+        return json.dumps(
+            {
+                "bind-addresses": [{"mac-address": "", "interface-name": "lab0", "addresses": [entry]}],
+                "egress-subnets": [entry["cidr"]],
+                "ingress-addresses": [address],
+            }
+        )
 
     # -- relations ------------------------------------------------------------------------
     def _relation(self, args: list[str]) -> dict[str, Any]:
@@ -272,9 +291,13 @@ class Tools:
         raise Refused(f"secret {ref or label!r} not found")
 
     def _readable(self, secret: dict[str, Any]) -> bool:
-        return secret["owner-unit"] == self.unit or (secret["owner"] == "application" and self.s["leader"]) or (
-            secret["owner"] == "application" and secret["owner-app"] == self.app
-        ) or self.unit in secret["grants"] or self.app in secret["grants"]
+        return (
+            secret["owner-unit"] == self.unit
+            or (secret["owner"] == "application" and self.s["leader"])
+            or (secret["owner"] == "application" and secret["owner-app"] == self.app)
+            or self.unit in secret["grants"]
+            or self.app in secret["grants"]
+        )
 
     def secret_add(self, args: list[str]) -> str:
         label = _take(args, "--label")
@@ -285,9 +308,17 @@ class Tools:
         if owner == "application" and not self.s["leader"]:
             raise Refused("only the leader can add application secrets")
         sid = "secret:" + secrets.token_hex(10)
-        self.s["secrets"][sid] = {"label": label, "description": description, "expire": expire, "rotate": rotate,
-                                  "owner": owner, "owner-unit": self.unit, "owner-app": self.app,
-                                  "revisions": [_content(args)], "grants": []}
+        self.s["secrets"][sid] = {
+            "label": label,
+            "description": description,
+            "expire": expire,
+            "rotate": rotate,
+            "owner": owner,
+            "owner-unit": self.unit,
+            "owner-app": self.app,
+            "revisions": [_content(args)],
+            "grants": [],
+        }
         return sid + "\n"
 
     def secret_get(self, args: list[str]) -> str:
@@ -310,9 +341,17 @@ class Tools:
         sid, secret = self._secret(ref, label)
         if secret["owner-app"] != self.app:
             raise Refused("permission denied: not the owner")
-        return json.dumps({sid: {"revision": len(secret["revisions"]), "label": secret.get("label") or "",
-                                 "owner": secret["owner"], "description": secret.get("description") or "",
-                                 "rotation": secret.get("rotate") or "never"}})
+        return json.dumps(
+            {
+                sid: {
+                    "revision": len(secret["revisions"]),
+                    "label": secret.get("label") or "",
+                    "owner": secret["owner"],
+                    "description": secret.get("description") or "",
+                    "rotation": secret.get("rotate") or "never",
+                }
+            }
+        )
 
     def secret_ids(self, args: list[str]) -> str:
         _format_json(args)

@@ -40,9 +40,19 @@ def unpack(charm: Path, into: Path) -> Path:
 
 
 class PackedUnit:
-    def __init__(self, charm_dir: Path, root: Path, *, unit: str = "lxd-cluster/0", leader: bool = True,
-                 address: str, netns: str | None = None, env: dict[str, str] | None = None,
-                 storage: dict[str, str] | None = None, config: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        charm_dir: Path,
+        root: Path,
+        *,
+        unit: str = "lxd-cluster/0",
+        leader: bool = True,
+        address: str,
+        netns: str | None = None,
+        env: dict[str, str] | None = None,
+        storage: dict[str, str] | None = None,
+        config: dict[str, Any] | None = None,
+    ):
         self.charm_dir = charm_dir
         self.unit = unit
         self.app = unit.split("/")[0]
@@ -58,21 +68,23 @@ class PackedUnit:
         options = yaml.safe_load((charm_dir / "config.yaml").read_text())["options"]
         defaults = {k: v["default"] for k, v in options.items() if "default" in v}
         self.model_uuid = str(uuid.uuid4())
-        self.write({
-            "leader": leader,
-            "config": {**defaults, **(config or {})},
-            "bindings": {"cluster": address, "lxd-cluster": address},
-            "relations": {"0": {"endpoint": "cluster", "remote-app": self.app, "units": [], "data": {}}},
-            "storage": storage or {},
-            "secrets": {},
-            "ports": [],
-            "action": {},
-            "log": [],
-            "calls": [],
-            "unknown": [],
-            "refused": [],
-            "unit-status-history": [],
-        })
+        self.write(
+            {
+                "leader": leader,
+                "config": {**defaults, **(config or {})},
+                "bindings": {"cluster": address, "lxd-cluster": address},
+                "relations": {"0": {"endpoint": "cluster", "remote-app": self.app, "units": [], "data": {}}},
+                "storage": storage or {},
+                "secrets": {},
+                "ports": [],
+                "action": {},
+                "log": [],
+                "calls": [],
+                "unknown": [],
+                "refused": [],
+                "unit-status-history": [],
+            }
+        )
 
     # -- state ------------------------------------------------------------------------------
     @property
@@ -111,8 +123,9 @@ class PackedUnit:
         argv = ["./dispatch"]
         if self.netns:
             argv = [shutil.which("nsenter") or "nsenter", f"--net=/run/netns/{self.netns}", *argv]
-        return subprocess.run(argv, cwd=self.charm_dir, env=self.env(dispatch_path, **extra),
-                              capture_output=True, text=True, timeout=600)
+        return subprocess.run(
+            argv, cwd=self.charm_dir, env=self.env(dispatch_path, **extra), capture_output=True, text=True, timeout=600
+        )
 
     def hook(self, event: str, **extra: str) -> subprocess.CompletedProcess:
         out = self.dispatch(f"hooks/{event}", **extra)
@@ -124,8 +137,9 @@ class PackedUnit:
         return "\n".join(f"{level}: {message}" for level, message in self.state["log"][-lines:])
 
     def peer_hook(self, event: str) -> subprocess.CompletedProcess:
-        return self.hook(f"cluster-{event}", JUJU_RELATION="cluster", JUJU_RELATION_ID="cluster:0",
-                         JUJU_REMOTE_APP=self.app)
+        return self.hook(
+            f"cluster-{event}", JUJU_RELATION="cluster", JUJU_RELATION_ID="cluster:0", JUJU_REMOTE_APP=self.app
+        )
 
     def action(self, action: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """Run an action as `juju run` does: params with actions.yaml's defaults filled in."""
@@ -137,7 +151,8 @@ class PackedUnit:
         state["action"] = {"params": {**defaults, **params}, "results": {}, "log": [], "failed": None}
         self.write(state)
         action_id = str(uuid.uuid4())
-        out = self.dispatch(f"actions/{name}", JUJU_ACTION_NAME=name, JUJU_ACTION_UUID=action_id,
-                            JUJU_ACTION_TAG=f"action-{action_id}")
+        out = self.dispatch(
+            f"actions/{name}", JUJU_ACTION_NAME=name, JUJU_ACTION_UUID=action_id, JUJU_ACTION_TAG=f"action-{action_id}"
+        )
         assert out.returncode == 0, f"action {name} crashed ({out.returncode}):\n{out.stderr}\n{self.log_tail()}"
         return self.state["action"]

@@ -38,8 +38,16 @@ def mode(charm: Path, name: str) -> int:
 def assert_complete(charm: Path) -> None:
     """dispatch, an executable entrypoint, the venv with what the charm imports, no test tree."""
     inside = names(charm)
-    for required in ("dispatch", "metadata.yaml", "config.yaml", "actions.yaml", "manifest.yaml", "src/charm.py",
-                     "src/workload.py", "lib/charms/lxd_cluster/v0/lxd_cluster.py"):
+    for required in (
+        "dispatch",
+        "metadata.yaml",
+        "config.yaml",
+        "actions.yaml",
+        "manifest.yaml",
+        "src/charm.py",
+        "src/workload.py",
+        "lib/charms/lxd_cluster/v0/lxd_cluster.py",
+    ):
         assert required in inside, required
     assert mode(charm, "dispatch") & 0o111 and mode(charm, "src/charm.py") & 0o111
     for package in ("ops", "pylxd", "yaml", "OpenSSL", "cryptography", "ws4py"):
@@ -67,9 +75,15 @@ def test_charmcraft_3_5_packs_the_same_project(tmp_path):
 def test_packed_hooks_bootstrap_a_real_lxd_member_and_answer_an_action(packed_charm, lab, tmp_path):
     assert DISTRO_OPENSSL.is_dir(), "install python3-openssl (scripts/setup.sh does): the clash must be present"
     member = lab.up(1, loop_devices=True)[0]
-    unit = PackedUnit(unpack(packed_charm, tmp_path / "charm"), tmp_path / "juju",
-                      address=member.address, netns=member.netns, env={"LXD_DIR": str(member.lxd_dir)},
-                      storage={"local/0": member.loop}, config={"storage-driver": "btrfs"})
+    unit = PackedUnit(
+        unpack(packed_charm, tmp_path / "charm"),
+        tmp_path / "juju",
+        address=member.address,
+        netns=member.netns,
+        env={"LXD_DIR": str(member.lxd_dir)},
+        storage={"local/0": member.loop},
+        config={"storage-driver": "btrfs"},
+    )
 
     # the order Juju gives a new leader unit with a storage attachment and a peer relation
     unit.hook("local-storage-attached", JUJU_STORAGE_ID="local/0")
@@ -84,13 +98,24 @@ def test_packed_hooks_bootstrap_a_real_lxd_member_and_answer_an_action(packed_ch
     assert state["unknown"] == [], "the charm called a hook tool or flag Juju does not have"
     assert state["refused"] == []
     used = {call[0] for call in state["calls"]}
-    assert {"juju-log", "status-set", "config-get", "is-leader", "network-get", "relation-set", "relation-get",
-            "storage-list", "storage-get", "application-version-set"} <= used
+    assert {
+        "juju-log",
+        "status-set",
+        "config-get",
+        "is-leader",
+        "network-get",
+        "relation-set",
+        "relation-get",
+        "storage-list",
+        "storage-get",
+        "application-version-set",
+    } <= used
 
     # what LXD shows: a one-member cluster on the unit's address, pool on its storage, profile on br0
     rows = json.loads(lab.lxc(member, "cluster", "list", "--format", "json").stdout)
     assert [(r["server_name"], r["status"], r["url"]) for r in rows] == [
-        ("lxd-cluster-0", "Online", f"https://{member.address}:8443")]
+        ("lxd-cluster-0", "Online", f"https://{member.address}:8443")
+    ]
     pool = yaml.safe_load(lab.lxc(member, "storage", "show", "local", "--target", "lxd-cluster-0").stdout)
     assert pool["driver"] == "btrfs" and pool["config"]["source"] == member.loop
     profile = yaml.safe_load(lab.lxc(member, "profile", "show", "default").stdout)
@@ -100,8 +125,10 @@ def test_packed_hooks_bootstrap_a_real_lxd_member_and_answer_an_action(packed_ch
     # what the unit set
     version = lab.in_netns(member, ["lxd", "--version"]).stdout.strip()
     assert state["workload-version"] == version
-    assert state["unit-status"] == ["active", "member lxd-cluster-0 of 1 (database), fully operational; "
-                                              "fewer than 3 members: no database redundancy"]
+    assert state["unit-status"] == [
+        "active",
+        "member lxd-cluster-0 of 1 (database), fully operational; fewer than 3 members: no database redundancy",
+    ]
     published = state["relations"]["0"]["data"]["lxd-cluster"]
     certificate = (member.lxd_dir / "cluster.crt").read_text()
     assert published["certificate"].strip() == certificate.strip()
@@ -126,9 +153,15 @@ def test_packed_hooks_bootstrap_a_real_lxd_member_and_answer_an_action(packed_ch
     broken_dir = tmp_path / "broken"
     shutil.copytree(unit.charm_dir, broken_dir, symlinks=True)
     shutil.rmtree(broken_dir / "venv/OpenSSL")
-    broken = PackedUnit(broken_dir, tmp_path / "juju-broken", address=member.address, netns=member.netns,
-                        env={"LXD_DIR": str(member.lxd_dir)}, storage={"local/0": member.loop},
-                        config={"storage-driver": "btrfs"})
+    broken = PackedUnit(
+        broken_dir,
+        tmp_path / "juju-broken",
+        address=member.address,
+        netns=member.netns,
+        env={"LXD_DIR": str(member.lxd_dir)},
+        storage={"local/0": member.loop},
+        config={"storage-driver": "btrfs"},
+    )
     broken.hook("update-status")
     status, message = broken.state["unit-status"]
     assert status == "blocked" and message.startswith("cannot load pylxd (AttributeError:"), message

@@ -1,4 +1,8 @@
-"""Unit tests: the charm's modules on their own, and the charm through ops.testing with a fake LXD."""
+"""Unit tests: the charm's modules on their own, and the charm through ops.testing with a fake LXD.
+
+The charm makes its LXD in one place, `charm.LXD()`, and hands it to every module: the `lxd`
+fixture replaces that one seam with a FakeLXD, so every test of the charm talks to the fake.
+"""
 
 from __future__ import annotations
 
@@ -17,10 +21,26 @@ for _path in (ROOT / "lib", ROOT / "src"):  # the charm's own import path, as th
 
 def self_signed_pem(directory: Path, cn: str) -> str:
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-subj", f"/CN={cn}", "-days", "1",
-         "-keyout", str(directory / "key.pem"), "-out", str(directory / "cert.pem")],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            f"/CN={cn}",
+            "-days",
+            "1",
+            "-keyout",
+            str(directory / "key.pem"),
+            "-out",
+            str(directory / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
     )
     return (directory / "cert.pem").read_text()
 
@@ -35,6 +55,18 @@ def cluster_pem(tmp_path_factory: pytest.TempPathFactory) -> str:
 def other_pem(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The certificate of some other cluster (or of an impostor)."""
     return self_signed_pem(tmp_path_factory.mktemp("other"), "someone-else")
+
+
+@pytest.fixture
+def lxd(cluster_pem: str, monkeypatch: pytest.MonkeyPatch):
+    """The fake LXD every charm of this test talks to: a fresh, unclustered daemon to start with."""
+    from fake_lxd import FakeLXD
+
+    import charm
+
+    fake = FakeLXD(cluster_pem)
+    monkeypatch.setattr(charm, "LXD", lambda: fake)
+    return fake
 
 
 @pytest.fixture(autouse=True)

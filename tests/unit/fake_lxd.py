@@ -7,26 +7,37 @@ import json
 from typing import Any
 
 from adoption import Inventory
-from workload import (
-    SERVER_DEFAULTS,
-    DeviceState,
-    Instance,
-    LXDError,
-    Member,
-    ServerInfo,
-    certificate_fingerprint,
+from models import DeviceState, Instance, Member, ServerInfo
+from workload import SERVER_DEFAULTS, LXDError, certificate_fingerprint
+
+MUTATIONS = (
+    "create_pool",
+    "enable_clustering",
+    "apply_preseed",
+    "update_config",
+    "set_trust_password",
+    "issue_join_token",
+    "wipe_device",
+    "remove_member",
+    "set_member_state",
+    "launch",
+    "move_instance",
+    "trust_client",
+    "untrust_client",
+    "issue_client_token",
 )
 
-MUTATIONS = ("install", "apply_preseed", "update_config", "set_trust_password", "issue_join_token",
-             "wipe_device", "remove_member", "set_member_state", "launch", "move_instance",
-             "trust_client", "untrust_client", "issue_client_token", "create_pool", "enable_clustering")
 
-
-def make_token(server_name: str, certificate: str, secret: str = "s3cret",
-               addresses: tuple[str, ...] = ("10.0.0.1:8443",)) -> str:
+def make_token(
+    server_name: str, certificate: str, secret: str = "s3cret", addresses: tuple[str, ...] = ("10.0.0.1:8443",)
+) -> str:
     """A join token as LXD makes one: base64 of JSON naming the joiner and the cluster certificate."""
-    doc = {"server_name": server_name, "fingerprint": certificate_fingerprint(certificate),
-           "addresses": list(addresses), "secret": secret}
+    doc = {
+        "server_name": server_name,
+        "fingerprint": certificate_fingerprint(certificate),
+        "addresses": list(addresses),
+        "secret": secret,
+    }
     return base64.b64encode(json.dumps(doc).encode()).decode()
 
 
@@ -34,8 +45,6 @@ class FakeLXD:
     def __init__(self, certificate: str, version: str = "5.21.2"):
         self.certificate = certificate
         self.version = version
-        self.is_installed = True
-        self.snap = True
         self.ready = True
         self.clustered = False
         self.server_name = ""
@@ -61,15 +70,6 @@ class FakeLXD:
         self.created_pools: list[tuple[str, str, dict[str, str]]] = []
 
     # what the charm calls ----------------------------------------------------------------------
-    def installed(self) -> bool:
-        return self.is_installed
-
-    def install(self, channel: str) -> None:
-        self.calls.append("install")
-        if not self.snap:
-            raise LXDError("LXD is not installed and snap is not available to install it")
-        self.is_installed = True
-
     def wait_ready(self, timeout: int = 60) -> None:
         if not self.ready:
             raise LXDError("Daemon still not running after 30s timeout")
@@ -77,9 +77,14 @@ class FakeLXD:
     def info(self) -> ServerInfo:
         if not self.ready:
             raise LXDError("connection refused")
-        return ServerInfo(self.version, frozenset(self.extensions),
-                          None if self.storage_drivers is None else frozenset(self.storage_drivers),
-                          self.clustered, self.server_name or "none", self.certificate)
+        return ServerInfo(
+            self.version,
+            frozenset(self.extensions),
+            None if self.storage_drivers is None else frozenset(self.storage_drivers),
+            self.clustered,
+            self.server_name or "none",
+            self.certificate,
+        )
 
     def network_type(self, name: str) -> str | None:
         return self.networks.get(name)
@@ -121,9 +126,16 @@ class FakeLXD:
             raise LXDError(message)
         self.clustered = True
         self.server_name = preseed["cluster"]["server_name"]
-        self.member_rows.append(Member(self.server_name, "https://" + (preseed["cluster"].get("server_address")
-                                       or preseed.get("config", {}).get("core.https_address", "")),
-                                       ("database",), "Online", "Fully operational"))
+        self.member_rows.append(
+            Member(
+                self.server_name,
+                "https://"
+                + (preseed["cluster"].get("server_address") or preseed.get("config", {}).get("core.https_address", "")),
+                ("database",),
+                "Online",
+                "Fully operational",
+            )
+        )
 
     def inspect_device(self, path: str) -> DeviceState:
         return self.devices.get(path, DeviceState(path, exists=False))
@@ -143,8 +155,10 @@ class FakeLXD:
     def set_member_state(self, name: str, action: str) -> None:
         self.calls.append("set_member_state")
         status = "Evacuated" if action == "evacuate" else "Online"
-        self.member_rows = [m if m.server_name != name else Member(m.server_name, m.url, m.roles, status, m.message)
-                            for m in self.member_rows]
+        self.member_rows = [
+            m if m.server_name != name else Member(m.server_name, m.url, m.roles, status, m.message)
+            for m in self.member_rows
+        ]
 
     def group_exists(self, name: str) -> bool:
         return name in self.groups
@@ -197,14 +211,16 @@ class FakeLXD:
     def enable_clustering(self, server_name: str, https_address: str) -> None:
         self.calls.append("enable_clustering")
         self.clustered, self.server_name = True, server_name
-        self.member_rows.append(Member(server_name, f"https://{https_address}", ("database",), "Online",
-                                       "Fully operational"))
+        self.member_rows.append(
+            Member(server_name, f"https://{https_address}", ("database",), "Online", "Fully operational")
+        )
 
     # helpers for tests ---------------------------------------------------------------------------
     def be_member(self, name: str, *others: str) -> None:
         self.clustered, self.server_name = True, name
-        self.member_rows = [Member(n, f"https://{n}:8443", ("database",), "Online", "Fully operational")
-                            for n in (name, *others)]
+        self.member_rows = [
+            Member(n, f"https://{n}:8443", ("database",), "Online", "Fully operational") for n in (name, *others)
+        ]
 
     def mutations(self) -> list[str]:
         return [c for c in self.calls if c in MUTATIONS]

@@ -65,13 +65,18 @@ def cli(state_path: str, argv: list[str]) -> int:
             cohort = opts.get("cohort", "")
             store = state["store"] if cohort in ("", "+") else state["cohorts"].get(cohort)
             if store is None:
-                raise RuntimeError(f"cannot {command} \"lxd\": invalid cohort key")
+                raise RuntimeError(f'cannot {command} "lxd": invalid cohort key')
             if channel not in store:
                 raise RuntimeError(f'requested channel "{channel}" is not available for "lxd"')
             revision, version = store[channel]
             hold = (state["installed"] or {}).get("hold", "")  # snapd keeps a hold across manual refreshes
-            state["installed"] = {"channel": channel, "revision": revision, "version": version,
-                                  "hold": hold, "cohort": cohort}
+            state["installed"] = {
+                "channel": channel,
+                "revision": revision,
+                "version": version,
+                "hold": hold,
+                "cohort": cohort,
+            }
             print(f"lxd ({channel}) {version} from Canonical✓ {'installed' if command == 'install' else 'refreshed'}")
         else:
             raise RuntimeError(f"unknown command {command!r}")
@@ -103,11 +108,24 @@ class _SnapdHandler(BaseHTTPRequestHandler):
         _save(self.state_path, state)
         installed = state["installed"]
         if self.path != "/v2/snaps/lxd" or not installed:
-            self._answer(404, {"type": "error", "status-code": 404, "status": "Not Found",
-                               "result": {"message": 'snap not installed', "kind": "snap-not-found"}})
+            self._answer(
+                404,
+                {
+                    "type": "error",
+                    "status-code": 404,
+                    "status": "Not Found",
+                    "result": {"message": "snap not installed", "kind": "snap-not-found"},
+                },
+            )
             return
-        result = {"name": "lxd", "tracking-channel": installed["channel"], "channel": installed["channel"],
-                  "revision": installed["revision"], "version": installed["version"], "confinement": "strict"}
+        result = {
+            "name": "lxd",
+            "tracking-channel": installed["channel"],
+            "channel": installed["channel"],
+            "revision": installed["revision"],
+            "version": installed["version"],
+            "confinement": "strict",
+        }
         if installed["hold"]:
             result["hold"] = installed["hold"]
         self._answer(200, {"type": "sync", "status-code": 200, "status": "OK", "result": result})
@@ -118,8 +136,15 @@ class _SnapdHandler(BaseHTTPRequestHandler):
         state["api"].append(["POST", self.path, body.get("action")])
         if not state["installed"]:
             _save(self.state_path, state)
-            self._answer(400, {"type": "error", "status-code": 400, "status": "Bad Request",
-                               "result": {"message": 'snap "lxd" is not installed', "kind": "snap-not-installed"}})
+            self._answer(
+                400,
+                {
+                    "type": "error",
+                    "status-code": 400,
+                    "status": "Bad Request",
+                    "result": {"message": 'snap "lxd" is not installed', "kind": "snap-not-installed"},
+                },
+            )
             return
         if body.get("action") == "hold":
             state["installed"]["hold"] = HOLD_FOREVER
@@ -142,11 +167,15 @@ class FakeHost:
         self.bin.mkdir(parents=True, exist_ok=True)
         self.socket = root / "snapd.socket"
         self.state_path = root / "snapd.json"
-        _save(self.state_path, {"installed": None, "store": dict(STORE), "cohorts": {}, "calls": [],
-                                "api": [], "fail": {}})
+        _save(
+            self.state_path,
+            {"installed": None, "store": dict(STORE), "cohorts": {}, "calls": [], "api": [], "fail": {}},
+        )
         snap = self.bin / "snap"
-        snap.write_text(f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-                        f"from fake_snap import cli\nsys.exit(cli({str(self.state_path)!r}, sys.argv[1:]))\n")
+        snap.write_text(
+            f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+            f"from fake_snap import cli\nsys.exit(cli({str(self.state_path)!r}, sys.argv[1:]))\n"
+        )
         snap.chmod(0o755)
         self._server: _Server | None = None
 
@@ -154,7 +183,7 @@ class FakeHost:
     def start_snapd(self) -> FakeHost:
         handler = type("Handler", (_SnapdHandler,), {"state_path": self.state_path})
         self._server = _Server(str(self.socket), handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -175,15 +204,20 @@ class FakeHost:
 
     def shim(self) -> FakeHost:
         """Ubuntu 24.04's lxd-installer: /usr/sbin/lxd is a script that installs the snap on first use."""
-        self._lxd_on_path(b"#!/bin/sh\n# lxd-installer\nsnap install lxd && exec /snap/bin/lxd \"$@\"\n")
+        self._lxd_on_path(b'#!/bin/sh\n# lxd-installer\nsnap install lxd && exec /snap/bin/lxd "$@"\n')
         return self
 
     def preinstall(self, channel: str, *, held: bool = False) -> FakeHost:
         """The snap as the image ships it (Ubuntu 22.04: 5.0/stable, uninitialised)."""
         state = self.state
         revision, version = state["store"][channel]
-        state["installed"] = {"channel": channel, "revision": revision, "version": version,
-                              "hold": HOLD_FOREVER if held else "", "cohort": ""}
+        state["installed"] = {
+            "channel": channel,
+            "revision": revision,
+            "version": version,
+            "hold": HOLD_FOREVER if held else "",
+            "cohort": "",
+        }
         self.state = state
         return self
 

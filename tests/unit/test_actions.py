@@ -1,69 +1,25 @@
-"""Every action's parameter checks, and each action's path through the charm with a fake LXD."""
+"""Each action's path through the charm with a fake LXD: its results, or its refusal changing nothing."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
 import yaml
 from fake_lxd import FakeLXD
 from ops import testing
-from test_charm import announced, ctx, make_state, published
+from states import announced, ctx, make_state, published
 
-import charm
-from actions import ActionError, check_removal, parse_launch, pick_target
-from workload import Instance, Member
-
-
-@pytest.mark.parametrize("params, words", [
-    ({"name": "9lives", "image": "busybox"}, "not a valid instance name"),
-    ({"name": "ends-", "image": "busybox"}, "not a valid instance name"),
-    ({"name": "a" * 64, "image": "busybox"}, "not a valid instance name"),
-    ({"name": "has_underscore", "image": "busybox"}, "not a valid instance name"),
-    ({"name": "ok", "image": ""}, "image is required"),
-    ({"name": "ok", "image": "nowhere:jammy"}, "unknown image remote"),
-    ({"name": "ok", "image": "busybox", "profiles": "default"}, "profiles"),
-    ({"name": "ok", "image": "busybox", "config": {"limits.cpu": 2}}, "config"),
-])
-def test_bad_launch_parameters_are_refused(params, words):
-    with pytest.raises(ActionError, match=words):
-        parse_launch(params)
+from models import Instance, Member
+from workload import certificate_fingerprint
 
 
-def test_launch_sources_alias_fingerprint_and_remote():
-    assert parse_launch({"name": "a", "image": "busybox"}).source == {"type": "image", "alias": "busybox"}
-    fp = "a1b2c3d4e5f6"
-    assert parse_launch({"name": "a", "image": fp}).source == {"type": "image", "fingerprint": fp}
-    remote = parse_launch({"name": "a", "image": "ubuntu:24.04"})
-    assert remote.remote and remote.source["alias"] == "24.04" and remote.source["protocol"] == "simplestreams"
-
-
-def test_removal_rules():
-    members = ["m0", "m1", "m2", "m3"]
-    check_removal("m3", members, [], {})
-    with pytest.raises(ActionError, match="no cluster member named 'm9'"):
-        check_removal("m9", members, [], {})
-    with pytest.raises(ActionError, match="would leave 2"):
-        check_removal("m2", members[:3], [], {})
-    check_removal("m2", members[:3], [], {"allow-below-minimum": True})
-    with pytest.raises(ActionError, match="still has instances: a, b"):
-        check_removal("m3", members, ["b", "a"], {})
-    check_removal("m3", members, ["a"], {"evacuate": True})
-
-
-def test_pick_target_is_the_emptiest_member():
-    assert pick_target({"m1": 2, "m2": 0, "m3": 0}) == "m2"
-    with pytest.raises(ActionError):
-        pick_target({})
-
-
-# -- through the charm --------------------------------------------------------------------------
 @pytest.fixture
-def member(cluster_pem, monkeypatch) -> FakeLXD:
-    fake = FakeLXD(cluster_pem)
-    fake.be_member("lxd-cluster-0", "lxd-cluster-1", "lxd-cluster-2", "lxd-cluster-3")
-    monkeypatch.setattr(charm, "LXD", lambda: fake)
-    return fake
+def member(lxd: FakeLXD) -> FakeLXD:
+    """This unit is a member of a four-member cluster."""
+    lxd.be_member("lxd-cluster-0", "lxd-cluster-1", "lxd-cluster-2", "lxd-cluster-3")
+    return lxd
 
 
 def leader_state(pem: str, **kw) -> testing.State:
@@ -86,12 +42,15 @@ def test_launch_returns_where_the_instance_runs(member, cluster_pem):
     assert results == {"name": "c1", "location": "lxd-cluster-2", "status": "Running", "ipv4": "10.1.0.5", "ipv6": ""}
 
 
-@pytest.mark.parametrize("params, words", [
-    ({"name": "c1", "image": "nope"}, "no image 'nope'"),
-    ({"name": "c1", "image": "busybox", "target": "lxd-cluster-9"}, "no cluster member named"),
-    ({"name": "c1", "image": "busybox", "target": "@gpu"}, "no cluster group named 'gpu'"),
-    ({"name": "taken", "image": "busybox"}, "exists already"),
-])
+@pytest.mark.parametrize(
+    "params, words",
+    [
+        ({"name": "c1", "image": "nope"}, "no image 'nope'"),
+        ({"name": "c1", "image": "busybox", "target": "lxd-cluster-9"}, "no cluster member named"),
+        ({"name": "c1", "image": "busybox", "target": "@gpu"}, "no cluster group named 'gpu'"),
+        ({"name": "taken", "image": "busybox"}, "exists already"),
+    ],
+)
 def test_launch_refusals_create_nothing(member, cluster_pem, params, words):
     member.instance_rows = [Instance("taken", "lxd-cluster-0", "Running")]
     _, failure = run(leader_state(cluster_pem), "launch", **params)
@@ -99,16 +58,17 @@ def test_launch_refusals_create_nothing(member, cluster_pem, params, words):
     assert "launch" not in member.calls
 
 
-def test_actions_on_a_unit_that_is_not_a_member_fail_clearly(cluster_pem, monkeypatch):
-    fake = FakeLXD(cluster_pem)
-    monkeypatch.setattr(charm, "LXD", lambda: fake)
+def test_actions_on_a_unit_that_is_not_a_member_fail_clearly(lxd, cluster_pem):
     _, failure = run(make_state(), "cluster-list")
     assert "not a cluster member" in failure
 
 
 def test_remove_node_moves_instances_when_asked_and_loses_none(member, cluster_pem):
-    member.instance_rows = [Instance("a", "lxd-cluster-3", "Running"), Instance("b", "lxd-cluster-1", "Running"),
-                            Instance("c", "lxd-cluster-0", "Running")]
+    member.instance_rows = [
+        Instance("a", "lxd-cluster-3", "Running"),
+        Instance("b", "lxd-cluster-1", "Running"),
+        Instance("c", "lxd-cluster-0", "Running"),
+    ]
     _, failure = run(leader_state(cluster_pem), "remove-node", name="lxd-cluster-3")
     assert "still has instances: a" in failure and member.removed == []
     results, failure = run(leader_state(cluster_pem), "remove-node", name="lxd-cluster-3", evacuate=True)
@@ -148,8 +108,13 @@ def test_cluster_list_gives_the_table_and_json(member, cluster_pem):
     results, _ = run(leader_state(cluster_pem), "cluster-list", uid=0)
     rows = json.loads(results["members"])
     assert [r["name"] for r in rows] == [f"lxd-cluster-{i}" for i in range(4)]
-    assert rows[0] == {"name": "lxd-cluster-0", "url": "https://lxd-cluster-0:8443", "database": "database",
-                       "state": "ONLINE", "message": "Fully operational"}
+    assert rows[0] == {
+        "name": "lxd-cluster-0",
+        "url": "https://lxd-cluster-0:8443",
+        "database": "database",
+        "state": "ONLINE",
+        "message": "Fully operational",
+    }
     assert "| lxd-cluster-3 |" in results["table"]
 
 
@@ -173,3 +138,20 @@ def test_evacuate_and_restore(member, cluster_pem):
     assert results["state"] == "ONLINE"
     _, failure = run(leader_state(cluster_pem), "evacuate", name="nope")
     assert "no cluster member named 'nope'" in failure
+
+
+def test_add_and_remove_trusted_client_actions(member, cluster_pem):
+    state = make_state(leader=True, app=published(cluster_pem))
+    context = ctx()
+    context.run(context.on.action("add-trusted-client", params={"name": "laptop", "certificate": cluster_pem}), state)
+    assert context.action_results == {"name": "laptop", "fingerprint": certificate_fingerprint(cluster_pem)}
+    with pytest.raises(testing.ActionFailed, match="trusted already"):
+        context.run(context.on.action("add-trusted-client", params={"name": "laptop"}), state)
+    context.run(context.on.action("add-trusted-client", params={"name": "ci"}), state)
+    assert json.loads(base64.b64decode(context.action_results["token"]))["client_name"] == "ci"
+    with pytest.raises(testing.ActionFailed, match="certificate is unusable"):
+        context.run(context.on.action("add-trusted-client", params={"name": "x", "certificate": "junk"}), state)
+    context.run(context.on.action("remove-trusted-client", params={"name": "laptop"}), state)
+    assert "laptop" not in member.trusted
+    with pytest.raises(testing.ActionFailed, match="no trusted client named 'laptop'"):
+        context.run(context.on.action("remove-trusted-client", params={"name": "laptop"}), state)

@@ -26,13 +26,13 @@ def test_an_empty_config_gives_the_defaults():
 @pytest.mark.parametrize(
     "changes, expected",
     [
-        ({"storage-driver": "btrfs", "storage-device": "/dev/vdb"},
-         {"storage_driver": "btrfs", "storage_device": "/dev/vdb"}),
-        ({"storage-driver": "lvm", "storage-size": "50GiB"},
-         {"storage_driver": "lvm", "storage_size": "50GiB"}),
+        (
+            {"storage-driver": "btrfs", "storage-device": "/dev/vdb"},
+            {"storage_driver": "btrfs", "storage_device": "/dev/vdb"},
+        ),
+        ({"storage-driver": "lvm", "storage-size": "50GiB"}, {"storage_driver": "lvm", "storage_size": "50GiB"}),
         ({"storage-driver": "dir"}, {"storage_driver": "dir"}),
-        ({"storage-device": "/dev/disk/by-id/virtio-data"},
-         {"storage_device": "/dev/disk/by-id/virtio-data"}),
+        ({"storage-device": "/dev/disk/by-id/virtio-data"}, {"storage_device": "/dev/disk/by-id/virtio-data"}),
         ({"storage-size": "500M"}, {"storage_size": "500M"}),
         ({"storage-size": "1TB"}, {"storage_size": "1TB"}),
         ({"wipe-storage-device": True}, {"wipe_storage_device": True}),
@@ -47,10 +47,14 @@ def test_an_empty_config_gives_the_defaults():
         ({"bridge": "lxdbr0"}, {"bridge": "lxdbr0"}),
         ({"bridge": "b" * 15}, {"bridge": "b" * 15}),
         ({"bridge": " br1 "}, {"bridge": "br1"}),  # stray spaces from a shell are forgiven
-        ({"maas-api-url": "https://maas.example:5240/MAAS", "maas-api-key": "secret:cq1b2c3d4e5f"},
-         {"maas_api_url": "https://maas.example:5240/MAAS", "maas_api_key_secret": "secret:cq1b2c3d4e5f"}),
-        ({"maas-subnet-ipv4": "lab-subnet", "maas-subnet-ipv6": "fd00::/64"},
-         {"maas_subnet_ipv4": "lab-subnet", "maas_subnet_ipv6": "fd00::/64"}),
+        (
+            {"maas-api-url": "https://maas.example:5240/MAAS", "maas-api-key": "secret:cq1b2c3d4e5f"},
+            {"maas_api_url": "https://maas.example:5240/MAAS", "maas_api_key_secret": "secret:cq1b2c3d4e5f"},
+        ),
+        (
+            {"maas-subnet-ipv4": "lab-subnet", "maas-subnet-ipv6": "fd00::/64"},
+            {"maas_subnet_ipv4": "lab-subnet", "maas_subnet_ipv6": "fd00::/64"},
+        ),
     ],
 )
 def test_valid_values_are_accepted_and_typed(changes, expected):

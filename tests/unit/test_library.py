@@ -1,10 +1,7 @@
-"""lib/charms/lxd_cluster/v0: both sides through ops.testing, bad databags, and the charm as provider."""
+"""lib/charms/lxd_cluster/v0: both sides through ops.testing and bad databags (the charm as
+provider: test_clients.py)."""
 
 from __future__ import annotations
-
-import base64
-import dataclasses
-import json
 
 import ops
 import pytest
@@ -14,11 +11,8 @@ from charms.lxd_cluster.v0.lxd_cluster import (
     DataError,
     LXDClusterRequirer,
 )
-from fake_lxd import FakeLXD
 from ops import testing
-from test_charm import announced, ctx, make_state, published
 
-import charm
 from workload import certificate_fingerprint
 
 META = {"name": "runner", "requires": {"lxd-cluster": {"interface": "lxd_cluster", "limit": 1}}}
@@ -47,8 +41,12 @@ def runner(cluster_pem):
 
 
 def provider_data(pem: str, client_pem: str) -> dict[str, str]:
-    return ClusterEndpoints(("https://10.0.0.1:8443", "https://10.0.0.2:8443"), pem,
-                            certificate_fingerprint(pem), certificate_fingerprint(client_pem)).dump()
+    return ClusterEndpoints(
+        ("https://10.0.0.1:8443", "https://10.0.0.2:8443"),
+        pem,
+        certificate_fingerprint(pem),
+        certificate_fingerprint(client_pem),
+    ).dump()
 
 
 def test_requirer_leader_publishes_its_certificate_and_projects(runner, cluster_pem):
@@ -65,12 +63,15 @@ def test_requirer_announces_the_cluster_once_its_own_certificate_is_trusted(runn
     assert out.unit_status == testing.ActiveStatus("https://10.0.0.1:8443,https://10.0.0.2:8443")
 
 
-@pytest.mark.parametrize("data", [
-    {},
-    {"endpoints": '["https://x:8443"]'},
-    {"endpoints": "not json", "certificate": "x", "fingerprint": "y"},
-    {"error": "not a PEM certificate"},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"endpoints": '["https://x:8443"]'},
+        {"endpoints": "not json", "certificate": "x", "fingerprint": "y"},
+        {"error": "not a PEM certificate"},
+    ],
+)
 def test_requirer_ignores_incomplete_or_refused_provider_data(runner, data):
     relation = testing.Relation("lxd-cluster", remote_app_data=data)
     out = runner.run(runner.on.relation_changed(relation, remote_unit=0), testing.State(relations=[relation]))
@@ -90,66 +91,14 @@ def test_requirer_is_told_when_the_cluster_goes(runner):
     assert out.unit_status == testing.BlockedStatus("gone")
 
 
-@pytest.mark.parametrize("data, words", [
-    ({}, "no certificate"),
-    ({"certificate": "-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n"}, "not a PEM"),
-    ({"certificate": "PEM", "projects": "ci"}, "not a JSON list"),
-])
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        ({}, "no certificate"),
+        ({"certificate": "-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n"}, "not a PEM"),
+        ({"certificate": "PEM", "projects": "ci"}, "not a JSON list"),
+    ],
+)
 def test_client_request_validation(data, words):
     with pytest.raises(DataError, match=words):
         ClientRequest.load(data)
-
-
-# -- the charm as provider ------------------------------------------------------------------------
-@pytest.fixture
-def lxd(cluster_pem, monkeypatch) -> FakeLXD:
-    fake = FakeLXD(cluster_pem)
-    fake.be_member("lxd-cluster-0", "lxd-cluster-1")
-    monkeypatch.setattr(charm, "LXD", lambda: fake)
-    return fake
-
-
-def _with(state: testing.State, relation: testing.Relation) -> testing.State:
-    return dataclasses.replace(state, relations=[*state.relations, relation])
-
-
-def test_charm_trusts_a_related_certificate_and_publishes_the_endpoints(lxd, cluster_pem):
-    client = testing.Relation("lxd-cluster", remote_app_name="runner",
-                              remote_app_data={"certificate": cluster_pem, "projects": '["ci"]'})
-    state = _with(make_state(leader=True, app=published(cluster_pem), peers={1: announced(1)}), client)
-    out = ctx().run(ctx().on.relation_changed(client, remote_unit=0), state)
-    name = f"juju-runner-{client.id}"
-    assert lxd.trusted == {name: (certificate_fingerprint(cluster_pem), ("ci",))}
-    info = ClusterEndpoints.load(dict(out.get_relation(client.id).local_app_data))
-    assert info.endpoints == ("https://lxd-cluster-0:8443", "https://lxd-cluster-1:8443")
-    assert info.client_fingerprint == certificate_fingerprint(cluster_pem)
-
-    out = ctx().run(ctx().on.relation_broken(client), state)
-    assert lxd.trusted == {}
-
-
-def test_charm_refuses_garbage_with_a_reason_and_trusts_nothing(lxd, cluster_pem):
-    client = testing.Relation("lxd-cluster", remote_app_name="runner",
-                              remote_app_data={"certificate": "-----BEGIN CERTIFICATE-----\nnope"})
-    state = _with(make_state(leader=True, app=published(cluster_pem)), client)
-    out = ctx().run(ctx().on.relation_changed(client, remote_unit=0), state)
-    assert "not a PEM certificate" in out.get_relation(client.id).local_app_data["error"]
-    assert lxd.trusted == {}
-    assert out.unit_status.name == "active"  # one bad client does not block the cluster
-
-
-def test_add_and_remove_trusted_client_actions(lxd, cluster_pem):
-    state = make_state(leader=True, app=published(cluster_pem))
-    context = ctx()
-    context.run(context.on.action("add-trusted-client", params={"name": "laptop", "certificate": cluster_pem}), state)
-    assert context.action_results == {"name": "laptop", "fingerprint": certificate_fingerprint(cluster_pem)}
-    with pytest.raises(testing.ActionFailed, match="trusted already"):
-        context.run(context.on.action("add-trusted-client", params={"name": "laptop"}), state)
-    context.run(context.on.action("add-trusted-client", params={"name": "ci"}), state)
-    assert json.loads(base64.b64decode(context.action_results["token"]))["client_name"] == "ci"
-    with pytest.raises(testing.ActionFailed, match="certificate is unusable"):
-        context.run(context.on.action("add-trusted-client", params={"name": "x", "certificate": "junk"}), state)
-    context.run(context.on.action("remove-trusted-client", params={"name": "laptop"}), state)
-    assert "laptop" not in lxd.trusted
-    with pytest.raises(testing.ActionFailed, match="no trusted client named 'laptop'"):
-        context.run(context.on.action("remove-trusted-client", params={"name": "laptop"}), state)

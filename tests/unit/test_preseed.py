@@ -28,8 +28,15 @@ def boot(pool: PoolSpec, **kw) -> dict:
 
 
 def join(credential: JoinCredential, pool: PoolSpec, **kw) -> dict:
-    args = dict(server_name="lxd-cluster-2", address="10.0.0.3", port=8443, cluster_address="10.0.0.1:8443",
-                cluster_certificate=PEM, credential=credential, pool=pool)
+    args = dict(
+        server_name="lxd-cluster-2",
+        address="10.0.0.3",
+        port=8443,
+        cluster_address="10.0.0.1:8443",
+        cluster_certificate=PEM,
+        credential=credential,
+        pool=pool,
+    )
     return join_preseed(**{**args, **kw})
 
 
@@ -39,8 +46,7 @@ def test_bootstrap_zfs_on_a_block_device():
         "config": {"core.https_address": "10.0.0.1:8443", "images.auto_update_interval": "6"},
         "cluster": {"server_name": "lxd-cluster-0", "enabled": True},
         "storage_pools": [
-            {"name": "local", "driver": "zfs", "description": "lxd-cluster pool",
-             "config": {"source": "/dev/vdb"}},
+            {"name": "local", "driver": "zfs", "description": "lxd-cluster pool", "config": {"source": "/dev/vdb"}},
         ],
         "profiles": [
             {
@@ -61,8 +67,7 @@ def test_bootstrap_btrfs_on_a_block_device_and_another_bridge():
         "config": {"core.https_address": "10.0.0.1:8443", "images.auto_update_interval": "6"},
         "cluster": {"server_name": "lxd-cluster-0", "enabled": True},
         "storage_pools": [
-            {"name": "local", "driver": "btrfs", "description": "lxd-cluster pool",
-             "config": {"source": "/dev/sdc"}},
+            {"name": "local", "driver": "btrfs", "description": "lxd-cluster pool", "config": {"source": "/dev/sdc"}},
         ],
         "profiles": [
             {
@@ -83,8 +88,7 @@ def test_bootstrap_loop_backed_zfs_passes_the_size():
         "config": {"core.https_address": "10.0.0.1:8443", "images.auto_update_interval": "6"},
         "cluster": {"server_name": "lxd-cluster-0", "enabled": True},
         "storage_pools": [
-            {"name": "local", "driver": "zfs", "description": "lxd-cluster pool",
-             "config": {"size": "20GiB"}},
+            {"name": "local", "driver": "zfs", "description": "lxd-cluster pool", "config": {"size": "20GiB"}},
         ],
         "profiles": [
             {
@@ -132,8 +136,7 @@ def test_bootstrap_with_maas_sets_api_config_and_subnets_on_eth0():
         },
         "cluster": {"server_name": "lxd-cluster-0", "enabled": True},
         "storage_pools": [
-            {"name": "local", "driver": "zfs", "description": "lxd-cluster pool",
-             "config": {"source": "/dev/vdb"}},
+            {"name": "local", "driver": "zfs", "description": "lxd-cluster pool", "config": {"source": "/dev/vdb"}},
         ],
         "profiles": [
             {
@@ -143,8 +146,12 @@ def test_bootstrap_with_maas_sets_api_config_and_subnets_on_eth0():
                 "devices": {
                     "root": {"path": "/", "pool": "local", "type": "disk"},
                     "eth0": {
-                        "name": "eth0", "nictype": "bridged", "parent": "br0", "type": "nic",
-                        "maas.subnet.ipv4": "lab-v4", "maas.subnet.ipv6": "lab-v6",
+                        "name": "eth0",
+                        "nictype": "bridged",
+                        "parent": "br0",
+                        "type": "nic",
+                        "maas.subnet.ipv4": "lab-v4",
+                        "maas.subnet.ipv6": "lab-v6",
                     },
                 },
             }
@@ -156,14 +163,23 @@ def test_bootstrap_with_maas_sets_api_config_and_subnets_on_eth0():
 def test_bootstrap_without_maas_has_no_maas_keys(maas):
     got = boot(PoolSpec("zfs", source="/dev/vdb"), maas=maas)
     assert got["config"] == {"core.https_address": "10.0.0.1:8443", "images.auto_update_interval": "6"}
-    assert got["profiles"][0]["devices"]["eth0"] == {"name": "eth0", "nictype": "bridged", "parent": "br0",
-                                                     "type": "nic"}
+    assert got["profiles"][0]["devices"]["eth0"] == {
+        "name": "eth0",
+        "nictype": "bridged",
+        "parent": "br0",
+        "type": "nic",
+    }
 
 
 def test_bootstrap_maas_subnet_ipv6_alone_goes_on_eth0():
     got = boot(PoolSpec("dir"), maas=MaasSettings(subnet_ipv6="lab-v6"))
-    assert got["profiles"][0]["devices"]["eth0"] == {"name": "eth0", "nictype": "bridged", "parent": "br0",
-                                                     "type": "nic", "maas.subnet.ipv6": "lab-v6"}
+    assert got["profiles"][0]["devices"]["eth0"] == {
+        "name": "eth0",
+        "nictype": "bridged",
+        "parent": "br0",
+        "type": "nic",
+        "maas.subnet.ipv6": "lab-v6",
+    }
     assert "maas.api.url" not in got["config"]
 
 
@@ -178,12 +194,15 @@ def test_bootstrap_brackets_an_ipv6_address_and_uses_the_port():
     assert got["config"] == {"core.https_address": "[fd00::5]:9443", "images.auto_update_interval": "6"}
 
 
-@pytest.mark.parametrize("address, expected", [
-    ("10.0.0.1", "10.0.0.1:8443"),
-    ("fd00::5", "[fd00::5]:8443"),
-    ("::1", "[::1]:8443"),
-    ("node1.maas", "node1.maas:8443"),
-])
+@pytest.mark.parametrize(
+    "address, expected",
+    [
+        ("10.0.0.1", "10.0.0.1:8443"),
+        ("fd00::5", "[fd00::5]:8443"),
+        ("::1", "[::1]:8443"),
+        ("node1.maas", "node1.maas:8443"),
+    ],
+)
 def test_https_address(address, expected):
     assert https_address(address, 8443) == expected
 
@@ -198,9 +217,7 @@ def test_join_with_a_token_on_zfs_block_device():
             "cluster_address": "10.0.0.1:8443",
             "cluster_certificate": PEM,
             "cluster_token": "eyJ0b2tlbiI6MX0=",
-            "member_config": [
-                {"entity": "storage-pool", "name": "local", "key": "source", "value": "/dev/vdc"}
-            ],
+            "member_config": [{"entity": "storage-pool", "name": "local", "key": "source", "value": "/dev/vdc"}],
         }
     }
 
@@ -214,9 +231,7 @@ def test_join_with_a_trust_password_on_btrfs_block_device():
             "cluster_address": "10.0.0.1:8443",
             "cluster_certificate": PEM,
             "cluster_password": "s3cret-pass",
-            "member_config": [
-                {"entity": "storage-pool", "name": "local", "key": "source", "value": "/dev/sdb"}
-            ],
+            "member_config": [{"entity": "storage-pool", "name": "local", "key": "source", "value": "/dev/sdb"}],
         }
     }
 
@@ -249,8 +264,9 @@ def test_join_dir_has_no_member_config():
 
 
 def test_join_brackets_an_ipv6_server_address():
-    got = join(JoinCredential("token", "t"), PoolSpec("dir"), address="fd00::3", port=9443,
-               cluster_address="[fd00::1]:9443")
+    got = join(
+        JoinCredential("token", "t"), PoolSpec("dir"), address="fd00::3", port=9443, cluster_address="[fd00::1]:9443"
+    )
     assert got["cluster"]["server_address"] == "[fd00::3]:9443"
     assert got["cluster"]["cluster_address"] == "[fd00::1]:9443"
 
@@ -262,18 +278,22 @@ def test_a_credential_has_exactly_one_preseed_key():
 
 
 # -- redaction and serialisation -------------------------------------------------------------------
-@pytest.mark.parametrize("credential, key", [
-    (JoinCredential("token", "eyJzZWNyZXQiOiJ0b3AifQ=="), "cluster_token"),
-    (JoinCredential("password", "hunter2-long"), "cluster_password"),
-])
+@pytest.mark.parametrize(
+    "credential, key",
+    [
+        (JoinCredential("token", "eyJzZWNyZXQiOiJ0b3AifQ=="), "cluster_token"),
+        (JoinCredential("password", "hunter2-long"), "cluster_password"),
+    ],
+)
 def test_redacted_hides_the_join_credential_without_touching_the_input(credential, key):
     original = join(credential, PoolSpec("zfs", source="/dev/vdc"))
     before = copy.deepcopy(original)
     out = redacted(original)
     assert out["cluster"][key] == REDACTED
     assert credential.value not in yaml.safe_dump(out)
-    assert {k: v for k, v in out["cluster"].items() if k != key} == \
-        {k: v for k, v in before["cluster"].items() if k != key}
+    assert {k: v for k, v in out["cluster"].items() if k != key} == {
+        k: v for k, v in before["cluster"].items() if k != key
+    }
     assert original == before
 
 
@@ -298,10 +318,13 @@ def test_credential_and_maas_repr_never_show_the_secret():
     assert "maas-key-value" not in repr(MaasSettings("http://m/MAAS", "maas-key-value"))
 
 
-@pytest.mark.parametrize("preseed", [
-    boot(PoolSpec("zfs", source="/dev/vdb"), maas=MAAS, address="fd00::1"),
-    join(JoinCredential("token", "abc=="), PoolSpec("zfs", source="/dev/vdb")),
-    join(JoinCredential("password", "yes"), PoolSpec("dir")),  # "yes" must stay a string, not a bool
-])
+@pytest.mark.parametrize(
+    "preseed",
+    [
+        boot(PoolSpec("zfs", source="/dev/vdb"), maas=MAAS, address="fd00::1"),
+        join(JoinCredential("token", "abc=="), PoolSpec("zfs", source="/dev/vdb")),
+        join(JoinCredential("password", "yes"), PoolSpec("dir")),  # "yes" must stay a string, not a bool
+    ],
+)
 def test_preseed_survives_a_yaml_round_trip(preseed):
     assert yaml.safe_load(yaml.safe_dump(preseed)) == preseed

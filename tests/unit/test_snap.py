@@ -58,13 +58,22 @@ class Model:
         machine = self.machines[uid]
         self.host.state = machine.snap
         machine.lxd.host, machine.lxd.deb_version = self.host, machine.deb_version
-        relation = testing.PeerRelation("cluster", id=REL, local_app_data=dict(self.app),
-                                        local_unit_data=dict(self.bags[uid]),
-                                        peers_data={u: dict(b) for u, b in self.bags.items() if u != uid})
+        relation = testing.PeerRelation(
+            "cluster",
+            id=REL,
+            local_app_data=dict(self.app),
+            local_unit_data=dict(self.bags[uid]),
+            peers_data={u: dict(b) for u, b in self.bags.items() if u != uid},
+        )
         address = testing.Address(f"10.0.0.{uid + 1}")
         network = testing.Network("cluster", bind_addresses=[testing.BindAddress([address])])
-        state = testing.State(leader=uid == self.leader, relations=[relation], networks=[network],
-                              config=dict(self.config), planned_units=len(self.machines))
+        state = testing.State(
+            leader=uid == self.leader,
+            relations=[relation],
+            networks=[network],
+            config=dict(self.config),
+            planned_units=len(self.machines),
+        )
         ctx = testing.Context(charm.LXDClusterCharm, unit_id=uid)
         out = ctx.run(getattr(ctx.on, event)(), state)
         machine.snap = self.host.state
@@ -93,8 +102,13 @@ def snap_machine(host, pem: str, channel: str | None = None, version: str = "5.2
     state = fresh_snap_state(host)
     if channel:
         revision, snap_version = state["store"][channel]
-        state["installed"] = {"channel": channel, "revision": revision, "version": snap_version,
-                              "hold": "", "cohort": ""}
+        state["installed"] = {
+            "channel": channel,
+            "revision": revision,
+            "version": snap_version,
+            "hold": "",
+            "cohort": "",
+        }
     return Machine(SnapLXD(pem, version), state)
 
 
@@ -139,7 +153,8 @@ def test_an_initialised_snap_on_another_track_is_blocked_with_the_exact_fix_and_
     out = ctx().run(ctx().on.install(), leader_state())
     assert out.unit_status == testing.BlockedStatus(
         "LXD is initialised here and tracks 5.0/stable, not snap-channel 5.21/stable: run "
-        "`snap refresh lxd --channel=5.21/stable --cohort=+` on this machine, or set snap-channel=5.0/stable")
+        "`snap refresh lxd --channel=5.21/stable --cohort=+` on this machine, or set snap-channel=5.0/stable"
+    )
     assert snapd.changes() == [] and lxd.mutations() == []
 
 
@@ -169,7 +184,8 @@ def test_a_failed_install_blocks_with_snapds_words(lxd, snapd):
     snapd.fail("install", 'cannot install "lxd": persistent network error')
     out = ctx().run(ctx().on.install(), leader_state())
     assert out.unit_status == testing.BlockedStatus(
-        'cannot install LXD from 5.21/stable: error: cannot install "lxd": persistent network error')
+        'cannot install LXD from 5.21/stable: error: cannot install "lxd": persistent network error'
+    )
     assert lxd.mutations() == []
 
 
@@ -206,7 +222,8 @@ def test_mixed_bases_end_on_one_channel_and_revision_and_a_deb_is_named(snapd, m
     assert jammy.snap["installed"]["revision"] == noble.snap["installed"]["revision"] == "33110"
     assert model.app["snap-channel"] == TARGET and model.app["snap-revision"] == "33110"
     assert model.status[2] == testing.BlockedStatus(
-        "LXD 5.0.2 here but the cluster runs 5.21.3: install LXD 5.21.3 on this machine")
+        "LXD 5.0.2 here but the cluster runs 5.21.3: install LXD 5.21.3 on this machine"
+    )
     assert debian.snap["calls"] == [] and debian.lxd.mutations() == []
 
 
@@ -220,12 +237,25 @@ def formed(snapd, monkeypatch, pem, n: int = 3) -> Model:
     names = [f"lxd-cluster-{u}" for u in range(n)]
     for uid, m in machines.items():
         m.lxd.be_member(names[uid], *[x for x in names if x != names[uid]])
-        model.bags[uid] = {"server-name": names[uid], "address": f"10.0.0.{uid + 1}:8443", "member": fp,
-                           "lxd-version": "5.21.3", "lxd-source": "snap", "snap-tracking": TARGET,
-                           "snap-revision": "33110"}
-    model.app = {"cluster-address": "10.0.0.1:8443", "certificate": pem, "fingerprint": fp,
-                 "lxd-version": "5.21.3", "bootstrap-unit": "lxd-cluster/0", "snap-channel": TARGET,
-                 "snap-revision": "33110", "snap-cohort": "cohort-0"}
+        model.bags[uid] = {
+            "server-name": names[uid],
+            "address": f"10.0.0.{uid + 1}:8443",
+            "member": fp,
+            "lxd-version": "5.21.3",
+            "lxd-source": "snap",
+            "snap-tracking": TARGET,
+            "snap-revision": "33110",
+        }
+    model.app = {
+        "cluster-address": "10.0.0.1:8443",
+        "certificate": pem,
+        "fingerprint": fp,
+        "lxd-version": "5.21.3",
+        "bootstrap-unit": "lxd-cluster/0",
+        "snap-channel": TARGET,
+        "snap-revision": "33110",
+        "snap-cohort": "cohort-0",
+    }
     return model
 
 
@@ -237,12 +267,14 @@ def upgrading_machines_wait(model: Model, target: str) -> None:
 
 
 def test_a_channel_change_on_a_formed_cluster_refreshes_every_member_in_order_from_one_cohort(
-        snapd, monkeypatch, cluster_pem):
+    snapd, monkeypatch, cluster_pem
+):
     model = formed(snapd, monkeypatch, cluster_pem)
     model.config = {"snap-channel": "6/stable"}
     model.run(1)  # a non-leader sees the change first: it waits for the leader's plan
     assert model.status[1] == testing.WaitingStatus(
-        "snap-channel is 6/stable, the cluster runs 5.21/stable: waiting for the leader to start the upgrade")
+        "snap-channel is 6/stable, the cluster runs 5.21/stable: waiting for the leader to start the upgrade"
+    )
     assert model.snap_calls(1) == []
 
     model.run(0)  # the leader plans: non-leaders by number, itself last; one cohort key for all
@@ -250,7 +282,8 @@ def test_a_channel_change_on_a_formed_cluster_refreshes_every_member_in_order_fr
     assert model.app["upgrade-order"] == "lxd-cluster/1 lxd-cluster/2 lxd-cluster/0"
     cohort = model.app["upgrade-cohort"]
     assert model.status[0] == testing.WaitingStatus(
-        "upgrading: 0 of 3 members on 6/stable: this member refreshes after lxd-cluster/1")
+        "upgrading: 0 of 3 members on 6/stable: this member refreshes after lxd-cluster/1"
+    )
     assert model.snap_calls(0) == []
 
     # the store publishes a newer revision mid-upgrade: the cohort keeps everyone on the planned one
@@ -260,14 +293,16 @@ def test_a_channel_change_on_a_formed_cluster_refreshes_every_member_in_order_fr
     model.run(2)  # not its turn yet
     assert model.snap_calls(2) == []
     assert model.status[2] == testing.WaitingStatus(
-        "upgrading: 0 of 3 members on 6/stable: this member refreshes after lxd-cluster/1")
+        "upgrading: 0 of 3 members on 6/stable: this member refreshes after lxd-cluster/1"
+    )
 
     model.run(1)
     assert model.snap_calls(1) == [["refresh", "lxd", "--channel=6/stable", f"--cohort={cohort}"]]
     upgrading_machines_wait(model, "6/stable")
     assert model.status[1] == testing.WaitingStatus(
         "upgrading: 1 of 3 members on 6/stable: this member runs revision 35000, its LXD is waiting for other "
-        "cluster members to upgrade their versions (next: lxd-cluster/2)")
+        "cluster members to upgrade their versions (next: lxd-cluster/2)"
+    )
 
     model.run(0)
     assert model.status[0].message == "upgrading: 1 of 3 members on 6/stable: this member refreshes after lxd-cluster/2"
@@ -296,14 +331,16 @@ def test_a_member_that_cannot_refresh_says_why_and_every_other_member_names_it(s
     model.run(1)
     assert model.status[1] == testing.BlockedStatus(
         'cannot refresh LXD to 6/stable: error: cannot refresh "lxd": not enough disk space; the cluster\'s '
-        "upgrade waits for this member: fix the cause here, the charm retries on every hook")
+        "upgrade waits for this member: fix the cause here, the charm retries on every hook"
+    )
     assert model.machines[1].snap["installed"]["channel"] == TARGET
     model.run(2)
     model.run(0)
     for uid in (0, 2):
         assert model.status[uid] == testing.WaitingStatus(
-            'upgrading: 0 of 3 members on 6/stable: this member refreshes after lxd-cluster/1; lxd-cluster/1 '
-            'cannot refresh: error: cannot refresh "lxd": not enough disk space')
+            "upgrading: 0 of 3 members on 6/stable: this member refreshes after lxd-cluster/1; lxd-cluster/1 "
+            'cannot refresh: error: cannot refresh "lxd": not enough disk space'
+        )
         assert model.snap_calls(uid) == []
     model.machines[1].snap["fail"] = {}  # fixed: the next hook refreshes and the upgrade goes on
     model.run(1)
@@ -321,7 +358,8 @@ def test_a_deb_member_cannot_follow_and_is_named(snapd, monkeypatch, cluster_pem
     model.round([0, 1, 2, 0])
     assert model.status[2] == testing.BlockedStatus(
         "LXD here is not the snap (no snapd, or a deb): it cannot follow snap-channel 6/stable, and the "
-        "cluster's upgrade waits for it: replace this machine")
+        "cluster's upgrade waits for it: replace this machine"
+    )
     assert model.status[0].message.endswith("lxd-cluster/2 has no LXD snap (a deb cannot follow snap-channel)")
 
 
@@ -332,7 +370,8 @@ def test_changing_snap_channel_again_mid_upgrade_is_refused(snapd, monkeypatch, 
     model.config = {"snap-channel": "latest/stable"}
     model.run(1)
     assert model.status[1] == testing.BlockedStatus(
-        "the upgrade to 6/stable is under way: set snap-channel=6/stable until every member runs it")
+        "the upgrade to 6/stable is under way: set snap-channel=6/stable until every member runs it"
+    )
     assert model.snap_calls(1) == []
 
 
@@ -341,7 +380,8 @@ def test_a_downgrade_is_refused_and_nothing_is_refreshed(snapd, monkeypatch, clu
     model.config = {"snap-channel": "5.0/stable"}
     model.round([0, 1, 2])
     assert model.status[0] == testing.BlockedStatus(
-        "LXD cannot go back from 5.21/stable to 5.0/stable: set snap-channel=5.21/stable")
+        "LXD cannot go back from 5.21/stable to 5.0/stable: set snap-channel=5.21/stable"
+    )
     assert all(model.snap_calls(u) == [] for u in range(3)) and "upgrade-channel" not in model.app
 
 
@@ -354,24 +394,37 @@ def test_a_unit_that_is_no_member_waits_for_the_upgrade_before_joining(snapd, mo
     model.run(3, "install")
     assert model.snap_calls(3) == [["install", "lxd", "--channel=6/stable", f"--cohort={model.app['upgrade-cohort']}"]]
     assert model.status[3] == testing.WaitingStatus(
-        "waiting for the cluster's LXD upgrade to 6/stable to finish before joining")
+        "waiting for the cluster's LXD upgrade to 6/stable to finish before joining"
+    )
     assert model.machines[3].lxd.preseeds == []
 
 
 # -- the pure parts ------------------------------------------------------------------------------
-@pytest.mark.parametrize("given, tracking, expected", [
-    ("5.21/stable", "", "5.21/stable"), ("5.21", "", "5.21/stable"), ("stable", "", "latest/stable"),
-    ("edge", "5.21/stable", "5.21/edge"), ("latest", "", "latest/stable"),
-    ("5.0/stable/hotfix", "", "5.0/stable/hotfix"),
-])
+@pytest.mark.parametrize(
+    "given, tracking, expected",
+    [
+        ("5.21/stable", "", "5.21/stable"),
+        ("5.21", "", "5.21/stable"),
+        ("stable", "", "latest/stable"),
+        ("edge", "5.21/stable", "5.21/edge"),
+        ("latest", "", "latest/stable"),
+        ("5.0/stable/hotfix", "", "5.0/stable/hotfix"),
+    ],
+)
 def test_channels_are_compared_as_snapd_tracks_them(given, tracking, expected):
     assert normalise_channel(given, tracking) == expected
 
 
-@pytest.mark.parametrize("current, target, refused", [
-    ("5.21/stable", "5.0/stable", True), ("5.0/stable", "5.21/stable", False), ("latest/stable", "6/stable", True),
-    ("5.21/stable", "latest/stable", False), ("5.21/stable", "5.21/candidate", False),
-])
+@pytest.mark.parametrize(
+    "current, target, refused",
+    [
+        ("5.21/stable", "5.0/stable", True),
+        ("5.0/stable", "5.21/stable", False),
+        ("latest/stable", "6/stable", True),
+        ("5.21/stable", "latest/stable", False),
+        ("5.21/stable", "5.21/candidate", False),
+    ],
+)
 def test_downgrades_are_recognised(current, target, refused):
     assert downgrade(current, target) is refused
 

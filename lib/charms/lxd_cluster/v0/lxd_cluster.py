@@ -175,8 +175,13 @@ class LXDClusterRequirer(ops.Object):
 
     on = RequirerEvents()  # type: ignore[reportAssignmentType]
 
-    def __init__(self, charm: ops.CharmBase, certificate: str, projects: Iterable[str] = (),
-                 relation_name: str = DEFAULT_RELATION):
+    def __init__(
+        self,
+        charm: ops.CharmBase,
+        certificate: str,
+        projects: Iterable[str] = (),
+        relation_name: str = DEFAULT_RELATION,
+    ):
         super().__init__(charm, relation_name)
         self.charm = charm
         self.relation_name = relation_name

@@ -1,30 +1,45 @@
-"""The typed view of the peer relation: dataclass <-> databag, and unit names <-> member names."""
+"""The shared typed models: peer databags <-> dataclasses, and unit names <-> member names."""
 
 from __future__ import annotations
 
 import pytest
 
-from peers import ClusterInfo, JoinOffer, UnitInfo, server_name_of, unit_number
+from models import ClusterInfo, JoinOffer, UnitInfo, server_name_of, unit_number
 
 
 def test_cluster_info_dumps_hyphenated_keys_and_loads_back_equal():
     info = ClusterInfo(
-        cluster_address="10.0.0.1:8443", certificate="PEM", fingerprint="ab" * 32, lxd_version="5.21.2",
-        bootstrap_unit="lxd-cluster/0", issuer="lxd-cluster/0", removed="lxd-cluster-3",
+        cluster_address="10.0.0.1:8443",
+        certificate="PEM",
+        fingerprint="ab" * 32,
+        lxd_version="5.21.2",
+        bootstrap_unit="lxd-cluster/0",
+        issuer="lxd-cluster/0",
+        removed="lxd-cluster-3",
     )
     bag: dict[str, str] = {}
     info.dump(bag)
     assert bag == {
-        "cluster-address": "10.0.0.1:8443", "certificate": "PEM", "fingerprint": "ab" * 32,
-        "lxd-version": "5.21.2", "bootstrap-unit": "lxd-cluster/0", "issuer": "lxd-cluster/0",
+        "cluster-address": "10.0.0.1:8443",
+        "certificate": "PEM",
+        "fingerprint": "ab" * 32,
+        "lxd-version": "5.21.2",
+        "bootstrap-unit": "lxd-cluster/0",
+        "issuer": "lxd-cluster/0",
         "removed": "lxd-cluster-3",
     }
     assert ClusterInfo.load(bag) == info
 
 
 def test_unit_info_round_trips_through_a_databag():
-    me = UnitInfo(server_name="lxd-cluster-1", address="[fd00::2]:8443", lxd_version="5.21.2",
-                  member="cd" * 32, join_failed="j1", join_error="Failed to join cluster: token expired")
+    me = UnitInfo(
+        server_name="lxd-cluster-1",
+        address="[fd00::2]:8443",
+        lxd_version="5.21.2",
+        member="cd" * 32,
+        join_failed="j1",
+        join_error="Failed to join cluster: token expired",
+    )
     bag: dict[str, str] = {}
     me.dump(bag)
     assert bag["server-name"] == "lxd-cluster-1" and bag["join-error"].endswith("token expired")
@@ -46,8 +61,7 @@ def test_dump_removes_keys_whose_value_became_empty_and_keeps_foreign_keys():
 
 
 def test_an_empty_offer_clears_a_spent_offer_but_not_the_cluster_data():
-    bag = {"cluster-address": "10.0.0.1:8443", "join-unit": "lxd-cluster/1", "join-secret": "secret:x",
-           "join-id": "j1"}
+    bag = {"cluster-address": "10.0.0.1:8443", "join-unit": "lxd-cluster/1", "join-secret": "secret:x", "join-id": "j1"}
     JoinOffer().dump(bag)
     assert bag == {"cluster-address": "10.0.0.1:8443"}
 
@@ -70,11 +84,14 @@ def test_a_cluster_is_formed_only_with_address_certificate_and_fingerprint(missi
     assert not ClusterInfo.load(bag).formed
 
 
-@pytest.mark.parametrize("unit, server", [
-    ("lxd-cluster/0", "lxd-cluster-0"),
-    ("lxd-cluster/12", "lxd-cluster-12"),
-    ("my-lxd/3", "my-lxd-3"),
-])
+@pytest.mark.parametrize(
+    "unit, server",
+    [
+        ("lxd-cluster/0", "lxd-cluster-0"),
+        ("lxd-cluster/12", "lxd-cluster-12"),
+        ("my-lxd/3", "my-lxd-3"),
+    ],
+)
 def test_server_name_of_a_unit_is_the_member_name_lxd_shows(unit, server):
     assert server_name_of(unit) == server
 

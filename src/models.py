@@ -1,7 +1,8 @@
-"""Typed view of the `cluster` peer relation: what the leader publishes, what each unit says.
+"""Typed models the modules share: what the `cluster` peer relation carries and what LXD reports.
 
 Plain databags carry only public facts (addresses, the cluster certificate and its fingerprint,
 versions, whose turn it is to join). Join credentials travel in Juju secrets, one per joiner.
+No I/O and no ops import here.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ import dataclasses
 from collections.abc import Mapping, MutableMapping
 
 PEER = "cluster"
+MIN_MEMBERS = 3  # the primer: keep at least three active members
 
 
+# -- the peer relation ------------------------------------------------------------------------
 class _Databag:
     """Dataclass <-> databag: field foo_bar is key foo-bar; empty values are not written."""
 
@@ -78,3 +81,55 @@ def server_name_of(unit_name: str) -> str:
 
 def unit_number(unit_name: str) -> int:
     return int(unit_name.rsplit("/", 1)[-1])
+
+
+# -- what LXD reports ---------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class ServerInfo:
+    version: str
+    api_extensions: frozenset[str]
+    storage_drivers: frozenset[str] | None  # None: this LXD does not report them
+    clustered: bool
+    server_name: str
+    certificate: str  # PEM; the cluster certificate once clustered
+
+    def supports(self, extension: str) -> bool:
+        return extension in self.api_extensions
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """One row of `lxc cluster list`."""
+
+    server_name: str
+    url: str
+    roles: tuple[str, ...]
+    status: str  # Online, Offline, Evacuated, ...
+    message: str
+
+    @property
+    def database_role(self) -> str:
+        """database (a voter), database-standby, or - (no database role)."""
+        for role in ("database", "database-standby"):
+            if role in self.roles:
+                return role
+        return "-"
+
+
+@dataclasses.dataclass(frozen=True)
+class Instance:
+    name: str
+    location: str
+    status: str  # Running, Stopped, ...
+    type: str = "container"
+    ipv4: tuple[str, ...] = ()
+    ipv6: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceState:
+    path: str
+    exists: bool
+    is_block: bool = False
+    mounted: bool = False
+    signatures: tuple[str, ...] = ()  # filesystem / partition table / pool signatures found

@@ -1,0 +1,295 @@
+"""Membership: bootstrap, join, the join credentials a member issues, and the issuer hand-over."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from dataclasses import replace
+
+import ops
+
+from adoption import adopt, adopted_status, describe, refuse_adoption
+from config import CharmConfig
+from models import PEER, ClusterInfo, JoinOffer, ServerInfo, UnitInfo, server_name_of, unit_number
+from preflight import prepare_device
+from preseed import (
+    JoinCredential,
+    MaasSettings,
+    PoolSpec,
+    bootstrap_preseed,
+    https_address,
+    join_preseed,
+    server_config,
+)
+from status import Stop
+from workload import LXD, LXDError, certificate_fingerprint, token_fingerprint
+
+logger = logging.getLogger(__name__)
+
+
+def issue_credential(lxd: LXD, info: ServerInfo, server_name: str) -> JoinCredential:
+    """A join token where LXD has them, else the cluster trust password (LXD 3.x/4.x)."""
+    if info.supports("clustering_join_token"):
+        return JoinCredential("token", lxd.issue_join_token(server_name))
+    password = secrets.token_urlsafe(24)
+    lxd.set_trust_password(password)
+    return JoinCredential("password", password)
+
+
+def check_port(config: CharmConfig, address: str) -> None:
+    """A member's address cannot move: cluster-port must stay the port it listens on."""
+    port = address.rsplit(":", 1)[-1]
+    if port != str(config.cluster_port):
+        raise Stop(
+            ops.BlockedStatus(
+                f"cluster-port is fixed once a member has joined (this member listens on {port}): "
+                f"set cluster-port back to {port}"
+            )
+        )
+
+
+class Membership:
+    """This unit's place in the cluster, kept in the peer relation `relation`."""
+
+    def __init__(self, model: ops.Model, lxd: LXD, relation: ops.Relation):
+        self.model, self.lxd, self.relation = model, lxd, relation
+        self.unit, self.app = model.unit, model.app
+
+    @property
+    def server_name(self) -> str:
+        return server_name_of(self.unit.name)
+
+    def peer_units(self) -> dict[str, UnitInfo]:
+        return {unit.name: UnitInfo.load(self.relation.data[unit]) for unit in self.relation.units}
+
+    def announce(self, me: UnitInfo, info: ServerInfo, config: CharmConfig) -> UnitInfo:
+        """Say in this unit's databag who it is and where: what the issuer needs to let it join."""
+        announced = UnitInfo(
+            server_name=self.server_name,
+            address=https_address(self.address(), config.cluster_port),
+            lxd_version=info.version,
+            member=me.member,
+            join_failed=me.join_failed,
+            join_error=me.join_error,
+        )
+        announced.dump(self.relation.data[self.unit])
+        return announced
+
+    def address(self) -> str:
+        binding = self.model.get_binding(PEER)
+        address = binding.network.bind_address if binding else None
+        if address is None:
+            raise Stop(ops.WaitingStatus("waiting for an address on the cluster binding"))
+        return str(address)
+
+    def maas(self, config: CharmConfig) -> MaasSettings | None:
+        if not (config.maas_enabled or config.maas_subnet_ipv4 or config.maas_subnet_ipv6):
+            return None
+        key = ""
+        if config.maas_api_key_secret:
+            try:
+                key = self.model.get_secret(id=config.maas_api_key_secret).get_content(refresh=True)["key"]
+            except (ops.SecretNotFoundError, ops.ModelError, KeyError):
+                raise Stop(
+                    ops.BlockedStatus(
+                        "cannot read the maas-api-key secret (key `key`): juju grant-secret <secret> lxd-cluster"
+                    )
+                ) from None
+        return MaasSettings(config.maas_api_url, key, config.maas_subnet_ipv4, config.maas_subnet_ipv6)
+
+    # -- bootstrap and join ---------------------------------------------------------------
+    def bootstrap(self, config: CharmConfig, pool: PoolSpec) -> str:
+        """Form the cluster here: a bootstrap preseed on a fresh LXD, or (with consent) adopt one in use.
+        Returns what an adoption kept, for status ("" after a bootstrap)."""
+        inventory = self.lxd.inventory()
+        if inventory.initialised:  # never overwritten: its instances rely on its default profile
+            if refusal := refuse_adoption(inventory, config.adopt_existing_lxd):
+                raise Stop(ops.BlockedStatus(refusal))
+            found = describe(inventory)
+            self.unit.status = ops.MaintenanceStatus(f"adopting the existing LXD ({found})")
+            prepare_device(self.lxd, config, pool)
+            adopt(self.lxd, inventory, self.server_name, https_address(self.address(), config.cluster_port), pool)
+            logger.info("adopted the existing LXD as %s, keeping %s", self.server_name, found)
+            return adopted_status(found, self.server_name)
+        self.unit.status = ops.MaintenanceStatus("bootstrapping the LXD cluster")
+        prepare_device(self.lxd, config, pool)
+        preseed = bootstrap_preseed(
+            server_name=self.server_name,
+            address=self.address(),
+            port=config.cluster_port,
+            pool=pool,
+            bridge=config.bridge,
+            images_auto_update=config.images_auto_update,
+            maas=self.maas(config),
+        )
+        try:
+            self.lxd.apply_preseed(preseed)
+        except LXDError as e:
+            raise Stop(ops.BlockedStatus(f"bootstrap failed: {e}")) from None
+        logger.info("bootstrapped LXD cluster as %s", self.server_name)
+        return ""
+
+    def offer_for_me(self, cluster: ClusterInfo) -> JoinOffer | None:
+        """The credential offered to this unit, by the leader (app databag) or the issuing member."""
+        data = self.relation.data
+        bags = [data[self.app]] + [data[u] for u in self.relation.units if u.name == cluster.issuer]
+        for bag in bags:
+            offer = JoinOffer.load(bag)
+            if offer.join_unit == self.unit.name and offer.join_secret:
+                return offer
+        return None
+
+    def join(self, config: CharmConfig, cluster: ClusterInfo, pool: PoolSpec, offer: JoinOffer) -> None:
+        try:
+            content = self.model.get_secret(id=offer.join_secret).get_content(refresh=True)
+        except (ops.SecretNotFoundError, ops.ModelError):
+            raise Stop(ops.WaitingStatus("waiting for access to the join credential")) from None
+        credential = JoinCredential(content["kind"], content["value"])  # type: ignore[arg-type]
+        if certificate_fingerprint(cluster.certificate) != cluster.fingerprint or (
+            credential.kind == "token" and token_fingerprint(credential.value) != cluster.fingerprint
+        ):
+            raise Stop(
+                ops.BlockedStatus("the published cluster certificate does not match its fingerprint: not joining")
+            )
+        self.unit.status = ops.MaintenanceStatus(f"joining the LXD cluster at {cluster.cluster_address}")
+        prepare_device(self.lxd, config, pool)
+        preseed = join_preseed(
+            server_name=self.server_name,
+            address=self.address(),
+            port=config.cluster_port,
+            cluster_address=cluster.cluster_address,
+            cluster_certificate=cluster.certificate,
+            credential=credential,
+            pool=pool,
+        )
+        mine = self.relation.data[self.unit]
+        try:
+            self.lxd.apply_preseed(preseed)
+        except LXDError as e:
+            failed = replace(UnitInfo.load(mine), join_failed=offer.join_id, join_error=str(e))
+            failed.dump(mine)
+            raise Stop(ops.WaitingStatus(f"join failed, waiting for a new credential: {e}")) from None
+        replace(UnitInfo.load(mine), member=cluster.fingerprint, join_failed="", join_error="").dump(mine)
+        logger.info("joined the LXD cluster at %s", cluster.cluster_address)
+
+    # -- once a member --------------------------------------------------------------------
+    def as_member(self, config: CharmConfig, info: ServerInfo, cluster: ClusterInfo, me: UnitInfo) -> str:
+        """Record the membership; the leader publishes the cluster and applies its config; the
+        issuer hands out the next join credential. Returns the address this member listens on."""
+        fingerprint = certificate_fingerprint(info.certificate)
+        if cluster.formed and fingerprint != cluster.fingerprint:
+            raise Stop(
+                ops.BlockedStatus(
+                    f"this LXD is a member of another cluster ({fingerprint[:12]}): remove it from that cluster first"
+                )
+            )
+        if me.member != fingerprint:
+            me = self.announce(me, info, config)
+            replace(me, member=fingerprint, join_failed="", join_error="").dump(self.relation.data[self.unit])
+        # LXD cannot move a member's address: publish the one it has, whatever the option says
+        own = next((m for m in self.lxd.members() if m.server_name == self.server_name), None)
+        address = own.url.removeprefix("https://") if own and ":" in own.url[8:] else ""
+        address = address or https_address(self.address(), config.cluster_port)
+        if not self.unit.is_leader():
+            if cluster.issuer == self.unit.name:  # the leader is not a member: this unit issues
+                self._serve_joiners(info, cluster, self.relation.data[self.unit], self.unit)
+            else:
+                self._withdraw_offer(info, self.relation.data[self.unit])
+            return address
+        cluster = replace(
+            cluster,
+            cluster_address=address,
+            certificate=info.certificate,
+            fingerprint=fingerprint,
+            lxd_version=info.version,
+            bootstrap_unit=cluster.bootstrap_unit or self.unit.name,
+        )
+        cluster.dump(self.relation.data[self.app])
+        changed = self.lxd.update_config(
+            server_config(images_auto_update=config.images_auto_update, maas=self.maas(config))
+        )
+        if changed:
+            logger.info("cluster configuration updated: %s", ", ".join(changed))
+        cluster = self.appoint_issuer(cluster, leader_is_member=True)
+        self._serve_joiners(info, cluster, self.relation.data[self.app], self.app)
+        return address
+
+    # -- join credentials -----------------------------------------------------------------
+    def appoint_issuer(self, cluster: ClusterInfo, leader_is_member: bool) -> ClusterInfo:
+        """The leader issues join credentials when it is a member; otherwise the lowest-numbered
+        member unit does (a new leader that has not joined yet must not wait for itself)."""
+        if leader_is_member:
+            issuer = self.unit.name
+        else:
+            members = [n for n, u in self.peer_units().items() if u.member == cluster.fingerprint]
+            issuer = min(members, key=unit_number, default="")
+            JoinOffer().dump(self.relation.data[self.app])  # an offer the leader made as a member is void
+        if issuer != cluster.issuer:
+            cluster = replace(cluster, issuer=issuer)
+            cluster.dump(self.relation.data[self.app])
+        return cluster
+
+    def _serve_joiners(
+        self,
+        info: ServerInfo,
+        cluster: ClusterInfo,
+        bag: ops.RelationDataContent,
+        owner: ops.Application | ops.Unit,
+    ) -> None:
+        """Hand one join credential at a time to the next unit waiting to join."""
+        members = {m.server_name for m in self.lxd.members()}
+        waiting = {
+            name: unit
+            for name, unit in self.peer_units().items()
+            if unit.server_name
+            and unit.address
+            and unit.server_name not in members
+            and unit.server_name not in cluster.removed.split()
+        }
+        offer = JoinOffer.load(bag)
+        current = offer.join_unit
+        if current and current in waiting and waiting[current].join_failed != offer.join_id:
+            return  # its credential is still outstanding
+        if current and current not in waiting:
+            self._drop_credential(info, server_name_of(current))
+            current = ""
+        if not current and self._offer_elsewhere(bag, waiting):
+            JoinOffer().dump(bag)
+            return  # the previous issuer's credential is still outstanding: one join at a time
+        nxt = current or min(waiting, key=unit_number, default="")
+        if not nxt:
+            JoinOffer().dump(bag)
+            return
+        credential = issue_credential(self.lxd, info, waiting[nxt].server_name)
+        content = {"kind": credential.kind, "value": credential.value}
+        label = f"join-{waiting[nxt].server_name}"
+        try:
+            secret = self.model.get_secret(label=label)
+            secret.set_content(content)
+        except ops.SecretNotFoundError:
+            secret = owner.add_secret(content, label=label, description=f"LXD join credential for {nxt}")
+            if isinstance(owner, ops.Unit):
+                secret.grant(self.relation)  # the joiner reads it over the peer relation
+        JoinOffer(nxt, secret.get_info().id, uuid.uuid4().hex[:12]).dump(bag)
+        logger.info("issued a join %s for %s", credential.kind, nxt)
+
+    def _offer_elsewhere(self, bag: ops.RelationDataContent, waiting: dict[str, UnitInfo]) -> bool:
+        """Is a credential from another issuer still outstanding for a unit that has not joined?"""
+        bags = [self.relation.data[self.app]] + [self.relation.data[u] for u in self.relation.units]
+        return any(b is not bag and JoinOffer.load(b).join_unit in waiting for b in bags)
+
+    def _withdraw_offer(self, info: ServerInfo, bag: ops.RelationDataContent) -> None:
+        """A unit that stopped being the issuer removes its offer and its credential."""
+        offer = JoinOffer.load(bag)
+        if offer.join_unit:
+            self._drop_credential(info, server_name_of(offer.join_unit))
+            JoinOffer().dump(bag)
+
+    def _drop_credential(self, info: ServerInfo, server_name: str) -> None:
+        try:
+            self.model.get_secret(label=f"join-{server_name}").remove_all_revisions()
+        except ops.SecretNotFoundError:
+            pass
+        if not info.supports("clustering_join_token"):
+            self.lxd.set_trust_password("")

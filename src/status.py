@@ -1,0 +1,39 @@
+"""The unit's status: Stop, which ends a reconcile with its reason, and the member's own message."""
+
+from __future__ import annotations
+
+import ops
+
+from models import MIN_MEMBERS, Member, server_name_of
+
+
+class Stop(Exception):
+    """Ends a reconcile with the status that says why (and what to do)."""
+
+    def __init__(self, status: ops.StatusBase):
+        super().__init__(status.message)
+        self.status = status
+
+
+def member_status(
+    members: list[Member], unit: ops.Unit, app: ops.Application, relation: ops.Relation | None
+) -> ops.StatusBase:
+    """`member lxd-cluster-1 (database) of 3, fully operational`, and what needs attention."""
+    name = server_name_of(unit.name)
+    mine = next((m for m in members if m.server_name == name), None)
+    if mine is None:
+        return ops.WaitingStatus("not a cluster member yet")
+    role = mine.database_role if mine.database_role != "-" else "no database role"
+    message = f"member {name} of {len(members)} ({role}), {mine.message.lower()}"
+    down = sorted(m.server_name for m in members if m.status.lower() != "online")
+    if down:
+        message += f"; not online: {', '.join(down)}"
+    units = {name} | {server_name_of(u.name) for u in relation.units} if relation else {name}
+    stale = sorted(m.server_name for m in members if m.server_name not in units and m.status != "Online")
+    if stale:
+        message += f"; stale member {', '.join(stale)} has no unit: run force-remove"
+    if len(members) < MIN_MEMBERS and app.planned_units() <= len(members):
+        message += f"; fewer than {MIN_MEMBERS} members: no database redundancy"
+    if mine.status.lower() == "evacuated":
+        return ops.MaintenanceStatus(message)
+    return ops.ActiveStatus(message)
