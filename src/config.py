@@ -46,6 +46,7 @@ class CharmConfig:
     maas_subnet_ipv4: str = ""
     maas_subnet_ipv6: str = ""
     cluster_port: int = 8443
+    adopt_existing_lxd: bool = False
 
     @property
     def maas_enabled(self) -> bool:
@@ -140,6 +141,7 @@ def load_config(raw: Mapping[str, object]) -> CharmConfig:
         maas_subnet_ipv4=subnets["maas-subnet-ipv4"],
         maas_subnet_ipv6=subnets["maas-subnet-ipv6"],
         cluster_port=port,
+        adopt_existing_lxd=bool(raw.get("adopt-existing-lxd", False)),
     )
 
 
