@@ -8,6 +8,7 @@ import uuid
 from dataclasses import replace
 
 import ops
+from charms.lxd_cluster.v0.lxd_cluster import fingerprint_of as certificate_fingerprint
 
 from config import CharmConfig
 from models import PEER, ClusterInfo, JoinOffer, ServerInfo, UnitInfo, server_name_of, unit_number
@@ -22,7 +23,7 @@ from preseed import (
     server_config,
 )
 from status import Stop
-from workload import LXD, LXDError, certificate_fingerprint, token_fingerprint
+from workload import LXD, LXDError, token_fingerprint
 
 logger = logging.getLogger(__name__)
 
