@@ -36,6 +36,8 @@ def grant_for(projects: tuple[str, ...], app: str, access: str) -> tuple[str, ..
             "name the LXD projects this application needs (LXDClusterRequirer(projects=[...])); "
             "the cluster's operator allows none by default (client-access=refuse)"
         )
+    if app == "default":  # its own project would be LXD's default project, where everything else lives
+        raise AccessError("an application named default cannot have a project of its own: name its projects")
     return (app,)
 
 

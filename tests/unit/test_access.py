@@ -36,6 +36,12 @@ def test_grant_for_refuses_an_application_naming_no_projects_when_told_to():
         grant_for((), "runner", "refuse")
 
 
+def test_an_application_named_default_does_not_get_lxds_default_project_as_its_own():
+    with pytest.raises(AccessError, match="named default cannot have a project of its own"):
+        grant_for((), "default", "own-project")
+    assert grant_for(("default",), "default", "own-project") == ("default",)  # asked for explicitly: yes
+
+
 def test_the_leader_sets_both_token_lifetimes_from_the_options(lxd: FakeLXD, cluster_pem):
     lxd.be_member("lxd-cluster-0")
     config = {"join-token-expiry": "30M", "client-token-expiry": "2H"}
