@@ -40,6 +40,7 @@ class CharmConfig:
     maas_subnet_ipv4: str = ""
     maas_subnet_ipv6: str = ""
     cluster_port: int = 8443
+    adopt_existing_lxd: bool = False
     client_access: str = "own-project"  # what a related application that names no projects gets
     join_token_expiry: str = "1H"
     client_token_expiry: str = "1H"
@@ -135,6 +136,7 @@ def load_config(raw: Mapping[str, object]) -> CharmConfig:
         maas_subnet_ipv4=subnets["maas-subnet-ipv4"],
         maas_subnet_ipv6=subnets["maas-subnet-ipv6"],
         cluster_port=port,
+        adopt_existing_lxd=bool(raw.get("adopt-existing-lxd", False)),
         client_access=access,
         join_token_expiry=expiries["join-token-expiry"],
         client_token_expiry=expiries["client-token-expiry"],
