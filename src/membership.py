@@ -11,6 +11,7 @@ import uuid
 from dataclasses import replace
 
 import ops
+from charms.lxd_cluster.v0.lxd_cluster import fingerprint_of as certificate_fingerprint
 
 from adoption import adopt, adopted_status, describe, refuse_adoption
 from config import CharmConfig, shown
@@ -26,7 +27,7 @@ from preseed import (
     server_config,
 )
 from status import Stop
-from workload import LXD, LXDError, certificate_fingerprint, token_fingerprint
+from workload import LXD, LXDError
 
 logger = logging.getLogger(__name__)
 BACKOFF = (0, 30, 60, 120, 300, 600, 1800)  # seconds before the next try after 1, 2, ... transient failures
@@ -174,7 +175,7 @@ class Membership:
             raise Stop(ops.WaitingStatus("waiting for access to the join credential")) from None
         credential = JoinCredential(content["kind"], content["value"])  # type: ignore[arg-type]
         if certificate_fingerprint(cluster.certificate) != cluster.fingerprint or (
-            credential.kind == "token" and token_fingerprint(credential.value) != cluster.fingerprint
+            credential.kind == "token" and credential.fingerprint != cluster.fingerprint
         ):
             raise Stop(
                 ops.BlockedStatus("the published cluster certificate does not match its fingerprint: not joining")
