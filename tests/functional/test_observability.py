@@ -25,10 +25,11 @@ from tests.harness.cluster import FormedCluster, form
 
 pytestmark = pytest.mark.functional
 
+PER_MEMBER = 'count by (lxd_member) ({__name__=~"lxd_.+"})'  # lxd_* series of each member
 SCRAPE_SECONDS = 45  # the longest wait for every target to answer
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0.0.1 never via a proxy
 # identifiers in PromQL that are not metric names
-_PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless", "offset"}
+_PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless"}
 _PROMQL_FUNCTIONS = {"sum", "count", "rate", "vector", "avg", "max", "min", "irate", "increase", "humanizePercentage"}
 
 
@@ -128,13 +129,13 @@ def test_a_real_prometheus_scrapes_every_member_and_the_shipped_queries_use_only
             try:
                 active = api(base, "targets")["activeTargets"]
                 up = [t for t in active if t["health"] == "up"]
-                if len(up) == 3 and len(api(base, "query", query='count by (lxd_member) ({__name__=~"lxd_.+"})')["result"]) == 3:
+                if len(up) == 3 and len(api(base, "query", query=PER_MEMBER)["result"]) == 3:
                     break
             except OSError:
                 pass
             time.sleep(1)
         assert len(up) == 3, [(t["scrapeUrl"], t["lastError"]) for t in active]
-        per_member = api(base, "query", query='count by (lxd_member) ({__name__=~"lxd_.+"})')["result"]
+        per_member = api(base, "query", query=PER_MEMBER)["result"]
         assert sorted(r["metric"]["lxd_member"] for r in per_member) == [f"lxd-cluster-{u}" for u in range(3)]
         scraped = set(api(base, "label/__name__/values"))
         lxd_names = {n for n in scraped if n.startswith("lxd_")}
@@ -174,7 +175,8 @@ def test_the_debug_action_writes_a_redacted_bundle_from_real_lxd(lab, tmp_path):
     with tarfile.open(path) as tar:
         files = {Path(m.name).name: tar.extractfile(m).read().decode() for m in tar.getmembers()}
     assert set(files) >= {"cluster-members.json", "warnings.json", "storage-pools.json", "lxd.log", "charm.json"}
-    assert [m["server_name"] for m in json.loads(files["cluster-members.json"])] == [f"lxd-cluster-{u}" for u in range(3)]
+    members = json.loads(files["cluster-members.json"])
+    assert [m["server_name"] for m in members] == [f"lxd-cluster-{u}" for u in range(3)]
     assert json.loads(files["storage-pools.json"])[0]["resources"]["space"]["total"] > 0
     assert "level=" in files["lxd.log"] and len(files["lxd.log"].splitlines()) <= 50
     view = json.loads(files["charm.json"])
