@@ -1,4 +1,4 @@
-"""The nine actions, run on this unit's LXD: results are structured, refusals are ActionErrors."""
+"""The actions, run on this unit's LXD: results are structured, refusals are ActionErrors."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from config import CharmConfig, ConfigError, load_config
 from departure import leave
 from membership import Membership, check_port
 from models import PEER, ClusterInfo, ServerInfo, UnitInfo, server_name_of
-from observability import DASHBOARD_RELATION, METRICS_RELATION, Observability
+from observability import DASHBOARD_RELATION, LOGGING_RELATION, METRICS_RELATION, Observability
 from preflight import check_inputs, ensure_lxd, pool_spec
 from status import Stop, member_status
 from workload import LXD, LXDError
@@ -56,7 +56,7 @@ class LXDClusterCharm(ops.CharmBase):
         framework.observe(self.clients.on.client_requested, self._reconcile)
         framework.observe(self.clients.on.client_gone, self._on_client_gone)
         self.observability = Observability(self, self.lxd)
-        for relation in (METRICS_RELATION, DASHBOARD_RELATION):
+        for relation in (METRICS_RELATION, DASHBOARD_RELATION, LOGGING_RELATION):
             for event in ("relation_joined", "relation_changed", "relation_broken"):
                 framework.observe(getattr(self.on[relation], event), self._reconcile)
         self._actions = ClusterActions(self.model, self.lxd).handlers

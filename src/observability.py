@@ -8,6 +8,8 @@ and nothing else). It publishes one scrape job with every member as a static tar
 verified against the cluster certificate. The key stays in the secret, granted to the scraper's
 relation; only with `metrics-key-in-relation-data=true` does it go into the job's tls_config,
 which is the one place the stock prometheus_scrape consumers read a client key from.
+Logs: where LXD has the `loki` API extension, the leader points LXD's own Loki client
+(loki.api.url, cluster-wide) at the Loki of the `logging` relation (interface loki_push_api).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 METRICS_RELATION = "metrics-endpoint"
 DASHBOARD_RELATION = "grafana-dashboard"
+LOGGING_RELATION = "logging"
+LOKI_PUSH_PATH = "/loki/api/v1/push"
 SECRET_LABEL = "metrics-client"
 KEY_SECRET_FIELD = "tls_client_key_secret"  # relation data: id of the secret holding the key
 CERT_FIELD = "tls_client_certificate"  # relation data: the (public) client certificate
@@ -44,6 +48,19 @@ def alert_rules(topology: Any) -> dict[str, Any]:
     rules = AlertRules(query_type="promql", topology=topology)
     rules.add_path(str(ALERT_RULES_DIR), recursive=True)
     return rules.as_dict()
+
+
+def loki_url(relations: list[ops.Relation]) -> str:
+    """The first Loki push endpoint a `logging` provider unit publishes, as LXD wants it (no path)."""
+    for relation in relations:
+        for unit in sorted(relation.units, key=lambda u: u.name):
+            try:
+                url = json.loads(relation.data[unit].get("endpoint", "{}")).get("url", "")
+            except (ValueError, AttributeError):
+                continue
+            if url:
+                return url.removesuffix(LOKI_PUSH_PATH)
+    return ""
 
 
 def dashboard_templates(charm_name: str, topology: dict[str, str]) -> dict[str, Any]:
@@ -80,6 +97,7 @@ class Observability:
 
         topology = JujuTopology.from_charm(self.charm)
         self.publish_dashboards()
+        self._send_logs(info)
         scrapers = self.model.relations[METRICS_RELATION]
         secret = self._client_secret(create=bool(scrapers))
         if secret is None:
@@ -105,6 +123,14 @@ class Observability:
         topology = JujuTopology.from_charm(self.charm)
         for relation in self.model.relations[DASHBOARD_RELATION]:
             self._publish_dashboards(relation, topology)
+
+    def _send_logs(self, info: ServerInfo) -> None:
+        url = loki_url(self.model.relations[LOGGING_RELATION])
+        if not info.supports("loki"):
+            if url:
+                logger.warning("LXD %s has no loki support (API extension loki): logging is not sent", info.version)
+            return
+        self.lxd.update_config({"loki.api.url": url})  # empty: LXD stops sending
 
     def _client_secret(self, create: bool) -> ops.Secret | None:
         try:

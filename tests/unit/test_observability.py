@@ -134,3 +134,25 @@ def test_every_shipped_file_is_read_from_the_charm_directory():
     """The packed charm reads them beside src/observability.py (.jujuignore must keep them)."""
     assert sorted(p.name for p in observability.ALERT_RULES_DIR.glob("*.rule")) == ["lxd.rule"]
     assert sorted(p.name for p in observability.DASHBOARDS_DIR.glob("*.json")) == ["lxd-cluster.json"]
+
+
+def logging_relation(url: str) -> testing.Relation:
+    return testing.Relation(
+        "logging", id=REL + 3, remote_app_name="loki", remote_units_data={0: {"endpoint": json.dumps({"url": url})}}
+    )
+
+
+def test_lxd_sends_its_logs_to_the_related_loki_where_it_can(lxd, cluster_pem):
+    lxd.extensions.add("loki")
+    relation = logging_relation("http://10.1.2.3:3100/loki/api/v1/push")
+    out = ctx().run(ctx().on.relation_changed(relation, remote_unit=0), leader_state(cluster_pem, relation))
+    assert lxd.config["loki.api.url"] == "http://10.1.2.3:3100"
+    gone = dataclasses.replace(out, relations=[r for r in out.relations if r.id != relation.id])
+    ctx().run(ctx().on.update_status(), gone)
+    assert "loki.api.url" not in lxd.config or lxd.config["loki.api.url"] == ""
+
+
+def test_an_lxd_without_loki_support_is_left_alone(lxd, cluster_pem):
+    relation = logging_relation("http://10.1.2.3:3100/loki/api/v1/push")
+    out = ctx().run(ctx().on.relation_changed(relation, remote_unit=0), leader_state(cluster_pem, relation))
+    assert "loki.api.url" not in lxd.config and out.unit_status.name == "active"
