@@ -17,13 +17,16 @@ from charms.lxd_cluster.v0.lxd_cluster import LXDClusterProvider
 
 from action_checks import ActionError
 from actions import ClusterActions
+from adoption import refuse_join
 from clients import forget_client, serve_clients
 from config import CharmConfig, ConfigError, load_config
 from departure import leave
+from lxd_package import PackageStep
 from membership import Membership, check_port
 from models import PEER, ClusterInfo, ServerInfo, UnitInfo, server_name_of
 from observability import DASHBOARD_RELATION, LOGGING_RELATION, METRICS_RELATION, Observability
 from preflight import check_inputs, ensure_lxd, pool_spec
+from snap import LXDSnap
 from status import Stop, member_status
 from workload import LXD, LXDError
 
@@ -34,6 +37,7 @@ class LXDClusterCharm(ops.CharmBase):
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
         self.lxd = LXD()  # the one place the charm gets its LXD (unit tests inject a fake here)
+        self.snap = LXDSnap()  # snapd (unit tests put a fake snapd and `snap` command in its way)
         self._outcome: ops.StatusBase | None = None
         peer = self.on[PEER]
         for event in (
@@ -77,6 +81,10 @@ class LXDClusterCharm(ops.CharmBase):
             self._outcome = ops.BlockedStatus(f"LXD: {e}")
 
     def _converge(self, config: CharmConfig) -> None:
+        # snapd decides what is installed: install, hold, catch up, or this unit's turn in an upgrade
+        step = PackageStep(self.snap, self.unit, self.app, self.model.get_relation(PEER), self._lxd_initialised)
+        if (status := step.ensure(config.snap_channel)) is not None:
+            raise Stop(status)
         info = ensure_lxd(self.lxd, self.unit, config)
         relation = self.model.get_relation(PEER)
         if relation is None:
@@ -113,11 +121,14 @@ class LXDClusterCharm(ops.CharmBase):
         if not cluster.formed and self.unit.is_leader():
             if any(peer.is_member for peer in membership.peer_units().values()):
                 raise Stop(ops.WaitingStatus("a peer is already a cluster member: waiting for it"))
-            membership.bootstrap(config, pool)
+            if adopted := membership.bootstrap(config, pool):
+                self._outcome = ops.ActiveStatus(adopted)
             self._as_member(membership, config, self.lxd.info(), cluster, me)
             return
         if not cluster.formed:
             raise Stop(ops.WaitingStatus("waiting for the leader to bootstrap the cluster"))
+        if refusal := refuse_join(self.lxd.inventory()):  # joining would erase what it holds
+            raise Stop(ops.BlockedStatus(refusal))
         if self.unit.is_leader():  # a leader that is not a member: a member unit issues for it
             cluster = membership.appoint_issuer(cluster, leader_is_member=False)
         offer = membership.offer_for_me(cluster)
@@ -136,6 +147,9 @@ class LXDClusterCharm(ops.CharmBase):
             serve_clients(self.lxd, self.clients, info)
         self.observability.as_member(config, info, address)
         check_port(config, address)
+
+    def _lxd_initialised(self) -> bool:
+        return self.lxd.inventory().initialised
 
     # -- scale-in and clients -------------------------------------------------------------
     def _on_peer_departed(self, event: ops.RelationDepartedEvent) -> None:

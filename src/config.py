@@ -38,6 +38,7 @@ class CharmConfig:
     cluster_port: int = 8443
     metrics_port: int = 8444
     metrics_key_in_relation_data: bool = False
+    adopt_existing_lxd: bool = False
 
     @property
     def maas_enabled(self) -> bool:
@@ -121,6 +122,7 @@ def load_config(raw: Mapping[str, object]) -> CharmConfig:
         cluster_port=port,
         metrics_port=metrics_port,
         metrics_key_in_relation_data=raw.get("metrics-key-in-relation-data") is True,
+        adopt_existing_lxd=bool(raw.get("adopt-existing-lxd", False)),
     )
 
 

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import ops
 
+from adoption import adopt, adopted_status, describe, refuse_adoption
 from config import CharmConfig
 from models import PEER, ClusterInfo, JoinOffer, ServerInfo, UnitInfo, server_name_of, unit_number
 from preflight import prepare_device
@@ -98,7 +99,19 @@ class Membership:
         return MaasSettings(config.maas_api_url, key, config.maas_subnet_ipv4, config.maas_subnet_ipv6)
 
     # -- bootstrap and join ---------------------------------------------------------------
-    def bootstrap(self, config: CharmConfig, pool: PoolSpec) -> None:
+    def bootstrap(self, config: CharmConfig, pool: PoolSpec) -> str:
+        """Form the cluster here: a bootstrap preseed on a fresh LXD, or (with consent) adopt one in use.
+        Returns what an adoption kept, for status ("" after a bootstrap)."""
+        inventory = self.lxd.inventory()
+        if inventory.initialised:  # never overwritten: its instances rely on its default profile
+            if refusal := refuse_adoption(inventory, config.adopt_existing_lxd):
+                raise Stop(ops.BlockedStatus(refusal))
+            found = describe(inventory)
+            self.unit.status = ops.MaintenanceStatus(f"adopting the existing LXD ({found})")
+            prepare_device(self.lxd, config, pool)
+            adopt(self.lxd, inventory, self.server_name, https_address(self.address(), config.cluster_port), pool)
+            logger.info("adopted the existing LXD as %s, keeping %s", self.server_name, found)
+            return adopted_status(found, self.server_name)
         self.unit.status = ops.MaintenanceStatus("bootstrapping the LXD cluster")
         prepare_device(self.lxd, config, pool)
         preseed = bootstrap_preseed(
@@ -115,6 +128,7 @@ class Membership:
         except LXDError as e:
             raise Stop(ops.BlockedStatus(f"bootstrap failed: {e}")) from None
         logger.info("bootstrapped LXD cluster as %s", self.server_name)
+        return ""
 
     def offer_for_me(self, cluster: ClusterInfo) -> JoinOffer | None:
         """The credential offered to this unit, by the leader (app databag) or the issuing member."""

@@ -16,13 +16,7 @@ logger = logging.getLogger(__name__)
 
 
 def ensure_lxd(lxd: LXD, unit: ops.Unit, config: CharmConfig) -> ServerInfo:
-    """Install LXD if it is missing (an LXD already installed is used as is) and wait for it."""
-    if not lxd.installed():
-        unit.status = ops.MaintenanceStatus(f"installing LXD from {config.snap_channel}")
-        try:
-            lxd.install(config.snap_channel)
-        except LXDError as e:
-            raise Stop(ops.BlockedStatus(f"cannot install LXD: {e}")) from None
+    """Wait for LXD to answer (lxd_package.PackageStep has installed it, or found it installed)."""
     try:
         info = lxd.info()
     except ClientUnavailable as e:  # waiting would not mend it

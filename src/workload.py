@@ -19,9 +19,12 @@ import stat
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from adoption import Inventory
 
 from models import DeviceState, Instance, Member, ServerInfo
 
@@ -29,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 SNAP_LXD_DIR = "/var/snap/lxd/common/lxd"
 DEB_LXD_DIR = "/var/lib/lxd"
+SNAP_LXD_BIN = "/snap/bin/lxd"
 # Host tool LXD needs for each storage driver (the snap bundles them; a deb LXD uses the host's).
 DRIVER_PACKAGES = {"zfs": "zfsutils-linux", "btrfs": "btrfs-progs", "lvm": "lvm2", "dir": ""}
 JOIN_TIMEOUT = 300  # seconds for one `lxd init --preseed`
@@ -97,6 +101,12 @@ def run_command(argv: list[str], stdin: str | None = None, timeout: int = 120, l
     return proc.stdout
 
 
+def lxd_command() -> str:
+    """The snap's lxd by path when it is installed: on Ubuntu 24.04 /usr/sbin/lxd may be lxd-installer's
+    shim, and /usr/sbin comes before /snap/bin on the hook's PATH."""
+    return SNAP_LXD_BIN if os.path.exists(SNAP_LXD_BIN) else "lxd"
+
+
 def default_lxd_dir() -> str:
     """LXD_DIR if set (LXD's own convention), else the snap's or the deb's daemon directory."""
     if os.environ.get("LXD_DIR"):
@@ -115,25 +125,9 @@ class LXD:
         # GET /1.0 and the member list, read once per hook; any change through this object drops them
         self._cache: dict[str, dict[str, Any]] = {}
 
-    # -- install and readiness -------------------------------------------------------------
-    @staticmethod
-    def installed() -> bool:
-        return shutil.which("lxd") is not None
-
-    @staticmethod
-    def snap_available() -> bool:
-        return shutil.which("snap") is not None
-
-    def install(self, channel: str) -> None:
-        """Install the LXD snap from channel; an LXD that is installed already is kept as it is."""
-        if self.installed():
-            return
-        if not self.snap_available():
-            raise LXDError("LXD is not installed and snap is not available to install it")
-        self._run(["snap", "install", "lxd", f"--channel={channel}"], timeout=900)
-
+    # -- readiness (snap.py installs LXD) --------------------------------------------------
     def wait_ready(self, timeout: int = 60) -> None:
-        self._run(["lxd", "waitready", f"--timeout={timeout}"], timeout=timeout + 10)
+        self._run([lxd_command(), "waitready", f"--timeout={timeout}"], timeout=timeout + 10)
 
     # -- REST API --------------------------------------------------------------------------
     @property
@@ -367,7 +361,7 @@ class LXD:
     def apply_preseed(self, preseed: dict[str, Any], timeout: int = JOIN_TIMEOUT) -> None:
         """`lxd init --preseed`, the document on stdin (never written to disk: it holds credentials)."""
         self._cache.clear()
-        self._run(["lxd", "init", "--preseed"], stdin=yaml.safe_dump(preseed), timeout=timeout)
+        self._run([lxd_command(), "init", "--preseed"], stdin=yaml.safe_dump(preseed), timeout=timeout)
 
     # -- devices ---------------------------------------------------------------------------
     @staticmethod
@@ -396,3 +390,37 @@ class LXD:
     # -- processes -------------------------------------------------------------------------
     def _run(self, argv: list[str], stdin: str | None = None, timeout: int = 120) -> str:
         return run_command(argv, stdin=stdin, timeout=timeout, lxd_dir=self.lxd_dir)
+
+    # -- an LXD in use before the charm (adoption.py decides) ---------------------------------
+    def inventory(self) -> Inventory:
+        """What a standalone LXD holds: instances, images, pools, profiles, managed networks."""
+        from adoption import Inventory
+
+        def names(path: str) -> list[dict[str, Any]]:
+            return self._api("get", path, params={"recursion": 1})["metadata"] or []
+
+        images = tuple(
+            (i.get("aliases") or [{}])[0].get("name") or i.get("fingerprint", "")[:12] for i in names("images")
+        )
+        profiles = tuple(
+            p["name"] for p in names("profiles") if p["name"] != "default" or p.get("devices") or p.get("config")
+        )
+        return Inventory(
+            instances=tuple(i["name"] for i in names("instances")),
+            images=images,
+            pools=tuple(p["name"] for p in names("storage-pools")),
+            profiles=profiles,
+            networks=tuple(n["name"] for n in names("networks") if n.get("managed")),
+            https_address=str(self._get("")["metadata"].get("config", {}).get("core.https_address", "")),
+        )
+
+    def create_pool(self, name: str, driver: str, config: dict[str, str]) -> None:
+        """A storage pool on a standalone LXD (before clustering is enabled, no per-member step)."""
+        self._api("post", "storage-pools", json={"name": name, "driver": driver, "config": config})
+
+    def enable_clustering(self, server_name: str, https_address: str) -> None:
+        """`lxc config set core.https_address ...; lxc cluster enable NAME`: a standalone LXD becomes a
+        one-member cluster and keeps its instances, images, pools and profiles."""
+        self._api("patch", "", json={"config": {"core.https_address": https_address}})
+        self._api("put", "cluster", json={"server_name": server_name, "enabled": True})
+        self._cache.clear()

@@ -6,6 +6,7 @@ fixture replaces that one seam with a FakeLXD, so every test of the charm talks 
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -66,3 +67,24 @@ def lxd(cluster_pem: str, monkeypatch: pytest.MonkeyPatch):
     fake = FakeLXD(cluster_pem)
     monkeypatch.setattr(charm, "LXD", lambda: fake)
     return fake
+
+
+@pytest.fixture(autouse=True)
+def host(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, cluster_pem: str):
+    """This machine as snap.py sees it: by default no snapd and a deb LXD, as on Debian 12.
+
+    PATH holds only the fake `snap` (and a fake `lxd` once a test puts one there), and charmlibs.snap
+    talks to the fake snapd's socket once a test starts it. cluster_pem is made first (openssl).
+    """
+    from charmlibs.snap import _client
+    from fake_snap import FakeHost
+
+    fake = FakeHost(tmp_path_factory.mktemp("host"))
+    for tool in ("git", "openssl"):  # what tests themselves run; never an lxd
+        if found := shutil.which(tool):
+            (fake.bin / tool).symlink_to(found)
+    monkeypatch.setenv("PATH", str(fake.bin))
+    monkeypatch.setattr(_client, "_SOCKET_PATH", str(fake.socket))  # the library has no setting for it
+    fake.deb()
+    yield fake
+    fake.stop()

@@ -6,11 +6,13 @@ import base64
 import json
 from typing import Any
 
+from adoption import Inventory
 from models import DeviceState, Instance, Member, ServerInfo
 from workload import SERVER_DEFAULTS, LXDError, certificate_fingerprint
 
 MUTATIONS = (
-    "install",
+    "create_pool",
+    "enable_clustering",
     "apply_preseed",
     "update_config",
     "set_trust_password",
@@ -43,8 +45,6 @@ class FakeLXD:
     def __init__(self, certificate: str, version: str = "5.21.2"):
         self.certificate = certificate
         self.version = version
-        self.is_installed = True
-        self.snap = True
         self.ready = True
         self.clustered = False
         self.server_name = ""
@@ -69,17 +69,10 @@ class FakeLXD:
         self.metrics_certs: dict[str, dict[str, str]] = {}  # fingerprint -> certificate row (type metrics)
         self.warnings: list[dict[str, Any]] = []
         self.lxd_dir = "/nonexistent-lxd-dir"
+        self.standalone = Inventory()  # what the daemon holds before it is clustered (fresh: nothing)
+        self.created_pools: list[tuple[str, str, dict[str, str]]] = []
 
     # what the charm calls ----------------------------------------------------------------------
-    def installed(self) -> bool:
-        return self.is_installed
-
-    def install(self, channel: str) -> None:
-        self.calls.append("install")
-        if not self.snap:
-            raise LXDError("LXD is not installed and snap is not available to install it")
-        self.is_installed = True
-
     def wait_ready(self, timeout: int = 60) -> None:
         if not self.ready:
             raise LXDError("Daemon still not running after 30s timeout")
@@ -208,6 +201,22 @@ class FakeLXD:
     def issue_client_token(self, name: str) -> str:
         self.calls.append("issue_client_token")
         return base64.b64encode(json.dumps({"client_name": name, "secret": "client-s3cret"}).encode()).decode()
+
+    def inventory(self) -> Inventory:
+        if not self.ready:
+            raise LXDError("connection refused")
+        return self.standalone
+
+    def create_pool(self, name: str, driver: str, config: dict[str, str]) -> None:
+        self.calls.append("create_pool")
+        self.created_pools.append((name, driver, config))
+
+    def enable_clustering(self, server_name: str, https_address: str) -> None:
+        self.calls.append("enable_clustering")
+        self.clustered, self.server_name = True, server_name
+        self.member_rows.append(
+            Member(server_name, f"https://{https_address}", ("database",), "Online", "Fully operational")
+        )
 
     # helpers for tests ---------------------------------------------------------------------------
     def be_member(self, name: str, *others: str) -> None:

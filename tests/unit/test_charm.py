@@ -37,6 +37,7 @@ def test_a_non_leader_on_a_fresh_model_waits_for_the_leader_and_announces_itself
         "server-name": "lxd-cluster-1",
         "address": "10.0.0.2:8443",
         "lxd-version": "5.21.2",
+        "lxd-source": "deb",
     }
     assert lxd.mutations() == []
     assert out.workload_version == "5.21.2"
@@ -112,14 +113,15 @@ JUJU_BAD_CONFIG = [(_as_juju_would(c), o) for c, o in BAD_CONFIG if _juju_can_se
 
 @pytest.mark.parametrize("changes, option", JUJU_BAD_CONFIG, ids=[case_id(c) for c in JUJU_BAD_CONFIG])
 @pytest.mark.parametrize("leader", [True, False])
-def test_every_config_error_blocks_with_its_message_and_touches_nothing(lxd, changes, option, leader):
-    lxd.is_installed = False  # not even the install may run
+def test_every_config_error_blocks_with_its_message_and_touches_nothing(lxd, host, changes, option, leader):
+    (host.bin / "lxd").unlink()  # not even the install may run
+    host.start_snapd()
     with pytest.raises(ConfigError) as expected:
         load_config({**DEFAULTS, **changes})
     out = ctx().run(ctx().on.config_changed(), make_state(leader=leader, config=changes))
     assert out.unit_status == testing.BlockedStatus(str(expected.value))
     assert option in out.unit_status.message
-    assert lxd.calls == []
+    assert lxd.calls == [] and host.calls == [] and host.state["api"] == []
 
 
 def test_enough_bad_config_reaches_the_charm():

@@ -10,10 +10,13 @@ from models import DeviceState
 
 
 # -- LXD installed and answering -------------------------------------------------------------------
-def test_lxd_not_installed_and_no_snap_blocks(lxd):
-    lxd.is_installed, lxd.snap = False, False
+def test_lxd_not_installed_and_no_snap_blocks(lxd, host):
+    (host.bin / "lxd").unlink()  # no snapd, no LXD binary
     out = ctx().run(ctx().on.install(), make_state(leader=True))
-    assert out.unit_status.name == "blocked" and "snap" in out.unit_status.message
+    assert out.unit_status == testing.BlockedStatus(
+        "LXD is not installed and snapd is not available to install it: install snapd, or an LXD package"
+    )
+    assert lxd.mutations() == [] and host.calls == []
 
 
 def test_daemon_not_answering_waits(lxd):

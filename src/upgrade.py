@@ -1,0 +1,134 @@
+"""The coordinated LXD snap upgrade as data: the plan the leader publishes, what each unit reports,
+whose turn it is and what status says. Pure: no ops, no I/O.
+
+LXD lets members of one cluster run different versions only while an upgrade is under way: a
+member on the newer version waits ("Waiting for other cluster members to upgrade their versions")
+and serves nothing until every member runs it. So the members refresh one after the other, in a
+fixed order (non-leaders by unit number, the leader last: its LXD keeps answering longest), each
+from the same cohort, and nobody waits for an upgraded member to become healthy before the next.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, MutableMapping
+
+from snap import normalise_channel, track_of
+
+LXD_WAITING = "Waiting for other cluster members to upgrade their versions"  # LXD's log line
+
+
+class _Bag:
+    """Dataclass <-> databag, field foo_bar as key foo-bar; empty values are not written."""
+
+    @classmethod
+    def load(cls, data: Mapping[str, str]):  # noqa: ANN206 - returns cls
+        return cls(**{f.name: data.get(f.name.replace("_", "-"), "") for f in dataclasses.fields(cls)})
+
+    def dump(self, data: MutableMapping[str, str]) -> None:
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            key, value = f.name.replace("_", "-"), getattr(self, f.name)
+            if value:
+                data[key] = value
+            elif key in data:
+                del data[key]
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterSnap(_Bag):
+    """In the application databag, written by the leader."""
+
+    snap_channel: str = ""  # the channel every member runs (set when the cluster forms, and after upgrades)
+    snap_cohort: str = ""  # cohort key joiners install or catch up with
+    snap_revision: str = ""  # the revision that cohort gives (the leader's)
+    upgrade_channel: str = ""  # target of the upgrade under way
+    upgrade_cohort: str = ""  # cohort key every member refreshes with: one revision for all
+    upgrade_order: str = ""  # unit names, space-separated, in refresh order
+
+    @property
+    def upgrading(self) -> bool:
+        return bool(self.upgrade_channel)
+
+    @property
+    def order(self) -> list[str]:
+        return self.upgrade_order.split()
+
+
+@dataclasses.dataclass(frozen=True)
+class UnitSnap(_Bag):
+    """In each unit's databag: where its LXD comes from and what it runs."""
+
+    lxd_source: str = ""  # snap, deb, none
+    snap_tracking: str = ""
+    snap_revision: str = ""
+    upgrade_error: str = ""  # why this unit could not refresh (snapd's words)
+
+
+def unit_number(name: str) -> int:
+    return int(name.rsplit("/", 1)[-1])
+
+
+def plan_order(units: list[str], leader: str) -> list[str]:
+    """Non-leaders by unit number, then the leader."""
+    return sorted((u for u in units if u != leader), key=unit_number) + ([leader] if leader in units else [])
+
+
+def downgrade(current: str, target: str) -> bool:
+    """5.21 -> 5.0 is a downgrade LXD refuses once initialised; latest is newer than every numbered track."""
+
+    def key(track: str) -> tuple[int, ...]:
+        if track == "latest":
+            return (10**6,)
+        try:
+            return tuple(int(p) for p in track.split("."))
+        except ValueError:
+            return (-1,)
+
+    return key(track_of(target)) < key(track_of(current))
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    target: str
+    done: list[str]  # units on the target channel
+    pending: list[str]  # units still to refresh, in order
+    failed: dict[str, str]  # unit -> why it could not refresh
+    not_snap: list[str]  # units whose LXD is no snap: they cannot follow
+
+    @property
+    def complete(self) -> bool:
+        return not self.pending
+
+    @property
+    def total(self) -> int:
+        return len(self.done) + len(self.pending)
+
+    @property
+    def next(self) -> str:
+        return self.pending[0] if self.pending else ""
+
+    def headline(self) -> str:
+        return f"upgrading: {len(self.done)} of {self.total} members on {self.target}"
+
+    def trouble(self) -> str:
+        """The members that hold the upgrade up, and why: every other unit shows this."""
+        parts = [f"{u} cannot refresh: {why}" for u, why in sorted(self.failed.items())]
+        parts += [f"{u} has no LXD snap (a deb cannot follow snap-channel)" for u in self.not_snap]
+        return "; ".join(parts)
+
+
+def progress(plan: ClusterSnap, units: Mapping[str, UnitSnap]) -> Progress:
+    """Where the upgrade stands, over the units present now (a departed unit no longer counts;
+    a unit added after the plan refreshes last)."""
+    target = plan.upgrade_channel
+    order = [u for u in plan.order if u in units] + sorted((u for u in units if u not in plan.order), key=unit_number)
+    done = [u for u in order if normalise_channel(units[u].snap_tracking or "-") == target]
+    pending = [u for u in order if u not in done]
+    failed = {u: units[u].upgrade_error for u in pending if units[u].upgrade_error}
+    not_snap = [u for u in pending if units[u].lxd_source in ("deb", "none") and u not in failed]
+    return Progress(target, done, pending, failed, not_snap)
+
+
+def turn_of(progress_: Progress, unit: str) -> bool:
+    """A unit refreshes when every unit before it in the order is on the target."""
+    return progress_.next == unit
