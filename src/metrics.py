@@ -107,11 +107,10 @@ def scrape_job(
     }
 
 
-def untrust_metrics_certificate(lxd: LXD, pem: str) -> bool:
-    """Remove pem from the trust store if it is there; returns whether it was."""
-    fingerprint = certificate_fingerprint(pem)
+def untrust_metrics_certificate(lxd: LXD, name: str) -> bool:
+    """Remove the `metrics` certificates named name from the trust store; returns whether one was."""
     rows = lxd._api("get", "certificates", params={"recursion": 1})["metadata"] or []
-    if not any(r.get("fingerprint") == fingerprint for r in rows):
-        return False
-    lxd._api("delete", f"certificates/{fingerprint}")
-    return True
+    ours = [r["fingerprint"] for r in rows if r.get("type") == "metrics" and r.get("name") == name]
+    for fingerprint in ours:
+        lxd._api("delete", f"certificates/{fingerprint}")
+    return bool(ours)

@@ -99,14 +99,13 @@ class Observability:
         self.publish_dashboards()
         self._send_logs(info)
         scrapers = self.model.relations[METRICS_RELATION]
-        secret = self._client_secret(create=bool(scrapers))
-        if secret is None:
-            return
-        content = secret.get_content(refresh=True)
+        name = f"juju-{self.app.name}-metrics"
         if not scrapers:  # nobody scrapes: LXD trusts the metrics certificate no longer
-            untrust_metrics_certificate(self.lxd, content["certificate"])
+            untrust_metrics_certificate(self.lxd, name)
             return
-        trust_metrics_certificate(self.lxd, f"juju-{self.app.name}-metrics", content["certificate"])
+        secret = self._client_secret()
+        content = secret.get_content(refresh=True)
+        trust_metrics_certificate(self.lxd, name, content["certificate"])
         targets = {
             m.server_name: metrics_address(m.url.removeprefix("https://"), config.metrics_port)
             for m in self.lxd.members()
@@ -132,12 +131,11 @@ class Observability:
             return
         self.lxd.update_config({"loki.api.url": url})  # empty: LXD stops sending
 
-    def _client_secret(self, create: bool) -> ops.Secret | None:
+    def _client_secret(self) -> ops.Secret:
         try:
             return self.model.get_secret(label=SECRET_LABEL)
         except ops.SecretNotFoundError:
-            if not create:
-                return None
+            pass
         from metrics import generate_certificate
 
         certificate, key = generate_certificate(f"juju-{self.app.name}-metrics")

@@ -98,5 +98,7 @@ def test_trusting_the_metrics_certificate_is_idempotent_and_undone(cluster_pem):
     assert trust_metrics_certificate(lxd, "juju-lxd-cluster-metrics", cert) is True
     assert trust_metrics_certificate(lxd, "juju-lxd-cluster-metrics", cert) is False
     assert [(r["name"], r["type"]) for r in lxd.metrics_certs.values()] == [("juju-lxd-cluster-metrics", "metrics")]
-    assert untrust_metrics_certificate(lxd, cert) is True
-    assert lxd.metrics_certs == {} and untrust_metrics_certificate(lxd, cert) is False
+    lxd.trusted["juju-lxd-cluster-metrics-client"] = ("ab" * 32, ())  # a client of the same name prefix
+    assert untrust_metrics_certificate(lxd, "juju-lxd-cluster-metrics") is True
+    assert lxd.metrics_certs == {} and untrust_metrics_certificate(lxd, "juju-lxd-cluster-metrics") is False
+    assert "juju-lxd-cluster-metrics-client" in lxd.trusted

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import ops
 import pytest
 from cosl import LZMABase64
 from fake_lxd import FakeLXD
@@ -156,3 +157,14 @@ def test_an_lxd_without_loki_support_is_left_alone(lxd, cluster_pem):
     relation = logging_relation("http://10.1.2.3:3100/loki/api/v1/push")
     out = ctx().run(ctx().on.relation_changed(relation, remote_unit=0), leader_state(cluster_pem, relation))
     assert "loki.api.url" not in lxd.config and out.unit_status.name == "active"
+
+
+def test_without_a_scraper_the_leader_reads_no_secret(lxd, cluster_pem, monkeypatch):
+    """secret-get of a label that does not exist is refused by Juju: not asked on every hook."""
+
+    def no_secret_get(*args, **kwargs):
+        raise AssertionError("secret-get without a scraper")
+
+    monkeypatch.setattr(ops.Model, "get_secret", no_secret_get)
+    out = ctx().run(ctx().on.update_status(), leader_state(cluster_pem))
+    assert not out.secrets and lxd.metrics_certs == {} and out.unit_status.name == "active"
