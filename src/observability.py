@@ -93,9 +93,6 @@ class Observability:
         serve_metrics(self.lxd, metrics_address(https_address, config.metrics_port))
         if not self.unit.is_leader():
             return
-        from cosl import JujuTopology
-
-        topology = JujuTopology.from_charm(self.charm)
         self.publish_dashboards()
         self._send_logs(info)
         scrapers = self.model.relations[METRICS_RELATION]
@@ -103,6 +100,9 @@ class Observability:
         if not scrapers:  # nobody scrapes: LXD trusts the metrics certificate no longer
             untrust_metrics_certificate(self.lxd, name)
             return
+        from cosl import JujuTopology  # imported only when needed: it brings pydantic
+
+        topology = JujuTopology.from_charm(self.charm)
         secret = self._client_secret()
         content = secret.get_content(refresh=True)
         trust_metrics_certificate(self.lxd, name, content["certificate"])
@@ -114,13 +114,14 @@ class Observability:
             self._publish_scrape(relation, secret, content, targets, info, config, topology)
 
     def publish_dashboards(self) -> None:
-        """grafana-dashboard needs no LXD: the leader publishes whether or not it is a member."""
-        if not self.unit.is_leader():
+        """The leader publishes the shipped dashboards on every grafana-dashboard relation."""
+        relations = self.model.relations[DASHBOARD_RELATION]
+        if not self.unit.is_leader() or not relations:
             return
         from cosl import JujuTopology
 
         topology = JujuTopology.from_charm(self.charm)
-        for relation in self.model.relations[DASHBOARD_RELATION]:
+        for relation in relations:
             self._publish_dashboards(relation, topology)
 
     def _send_logs(self, info: ServerInfo) -> None:
