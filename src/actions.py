@@ -8,11 +8,12 @@ from dataclasses import replace
 
 import ops
 import yaml
-from charms.lxd_cluster.v0.lxd_cluster import DataError, fingerprint_of
+from charms.lxd_cluster.v0.lxd_cluster import DataError, check_client_certificate
 
 import debug_bundle
+from access import AccessError, ensure_projects, secure_tokens, token_terms
 from action_checks import ActionError, check_known_member, check_removal, parse_launch
-from config import load_config
+from config import CharmConfig, ConfigError, load_config
 from departure import move_off
 from membership import issue_credential
 from models import PEER, ClusterInfo, Member, server_name_of
@@ -50,6 +51,12 @@ class ClusterActions:
             "restore": lambda event: self.member_state(event, "restore"),
             "debug": self.debug,
         }
+
+    def _config(self) -> CharmConfig:
+        try:
+            return load_config(self.model.config)
+        except ConfigError as e:
+            raise ActionError(f"fix the configuration first: {e}") from None
 
     def _require_member(self, leader: bool = False) -> list[Member]:
         if leader and not self.unit.is_leader():
@@ -169,7 +176,7 @@ class ClusterActions:
         source = str(event.params.get("storage-source", "")).strip()
         if not server_name or not address:
             raise ActionError("server-name and address are required: the new host's name and its IP")
-        config = load_config(self.model.config)
+        config = self._config()
         members = self._require_member(leader=reveal)
         if server_name in [m.server_name for m in members]:
             raise ActionError(f"{server_name} is a member already: choose the new host's name")
@@ -178,6 +185,8 @@ class ClusterActions:
         if not cluster.formed:
             raise ActionError("the cluster is not published yet: wait for the leader")
         info = self.lxd.info()
+        if reveal:
+            secure_tokens(self.lxd, config, info)  # the configured lifetime applies to this token too
         credential = issue_credential(self.lxd, info, server_name) if reveal else JoinCredential("token", REDACTED)
         preseed = join_preseed(
             server_name=server_name,
@@ -188,7 +197,12 @@ class ClusterActions:
             credential=credential,
             pool=PoolSpec(config.storage_driver, source=source, size="" if source else config.storage_size),
         )
-        event.set_results({"preseed": yaml.safe_dump(preseed, sort_keys=False)})
+        results = {"preseed": yaml.safe_dump(preseed, sort_keys=False)}
+        if reveal and credential.kind == "token":
+            results.update(token_terms(credential.value, config, info, "join"))
+        elif reveal:
+            results["token-expires-at"] = "a trust password (this LXD has no join tokens): valid until replaced"
+        event.set_results(results)
 
     def member_state(self, event: ops.ActionEvent, action: str) -> None:
         name = str(event.params.get("name", ""))
@@ -208,33 +222,59 @@ class ClusterActions:
 
     # -- trusted clients outside Juju -----------------------------------------------------
     def add_trusted_client(self, event: ops.ActionEvent) -> None:
+        """Least privilege: the client gets the projects named, or everything only with admin=true."""
         name = str(event.params.get("name", "")).strip()
         pem = str(event.params.get("certificate", "")).strip()
-        projects = tuple(event.params.get("projects", []))
+        projects = tuple(sorted(set(event.params.get("projects", []))))
+        admin = event.params.get("admin") is True
         if not name:
             raise ActionError("name is required: how the client shows in `lxc config trust list`")
+        if not projects and not admin:
+            raise ActionError(
+                "name the projects the client may use (projects='[ci]'), or grant full access, which is "
+                "root on every member, deliberately with admin=true"
+            )
+        if projects and admin:
+            raise ActionError("projects and admin=true exclude each other: give one of them")
         if pem:
             try:
-                fingerprint = fingerprint_of(pem)
+                fingerprint = check_client_certificate(pem)
             except DataError as e:
-                raise ActionError(f"certificate is unusable: {e}") from None
-        self._require_member()
+                raise ActionError(f"certificate is refused: {e}") from None
+        config = self._config()
+        self._require_member(leader=not pem)  # the leader enforces token lifetimes
         if name in self.lxd.trusted_clients():
             raise ActionError(f"a client named {name} is trusted already: remove it first")
+        try:
+            ensure_projects(self.lxd, projects)
+        except AccessError as e:
+            raise ActionError(str(e)) from None
+        grant = None if admin else projects
+        scope = {"projects": ", ".join(projects) if projects else "all (admin: root on every member)"}
         if pem:
-            self.lxd.trust_client(name, pem + "\n", projects)
-            event.set_results({"name": name, "fingerprint": fingerprint})
-        else:
-            event.set_results({"name": name, "token": self.lxd.issue_client_token(name)})
+            self.lxd.trust_client(name, pem + "\n", grant)
+            event.set_results({"name": name, "fingerprint": fingerprint, **scope})
+            return
+        info = self.lxd.info()
+        secure_tokens(self.lxd, config, info)  # the configured lifetime applies to this token too
+        token = self.lxd.issue_client_token(name, grant)
+        event.set_results({"name": name, "token": token, **scope, **token_terms(token, config, info, "client")})
 
     def remove_trusted_client(self, event: ops.ActionEvent) -> None:
+        """Take a client's trust back, or revoke the tokens issued for it that were not used yet."""
         name = str(event.params.get("name", "")).strip()
         self._require_member()
         trusted = self.lxd.trusted_clients()
-        if name not in trusted:
+        if name in trusted:
+            self.lxd.untrust_client(trusted[name].fingerprint)
+            event.set_results({"removed": name, "fingerprint": trusted[name].fingerprint})
+            return
+        pending = [t for t in self.lxd.pending_tokens() if t.kind == "client" and t.name == name]
+        if not pending:
             raise ActionError(f"no trusted client named {name!r}: trusted are {', '.join(sorted(trusted)) or 'none'}")
-        self.lxd.untrust_client(trusted[name])
-        event.set_results({"removed": name, "fingerprint": trusted[name]})
+        for token in pending:
+            self.lxd.revoke_token(token.operation_id)
+        event.set_results({"removed": name, "revoked-tokens": len(pending)})
 
     # -- support --------------------------------------------------------------------------
     def debug(self, event: ops.ActionEvent) -> None:

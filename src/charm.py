@@ -15,6 +15,7 @@ import logging
 import ops
 from charms.lxd_cluster.v0.lxd_cluster import LXDClusterProvider
 
+from access import secure_tokens
 from action_checks import ActionError
 from actions import ClusterActions
 from adoption import refuse_join
@@ -141,10 +142,14 @@ class LXDClusterCharm(ops.CharmBase):
     def _as_member(
         self, membership: Membership, config: CharmConfig, info: ServerInfo, cluster: ClusterInfo, me: UnitInfo
     ) -> None:
-        """A member publishes and issues (membership), the leader serves the clients too."""
+        """A member publishes and issues (membership) and opens its port; the leader keeps tokens
+        short-lived and serves the clients too."""
+        if self.unit.is_leader():  # before the next join token is issued
+            secure_tokens(self.lxd, config, info)
         address = membership.as_member(config, info, cluster, me)
+        self.unit.set_ports(int(address.rsplit(":", 1)[-1]))  # the port LXD listens on: `juju expose` opens it
         if self.unit.is_leader():
-            serve_clients(self.lxd, self.clients, info)
+            serve_clients(self.lxd, self.clients, info, config)
         self.observability.as_member(config, info, address)
         check_port(config, address)
 

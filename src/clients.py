@@ -1,15 +1,17 @@
-"""The `lxd-cluster` client relation: trust each related client's certificate, publish where the cluster is."""
+"""The `lxd-cluster` client relation: trust each related client for its projects only, publish where the cluster is."""
 
 from __future__ import annotations
 
 import logging
 
 import ops
-from charms.lxd_cluster.v0.lxd_cluster import ClusterEndpoints, DataError, LXDClusterProvider
+from charms.lxd_cluster.v0.lxd_cluster import ClusterEndpoints, DataError, LXDClusterProvider, fingerprint_of
 
+from access import AccessError, ensure_projects, grant_for
+from config import CharmConfig
 from models import ServerInfo
 from status import Stop
-from workload import LXD, LXDError, certificate_fingerprint
+from workload import LXD, LXDError
 
 logger = logging.getLogger(__name__)
 
@@ -19,43 +21,51 @@ def client_name(relation: ops.Relation) -> str:
     return f"juju-{relation.app.name if relation.app else 'client'}-{relation.id}"
 
 
-def serve_clients(lxd: LXD, provider: LXDClusterProvider, info: ServerInfo) -> None:
-    """Trust each related client's certificate; publish where the cluster is (the leader does this)."""
+def serve_clients(lxd: LXD, provider: LXDClusterProvider, info: ServerInfo, config: CharmConfig) -> None:
+    """Trust each related client's certificate for the projects it may use; publish where the cluster is.
+
+    A client naming no projects gets what client-access allows (by default its own project); one
+    client's bad request is answered in its databag and never blocks the cluster.
+    """
     relations = provider.relations
     if not relations:
         return
-    fingerprint = certificate_fingerprint(info.certificate)
+    fingerprint = fingerprint_of(info.certificate)
     endpoints = tuple(m.url for m in lxd.members())
     trusted = lxd.trusted_clients()
     for relation in relations:
         name = client_name(relation)
+        if relation.app is None or not relation.data[relation.app].get("certificate"):
+            continue  # nothing asked yet
         try:
             request = provider.request_of(relation)
-        except DataError as e:
-            if relation.app and relation.data[relation.app].get("certificate"):
-                logger.warning("not trusting %s: %s", name, e)
-                provider.publish(relation, ClusterEndpoints((), "", "", error=str(e)))
+            grant = grant_for(request.projects, relation.app.name, config.client_access)
+            current = trusted.get(name)
+            if current is None or (current.fingerprint, current.grant) != (request.fingerprint, grant):
+                ensure_projects(lxd, grant or (), create="" if request.projects else relation.app.name)
+                if current is not None:
+                    lxd.untrust_client(current.fingerprint)
+                lxd.trust_client(name, request.certificate, grant)
+                scope = f"projects {', '.join(grant)}" if grant is not None else "every project (client-access=admin)"
+                logger.info("trusted client certificate %s (%s) for %s", name, request.fingerprint[:12], scope)
+        except (DataError, AccessError, LXDError) as e:
+            logger.warning("not trusting %s: %s", name, e)
+            if name in trusted and not isinstance(e, LXDError):  # it asks for what it may not have: no access
+                lxd.untrust_client(trusted[name].fingerprint)
+            reason = f"LXD: {e}" if isinstance(e, LXDError) else str(e)
+            provider.publish(relation, ClusterEndpoints((), "", "", error=reason))
             continue
-        if trusted.get(name) != request.fingerprint:
-            try:
-                if name in trusted:
-                    lxd.untrust_client(trusted[name])
-                lxd.trust_client(name, request.certificate, request.projects)
-            except LXDError as e:  # one client's bad request must not block the cluster
-                logger.warning("not trusting %s: %s", name, e)
-                provider.publish(relation, ClusterEndpoints((), "", "", error=f"LXD: {e}"))
-                continue
-            logger.info("trusted client certificate %s (%s)", name, request.fingerprint[:12])
-        provider.publish(relation, ClusterEndpoints(endpoints, info.certificate, fingerprint, request.fingerprint))
+        answer = ClusterEndpoints(endpoints, info.certificate, fingerprint, request.fingerprint, projects=grant or ())
+        provider.publish(relation, answer)
 
 
 def forget_client(lxd: LXD, relation: ops.Relation) -> None:
     """A client relation is gone: remove its certificate from the trust store."""
     name = client_name(relation)
     try:
-        fingerprint = lxd.trusted_clients().get(name)
-        if fingerprint:
-            lxd.untrust_client(fingerprint)
+        client = lxd.trusted_clients().get(name)
+        if client:
+            lxd.untrust_client(client.fingerprint)
             logger.info("removed client certificate %s", name)
     except LXDError as e:
         raise Stop(ops.BlockedStatus(f"could not remove client certificate {name}: {e}")) from None

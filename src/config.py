@@ -16,6 +16,10 @@ _CHANNEL = re.compile(
 _SIZE = re.compile(r"^[1-9][0-9]*(?:[KMGTPE]i?B|[KMGTPE])?$")
 _INTERFACE = re.compile(r"^[A-Za-z0-9_.\-]{1,15}$")  # Linux IFNAMSIZ - 1
 _SUBNET_NAME = re.compile(r"^[A-Za-z0-9_.:/\-]{1,253}$")
+# LXD's expiry syntax (core.remote_token_expiry, cluster.join_token_expiry): "30M", "1H 30M", "2d"
+_EXPIRY_PART = re.compile(r"^([0-9]+)(S|M|H|d|w|m|y)$")
+EXPIRY_SECONDS = {"S": 1, "M": 60, "H": 3600, "d": 86400, "w": 604800, "m": 2592000, "y": 31536000}
+CLIENT_ACCESS = ("own-project", "refuse", "admin")
 
 
 class ConfigError(ValueError):
@@ -39,6 +43,9 @@ class CharmConfig:
     metrics_port: int = 8444
     metrics_key_in_relation_data: bool = False
     adopt_existing_lxd: bool = False
+    client_access: str = "own-project"  # what a related application that names no projects gets
+    join_token_expiry: str = "1H"
+    client_token_expiry: str = "1H"
 
     @property
     def maas_enabled(self) -> bool:
@@ -107,6 +114,14 @@ def load_config(raw: Mapping[str, object]) -> CharmConfig:
         if value and not _SUBNET_NAME.match(value):
             raise ConfigError(f"{key} {value!r} is not a MAAS subnet name")
 
+    access = text("client-access", "own-project")
+    if access not in CLIENT_ACCESS:
+        raise ConfigError(f"client-access {access!r} is not supported: set it to one of {', '.join(CLIENT_ACCESS)}")
+    expiries = {k: text(k, "1H") for k in ("join-token-expiry", "client-token-expiry")}
+    for key, value in expiries.items():
+        if expiry_seconds(value) <= 0:
+            raise ConfigError(f"{key} {value!r} is not a lifetime: use LXD's syntax such as 30M, 1H or 1d (not 0)")
+
     return CharmConfig(
         storage_driver=driver,
         storage_device=device,
@@ -123,6 +138,9 @@ def load_config(raw: Mapping[str, object]) -> CharmConfig:
         metrics_port=metrics_port,
         metrics_key_in_relation_data=raw.get("metrics-key-in-relation-data") is True,
         adopt_existing_lxd=bool(raw.get("adopt-existing-lxd", False)),
+        client_access=access,
+        join_token_expiry=expiries["join-token-expiry"],
+        client_token_expiry=expiries["client-token-expiry"],
     )
 
 
@@ -135,3 +153,11 @@ def _port(raw: Mapping[str, object], key: str, default: int) -> int:
     if isinstance(value, bool) or not 1 <= port <= 65535:
         raise ConfigError(f"{key} {value!r} is out of range: use a port from 1 to 65535")
     return port
+
+
+def expiry_seconds(value: str) -> int:
+    """Seconds of an LXD expiry such as "1H 30M" (months 30 days, years 365), 0 if malformed."""
+    parts = [_EXPIRY_PART.match(p) for p in value.split(" ")] if value else [None]
+    if not all(parts):
+        return 0
+    return sum(int(m.group(1)) * EXPIRY_SECONDS[m.group(2)] for m in parts)  # type: ignore[union-attr]

@@ -8,6 +8,7 @@ import uuid
 from dataclasses import replace
 
 import ops
+from charms.lxd_cluster.v0.lxd_cluster import fingerprint_of as certificate_fingerprint
 
 from adoption import adopt, adopted_status, describe, refuse_adoption
 from config import CharmConfig
@@ -23,7 +24,7 @@ from preseed import (
     server_config,
 )
 from status import Stop
-from workload import LXD, LXDError, certificate_fingerprint, token_fingerprint
+from workload import LXD, LXDError, token_fingerprint
 
 logger = logging.getLogger(__name__)
 

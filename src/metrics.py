@@ -11,7 +11,9 @@ import datetime
 import ssl
 from typing import Any
 
-from workload import LXD, certificate_fingerprint
+from charms.lxd_cluster.v0.lxd_cluster import fingerprint_of as certificate_fingerprint
+
+from workload import LXD
 
 METRICS_PATH = "/1.0/metrics"
 CERTIFICATE_VALID_DAYS = 3650

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, MutableMapping
+from typing import Any
 
 PEER = "cluster"
 MIN_MEMBERS = 3  # the primer: keep at least three active members
@@ -114,6 +115,41 @@ class Member:
             if role in self.roles:
                 return role
         return "-"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrustedClient:
+    """A client certificate in the trust store."""
+
+    fingerprint: str
+    restricted: bool  # False: full access to every project (root on every member)
+    projects: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, row: Mapping[str, object]) -> TrustedClient:
+        return cls(str(row["fingerprint"]), bool(row.get("restricted")), tuple(sorted(row.get("projects") or ())))  # type: ignore[arg-type]
+
+    @property
+    def grant(self) -> tuple[str, ...] | None:
+        """The projects it may use; None: all of them."""
+        return self.projects if self.restricted else None
+
+
+@dataclasses.dataclass(frozen=True)
+class PendingToken:
+    """A join or client token not used yet: LXD keeps it as a running operation."""
+
+    operation_id: str
+    kind: str  # join or client
+    name: str  # the member or client it is for
+    created_at: str  # RFC 3339, as LXD reports it
+
+    @classmethod
+    def of(cls, op: Mapping[str, Any]) -> PendingToken:
+        meta = op.get("metadata") or {}
+        if "serverName" in meta:
+            return cls(op["id"], "join", meta["serverName"], op.get("created_at", ""))
+        return cls(op["id"], "client", (meta.get("request") or {}).get("name", ""), op.get("created_at", ""))
 
 
 @dataclasses.dataclass(frozen=True)

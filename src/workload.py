@@ -9,7 +9,6 @@ do not pay for it.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import logging
 import os
@@ -26,7 +25,7 @@ import yaml
 if TYPE_CHECKING:
     from adoption import Inventory
 
-from models import DeviceState, Instance, Member, ServerInfo
+from models import DeviceState, Instance, Member, PendingToken, ServerInfo, TrustedClient
 
 logger = logging.getLogger(__name__)
 
@@ -67,17 +66,24 @@ def _pylxd() -> Any:
     return pylxd
 
 
-def certificate_fingerprint(pem: str) -> str:
-    """SHA-256 of the certificate's DER, lower-case hex, as LXD prints fingerprints."""
-    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
-
-
 def token_fingerprint(token: str) -> str:
     """The cluster certificate fingerprint a join token carries."""
     try:
         return str(json.loads(base64.b64decode(token))["fingerprint"])
     except (ValueError, KeyError, TypeError) as e:
         raise LXDError(f"join token is malformed: {type(e).__name__}") from None
+
+
+def _token(body: dict[str, Any], name_key: str, name: str) -> str:
+    """The token LXD's own client prints: base64 of JSON from a token operation's metadata."""
+    meta = (body.get("metadata") or {}).get("metadata") or {}
+    token = {name_key: meta.get("serverName", name), "fingerprint": meta.get("fingerprint", "")}
+    token.update(addresses=meta.get("addresses", []), secret=meta.get("secret", ""))
+    if meta.get("expiresAt"):
+        token["expires_at"] = meta["expiresAt"]
+    if not token["secret"] or not token["fingerprint"]:
+        raise LXDError(f"LXD returned no token for {name}")
+    return base64.b64encode(json.dumps(token, separators=(",", ":")).encode()).decode()
 
 
 def _cache_key(path: str, params: dict[str, Any]) -> str:
@@ -223,18 +229,7 @@ class LXD:
     def issue_join_token(self, server_name: str) -> str:
         """A single-use join token for server_name (re-issuing cancels an older one)."""
         body = self._api("post", "cluster/members", wait=False, json={"server_name": server_name})
-        meta = (body.get("metadata") or {}).get("metadata") or {}
-        token = {
-            "server_name": meta.get("serverName", server_name),
-            "fingerprint": meta.get("fingerprint", ""),
-            "addresses": meta.get("addresses", []),
-            "secret": meta.get("secret", ""),
-        }
-        if meta.get("expiresAt"):
-            token["expires_at"] = meta["expiresAt"]
-        if not token["secret"] or not token["fingerprint"]:
-            raise LXDError("LXD returned no join token for " + server_name)
-        return base64.b64encode(json.dumps(token, separators=(",", ":")).encode()).decode()
+        return _token(body, "server_name", server_name)
 
     def update_config(self, config: dict[str, str]) -> list[str]:
         """Set server config keys that differ; returns the keys changed (never their values)."""
@@ -266,35 +261,40 @@ class LXD:
         return True
 
     # -- trust store -----------------------------------------------------------------------
-    def trusted_clients(self) -> dict[str, str]:
-        """Client certificates in the trust store: name -> fingerprint."""
+    def trusted_clients(self) -> dict[str, TrustedClient]:
         rows = self._api("get", "certificates", params={"recursion": 1})["metadata"] or []
-        return {r["name"]: r["fingerprint"] for r in rows if r.get("type") == "client"}
+        return {r["name"]: TrustedClient.of(r) for r in rows if r.get("type") == "client"}
 
-    def trust_client(self, name: str, pem: str, projects: tuple[str, ...] = ()) -> None:
-        """Add a client certificate (restricted to projects when given)."""
+    def trust_client(self, name: str, pem: str, projects: tuple[str, ...] | None) -> None:
+        """Add a client certificate restricted to projects; None: unrestricted (full access)."""
         der = base64.b64encode(ssl.PEM_cert_to_DER_cert(pem)).decode()
-        cert = dict(type="client", name=name, certificate=der, restricted=bool(projects), projects=list(projects))
-        self._api("post", "certificates", json=cert)
+        restricted = {"restricted": projects is not None, "projects": list(projects or ())}
+        self._api("post", "certificates", json=dict(type="client", name=name, certificate=der, **restricted))
 
     def untrust_client(self, fingerprint: str) -> None:
         self._api("delete", f"certificates/{fingerprint}")
 
-    def issue_client_token(self, name: str) -> str:
-        """A single-use token with which a client outside Juju adds itself (`lxc remote add`)."""
-        body = self._api("post", "certificates", wait=False, json={"type": "client", "name": name, "token": True})
-        meta = (body.get("metadata") or {}).get("metadata") or {}
-        token = {
-            "client_name": name,
-            "fingerprint": meta.get("fingerprint", ""),
-            "addresses": meta.get("addresses", []),
-            "secret": meta.get("secret", ""),
-        }
-        if meta.get("expiresAt"):
-            token["expires_at"] = meta["expiresAt"]
-        if not token["secret"]:
-            raise LXDError("LXD returned no client token for " + name)
-        return base64.b64encode(json.dumps(token, separators=(",", ":")).encode()).decode()
+    def issue_client_token(self, name: str, projects: tuple[str, ...] | None) -> str:
+        """A single-use token for `lxc remote add`, restricted to projects (None: full access)."""
+        request = {"type": "client", "name": name, "token": True, "restricted": projects is not None}
+        body = self._api("post", "certificates", wait=False, json={**request, "projects": list(projects or ())})
+        return _token(body, "client_name", name)
+
+    def pending_tokens(self) -> list[PendingToken]:  # unused tokens: running operations until used or revoked
+        running = (self._api("get", "operations", params={"recursion": 1})["metadata"] or {}).get("running") or []
+        return [PendingToken.of(op) for op in running if op.get("class") == "token"]
+
+    def revoke_token(self, operation_id: str) -> None:
+        self._api("delete", f"operations/{operation_id}")  # what `lxc config trust revoke-token` does
+
+    def projects(self) -> set[str]:
+        return {url.rsplit("/", 1)[-1].split("?")[0] for url in self._api("get", "projects")["metadata"] or []}
+
+    def create_project(self, name: str, pool: str) -> None:
+        """A project with LXD's restrictions on (no privileged instances, no host devices), root disk on pool."""
+        self._api("post", "projects", json={"name": name, "config": {"restricted": "true"}})
+        root = {"root": {"type": "disk", "path": "/", "pool": pool}}
+        self._api("patch", "profiles/default", params={"project": name}, json={"devices": root})
 
     # -- instances -------------------------------------------------------------------------
     def instances(self, location: str | None = None) -> list[Instance]:

@@ -10,6 +10,7 @@ import charms.lxd_cluster.v0.lxd_cluster as library
 import ops
 import pylxd
 import pytest
+import yaml
 from ops import testing
 from pylxd.exceptions import LXDAPIException
 
@@ -55,8 +56,8 @@ def client_certificate(tmp: Path, name: str) -> tuple[Path, Path]:
     return crt, key
 
 
-def tls_client(endpoint: str, crt: Path, key: Path, server_pem: Path) -> pylxd.Client:
-    return pylxd.Client(endpoint=endpoint, cert=(str(crt), str(key)), verify=str(server_pem))
+def tls_client(endpoint: str, crt: Path, key: Path, server_pem: Path, project: str | None = None) -> pylxd.Client:
+    return pylxd.Client(endpoint=endpoint, cert=(str(crt), str(key)), verify=str(server_pem), project=project)
 
 
 def test_related_client_is_trusted_over_tls_and_refused_after_broken(lab, tmp_path):
@@ -92,14 +93,21 @@ def test_related_client_is_trusted_over_tls_and_refused_after_broken(lab, tmp_pa
     endpoint = out.unit_status.message.removeprefix("LXD cluster at ")
     assert endpoint in provided["endpoints"]
 
-    # real TLS: the client's certificate lists instances; the server is verified by the published PEM
+    # it asked for no projects: it got its own (restricted) project, named after it, and nothing more
+    assert library.ClusterEndpoints.load(provided).projects == ("runner",)
+    project = yaml.safe_load(cluster.lxc(0, "project", "show", "runner").stdout)
+    assert project["config"]["restricted"] == "true", project
+
+    # real TLS: the client's certificate lists its project's instances; the server is verified by the published PEM
     server_pem = tmp_path / "cluster.crt"
     server_pem.write_text(provided["certificate"])
     client = tls_client(endpoint, crt, key, server_pem)
     assert client.trusted
-    assert [i.name for i in client.instances.all()] == ["web"]
     for other in library.json.loads(provided["endpoints"]):  # every member answers the same
-        assert [i.name for i in tls_client(other, crt, key, server_pem).instances.all()] == ["web"]
+        assert tls_client(other, crt, key, server_pem, project="runner").instances.all() == []
+    with pytest.raises(LXDAPIException) as forbidden:  # "web" is in the default project: not its own
+        client.instances.all()
+    assert forbidden.value.response.status_code == 403
 
     # a certificate that was never related is refused
     stranger_crt, stranger_key = client_certificate(tmp_path, "stranger")
@@ -113,7 +121,7 @@ def test_related_client_is_trusted_over_tls_and_refused_after_broken(lab, tmp_pa
 
     # relation broken: the certificate leaves the trust store and the same client is refused (403)
     sim.unrelate(rid)
-    again = tls_client(endpoint, crt, key, server_pem)
+    again = tls_client(endpoint, crt, key, server_pem, project="runner")
     assert not again.trusted
     with pytest.raises(LXDAPIException) as refused:
         again.instances.all()

@@ -182,7 +182,7 @@ def test_bad_action_parameters_fail_with_the_reason_and_change_nothing(lab):
         ("restore", {"name": "nope"}, "no cluster member"),
         ("show-preseed", {"server-name": "x", "address": ""}, "required"),
         ("show-preseed", {"server-name": "lxd-cluster-1", "address": "10.250.0.99"}, "member already"),
-        ("add-trusted-client", {"name": "x", "certificate": "garbage"}, "certificate is unusable"),
+        ("add-trusted-client", {"name": "x", "certificate": "garbage", "admin": True}, "certificate is refused"),
         ("remove-trusted-client", {"name": "nobody"}, "no trusted client"),
     ]
     before = snapshot(lab, cluster.member(0))

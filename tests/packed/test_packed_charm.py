@@ -109,6 +109,7 @@ def test_packed_hooks_bootstrap_a_real_lxd_member_and_answer_an_action(packed_ch
         "storage-list",
         "storage-get",
         "application-version-set",
+        "open-port",
     } <= used
 
     # what LXD shows: a one-member cluster on the unit's address, pool on its storage, profile on br0
@@ -125,6 +126,7 @@ def test_packed_hooks_bootstrap_a_real_lxd_member_and_answer_an_action(packed_ch
     # what the unit set
     version = lab.in_netns(member, ["lxd", "--version"]).stdout.strip()
     assert state["workload-version"] == version
+    assert state["ports"] == ["8443/tcp"]  # the cluster port, for `juju expose`
     assert state["unit-status"] == [
         "active",
         "member lxd-cluster-0 of 1 (database), fully operational; fewer than 3 members: no database redundancy",

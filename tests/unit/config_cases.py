@@ -46,6 +46,13 @@ BAD_CONFIG = [
     ({"maas-subnet-ipv4": "bad subnet"}, "maas-subnet-ipv4"),
     ({"maas-subnet-ipv6": "lab\nv6"}, "maas-subnet-ipv6"),
     ({"maas-subnet-ipv6": "x" * 254}, "maas-subnet-ipv6"),
+    ({"client-access": "root"}, "client-access"),
+    ({"client-access": ""}, "client-access"),
+    ({"join-token-expiry": ""}, "join-token-expiry"),  # every token expires
+    ({"join-token-expiry": "0H"}, "join-token-expiry"),
+    ({"join-token-expiry": "1h"}, "join-token-expiry"),  # LXD's units are case-sensitive: H hours, m months
+    ({"client-token-expiry": "1 H"}, "client-token-expiry"),
+    ({"client-token-expiry": "never"}, "client-token-expiry"),
 ]
 
 

@@ -6,9 +6,11 @@ import base64
 import json
 from typing import Any
 
+from charms.lxd_cluster.v0.lxd_cluster import fingerprint_of as certificate_fingerprint
+
 from adoption import Inventory
-from models import DeviceState, Instance, Member, ServerInfo
-from workload import SERVER_DEFAULTS, LXDError, certificate_fingerprint
+from models import DeviceState, Instance, Member, PendingToken, ServerInfo, TrustedClient
+from workload import SERVER_DEFAULTS, LXDError
 
 MUTATIONS = (
     "create_pool",
@@ -25,11 +27,20 @@ MUTATIONS = (
     "trust_client",
     "untrust_client",
     "issue_client_token",
+    "revoke_token",
+    "create_project",
 )
+# What LXD stamps on a token it issues while its lifetime key is set (the fake's clock is fixed).
+EXPIRES_AT = "2030-01-01T01:00:00Z"
+TOKEN_EXPIRY_KEYS = {"join": "cluster.join_token_expiry", "client": "core.remote_token_expiry"}
 
 
 def make_token(
-    server_name: str, certificate: str, secret: str = "s3cret", addresses: tuple[str, ...] = ("10.0.0.1:8443",)
+    server_name: str,
+    certificate: str,
+    secret: str = "s3cret",
+    addresses: tuple[str, ...] = ("10.0.0.1:8443",),
+    expires: str = "",
 ) -> str:
     """A join token as LXD makes one: base64 of JSON naming the joiner and the cluster certificate."""
     doc = {
@@ -38,6 +49,8 @@ def make_token(
         "addresses": list(addresses),
         "secret": secret,
     }
+    if expires:
+        doc["expires_at"] = expires
     return base64.b64encode(json.dumps(doc).encode()).decode()
 
 
@@ -48,7 +61,13 @@ class FakeLXD:
         self.ready = True
         self.clustered = False
         self.server_name = ""
-        self.extensions = {"clustering_join_token", "maas_network"}
+        self.extensions = {
+            "clustering_join_token",
+            "maas_network",
+            "certificate_token",
+            "cluster_join_token_expiry",
+            "remote_token_expiry",
+        }
         self.storage_drivers: set[str] | None = {"zfs", "btrfs", "lvm", "dir"}
         self.networks = {"br0": "bridge", "eth0": "physical"}
         self.devices: dict[str, DeviceState] = {}
@@ -65,7 +84,10 @@ class FakeLXD:
         self.calls: list[str] = []
         self.fail_next_preseed = ""
         self._serial = 0
-        self.trusted: dict[str, tuple[str, tuple[str, ...]]] = {}  # name -> (fingerprint, projects)
+        self.trusted: dict[str, tuple[str, tuple[str, ...] | None]] = {}  # name -> (fingerprint, projects|None)
+        self.project_names = {"default"}
+        self.pending: list[PendingToken] = []  # unused tokens (running operations in LXD)
+        self.client_tokens: dict[str, dict[str, Any]] = {}  # name -> what the token grants, its expiry
         self.metrics_certs: dict[str, dict[str, str]] = {}  # fingerprint -> certificate row (type metrics)
         self.warnings: list[dict[str, Any]] = []
         self.lxd_dir = "/nonexistent-lxd-dir"
@@ -102,9 +124,15 @@ class FakeLXD:
         self.calls.append("issue_join_token")
         if not self.clustered:
             raise LXDError("This server is not clustered")
-        token = make_token(server_name, self.certificate, secret=f"s3cret-{server_name}-{self._serial}")
+        expires = EXPIRES_AT if self.config.get(TOKEN_EXPIRY_KEYS["join"]) else ""
+        token = make_token(
+            server_name, self.certificate, secret=f"s3cret-{server_name}-{self._serial}", expires=expires
+        )
         self._serial += 1
         self.tokens[server_name] = token
+        # as LXD: a new token for the same name cancels the old one
+        self.pending = [t for t in self.pending if (t.kind, t.name) != ("join", server_name)]
+        self.pending.append(PendingToken(f"op-{self._serial}", "join", server_name, "2030-01-01T00:00:00Z"))
         return token
 
     def update_config(self, config: dict[str, str]) -> list[str]:
@@ -187,20 +215,51 @@ class FakeLXD:
         self.moves.append((name, target))
         self.instance_rows = [i if i.name != name else Instance(i.name, target, i.status) for i in self.instance_rows]
 
-    def trusted_clients(self) -> dict[str, str]:
-        return {name: fp for name, (fp, _) in self.trusted.items()}
+    def trusted_clients(self) -> dict[str, TrustedClient]:
+        return {
+            name: TrustedClient(fp, projects is not None, tuple(sorted(projects or ())))
+            for name, (fp, projects) in self.trusted.items()
+        }
 
-    def trust_client(self, name: str, pem: str, projects: tuple[str, ...] = ()) -> None:
+    def trust_client(self, name: str, pem: str, projects: tuple[str, ...] | None) -> None:
         self.calls.append("trust_client")
-        self.trusted[name] = (certificate_fingerprint(pem), tuple(projects))
+        if projects is not None and set(projects) - self.project_names:
+            raise LXDError("Project not found")  # LXD's words for a restriction to a missing project
+        self.trusted[name] = (certificate_fingerprint(pem), None if projects is None else tuple(projects))
 
     def untrust_client(self, fingerprint: str) -> None:
         self.calls.append("untrust_client")
         self.trusted = {n: v for n, v in self.trusted.items() if v[0] != fingerprint}
 
-    def issue_client_token(self, name: str) -> str:
+    def issue_client_token(self, name: str, projects: tuple[str, ...] | None) -> str:
+        """As LXD 5.0.2: the request (restriction included) is kept with the token; no check of the projects."""
         self.calls.append("issue_client_token")
-        return base64.b64encode(json.dumps({"client_name": name, "secret": "client-s3cret"}).encode()).decode()
+        self._serial += 1
+        expires = EXPIRES_AT if self.config.get(TOKEN_EXPIRY_KEYS["client"]) else ""
+        self.client_tokens[name] = {"projects": projects, "expires_at": expires}
+        self.pending.append(PendingToken(f"op-{self._serial}", "client", name, "2030-01-01T00:00:00Z"))
+        doc = {"client_name": name, "fingerprint": certificate_fingerprint(self.certificate), "secret": "client-s3cret"}
+        if expires:
+            doc["expires_at"] = expires
+        return base64.b64encode(json.dumps(doc).encode()).decode()
+
+    def pending_tokens(self) -> list[PendingToken]:
+        return list(self.pending)
+
+    def revoke_token(self, operation_id: str) -> None:
+        self.calls.append("revoke_token")
+        if not any(t.operation_id == operation_id for t in self.pending):
+            raise LXDError("Operation not found")
+        self.pending = [t for t in self.pending if t.operation_id != operation_id]
+
+    def projects(self) -> set[str]:
+        return set(self.project_names)
+
+    def create_project(self, name: str, pool: str) -> None:
+        self.calls.append("create_project")
+        if name in self.project_names:
+            raise LXDError(f"Error inserting {name} into database: The project already exists")
+        self.project_names.add(name)
 
     def inventory(self) -> Inventory:
         if not self.ready:

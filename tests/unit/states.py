@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
+from charms.lxd_cluster.v0.lxd_cluster import fingerprint_of as certificate_fingerprint
 from ops import testing
 
 import charm
-from workload import certificate_fingerprint
 
 REL = 1
 

@@ -7,12 +7,13 @@ import json
 
 import pytest
 import yaml
-from fake_lxd import FakeLXD
+from charms.lxd_cluster.v0.lxd_cluster import fingerprint_of as certificate_fingerprint
+from conftest import x509_pem
+from fake_lxd import EXPIRES_AT, FakeLXD
 from ops import testing
 from states import announced, ctx, make_state, published
 
 from models import Instance, Member
-from workload import certificate_fingerprint
 
 
 @pytest.fixture
@@ -141,17 +142,91 @@ def test_evacuate_and_restore(member, cluster_pem):
 
 
 def test_add_and_remove_trusted_client_actions(member, cluster_pem):
+    member.project_names.add("ci")
     state = make_state(leader=True, app=published(cluster_pem))
     context = ctx()
-    context.run(context.on.action("add-trusted-client", params={"name": "laptop", "certificate": cluster_pem}), state)
-    assert context.action_results == {"name": "laptop", "fingerprint": certificate_fingerprint(cluster_pem)}
+    params = {"name": "laptop", "certificate": cluster_pem, "projects": ["ci"]}
+    context.run(context.on.action("add-trusted-client", params=params), state)
+    assert context.action_results == {
+        "name": "laptop",
+        "fingerprint": certificate_fingerprint(cluster_pem),
+        "projects": "ci",
+    }
+    assert member.trusted["laptop"] == (certificate_fingerprint(cluster_pem), ("ci",))
     with pytest.raises(testing.ActionFailed, match="trusted already"):
-        context.run(context.on.action("add-trusted-client", params={"name": "laptop"}), state)
-    context.run(context.on.action("add-trusted-client", params={"name": "ci"}), state)
-    assert json.loads(base64.b64decode(context.action_results["token"]))["client_name"] == "ci"
-    with pytest.raises(testing.ActionFailed, match="certificate is unusable"):
-        context.run(context.on.action("add-trusted-client", params={"name": "x", "certificate": "junk"}), state)
+        context.run(context.on.action("add-trusted-client", params={"name": "laptop", "projects": ["ci"]}), state)
     context.run(context.on.action("remove-trusted-client", params={"name": "laptop"}), state)
     assert "laptop" not in member.trusted
     with pytest.raises(testing.ActionFailed, match="no trusted client named 'laptop'"):
         context.run(context.on.action("remove-trusted-client", params={"name": "laptop"}), state)
+
+
+def test_a_client_token_honours_projects_and_says_when_it_expires(member, cluster_pem):
+    member.project_names.add("ci")
+    results, failure = run(leader_state(cluster_pem), "add-trusted-client", name="ci-box", projects=["ci"])
+    assert failure == ""
+    assert member.client_tokens["ci-box"] == {"projects": ("ci",), "expires_at": EXPIRES_AT}
+    assert member.config["core.remote_token_expiry"] == "1H"  # set before the token was issued
+    assert json.loads(base64.b64decode(results["token"]))["client_name"] == "ci-box"
+    assert results["token-expires-at"] == EXPIRES_AT and results["projects"] == "ci"
+    assert "single use" in results["token-use"] and "juju show-task" in results["token-use"]
+
+
+@pytest.mark.parametrize(
+    "params, words",
+    [
+        ({"name": "x"}, "name the projects the client may use"),
+        ({"name": "x", "projects": ["ci"], "admin": True}, "exclude each other"),
+        ({"name": "x", "projects": ["nope"]}, "no LXD project named nope"),
+        ({"name": "x", "projects": ["ci"], "certificate": "junk"}, "certificate is refused: not a PEM"),
+    ],
+)
+def test_add_trusted_client_refusals_trust_nothing_and_issue_nothing(member, cluster_pem, params, words):
+    member.project_names.add("ci")
+    _, failure = run(leader_state(cluster_pem), "add-trusted-client", **params)
+    assert words in failure
+    assert not {"trust_client", "issue_client_token"} & set(member.calls) and member.trusted == {}
+
+
+def test_an_expired_certificate_is_refused_before_lxd_sees_it(member, cluster_pem):
+    pem = x509_pem(days=(-30, -2))
+    _, failure = run(leader_state(cluster_pem), "add-trusted-client", name="old", certificate=pem, admin=True)
+    assert failure.startswith("certificate is refused: the certificate expired on")
+    assert member.calls == []
+
+
+def test_admin_is_granted_only_when_asked_and_says_so(member, cluster_pem):
+    results, _ = run(leader_state(cluster_pem), "add-trusted-client", name="ops", admin=True)
+    assert member.client_tokens["ops"]["projects"] is None
+    assert results["projects"] == "all (admin: root on every member)"
+
+
+def test_client_tokens_are_issued_on_the_leader(member, cluster_pem):
+    member.project_names.add("ci")
+    _, failure = run(make_state(app=published(cluster_pem)), "add-trusted-client", name="x", projects=["ci"])
+    assert "run this action on the leader" in failure and member.client_tokens == {}
+
+
+def test_remove_trusted_client_revokes_an_unused_token(member, cluster_pem):
+    member.project_names.add("ci")
+    run(leader_state(cluster_pem), "add-trusted-client", name="ci-box", projects=["ci"])
+    results, failure = run(leader_state(cluster_pem), "remove-trusted-client", name="ci-box")
+    assert failure == "" and results == {"removed": "ci-box", "revoked-tokens": 1}
+    assert member.pending == []
+
+
+def test_a_revealed_join_token_expires_and_the_result_says_when(member, cluster_pem):
+    params = {"server-name": "outside-1", "address": "10.0.0.9", "reveal": True}
+    results, _ = run(leader_state(cluster_pem), "show-preseed", **params)
+    assert member.config["cluster.join_token_expiry"] == "1H"
+    assert results["token-expires-at"] == EXPIRES_AT
+    assert "single use" in results["token-use"]
+
+
+def test_where_lxd_cannot_expire_a_join_token_the_result_says_who_revokes_it(member, cluster_pem):
+    member.extensions -= {"cluster_join_token_expiry"}
+    params = {"server-name": "outside-1", "address": "10.0.0.9", "reveal": True}
+    results, _ = run(leader_state(cluster_pem, config={"join-token-expiry": "30M"}), "show-preseed", **params)
+    assert "cluster.join_token_expiry" not in member.config
+    assert results["token-expires-at"].startswith("not enforced by this LXD (no cluster.join_token_expiry)")
+    assert "older than 30M" in results["token-expires-at"]

@@ -4,12 +4,12 @@ instances or images is refused (joining erases them)."""
 from __future__ import annotations
 
 import pytest
+from charms.lxd_cluster.v0.lxd_cluster import fingerprint_of as certificate_fingerprint
 from fake_lxd import FakeLXD
 from ops import testing
 
 import charm
 from adoption import Inventory, describe, refuse_adoption, refuse_join
-from workload import certificate_fingerprint
 
 REL = 1
 IN_USE = Inventory(instances=("web", "db"), images=("busybox",), pools=("default",), profiles=("default", "web"))

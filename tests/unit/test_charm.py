@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from charms.lxd_cluster.v0.lxd_cluster import fingerprint_of as certificate_fingerprint
 from config_cases import BAD_CONFIG, DEFAULTS, OPTIONS, case_id
 from ops import testing
 from states import REL, ctx, make_state, published
 
 from config import ConfigError, load_config
-from workload import certificate_fingerprint
 
 
 # -- install -> bootstrap -> member ----------------------------------------------------------------

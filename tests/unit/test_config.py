@@ -38,6 +38,11 @@ def test_an_empty_config_gives_the_defaults():
         ({"wipe-storage-device": True}, {"wipe_storage_device": True}),
         ({"images-auto-update": False}, {"images_auto_update": False}),
         ({"snap-channel": "latest/edge"}, {"snap_channel": "latest/edge"}),
+        ({"client-access": "admin"}, {"client_access": "admin"}),
+        (
+            {"join-token-expiry": "30M", "client-token-expiry": "1d 12H"},
+            {"join_token_expiry": "30M", "client_token_expiry": "1d 12H"},
+        ),
         ({"snap-channel": "5.0/stable/hotfix-1"}, {"snap_channel": "5.0/stable/hotfix-1"}),
         ({"snap-channel": "5.21"}, {"snap_channel": "5.21"}),
         ({"snap-channel": "candidate"}, {"snap_channel": "candidate"}),

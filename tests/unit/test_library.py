@@ -3,6 +3,10 @@ provider: test_clients.py)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import ssl
+
 import ops
 import pytest
 from charms.lxd_cluster.v0.lxd_cluster import (
@@ -10,10 +14,12 @@ from charms.lxd_cluster.v0.lxd_cluster import (
     ClusterEndpoints,
     DataError,
     LXDClusterRequirer,
+    check_client_certificate,
+    fingerprint_of,
 )
+from charms.lxd_cluster.v0.lxd_cluster import fingerprint_of as certificate_fingerprint
+from conftest import x509_pem
 from ops import testing
-
-from workload import certificate_fingerprint
 
 META = {"name": "runner", "requires": {"lxd-cluster": {"interface": "lxd_cluster", "limit": 1}}}
 
@@ -102,3 +108,60 @@ def test_requirer_is_told_when_the_cluster_goes(runner):
 def test_client_request_validation(data, words):
     with pytest.raises(DataError, match=words):
         ClientRequest.load(data)
+
+
+# -- certificates: parsed as X.509, checked before anything is trusted ------------------------------
+def test_base64_between_pem_markers_that_is_no_certificate_is_refused():
+    """The old check hashed any base64 between the markers: this "verified"."""
+    garbage = "-----BEGIN CERTIFICATE-----\n" + base64.b64encode(b"x" * 300).decode() + "\n-----END CERTIFICATE-----\n"
+    with pytest.raises(DataError, match="not an X.509 certificate"):
+        fingerprint_of(garbage)
+    with pytest.raises(DataError, match="not an X.509 certificate"):
+        ClientRequest.load({"certificate": garbage})
+
+
+def test_the_fingerprint_is_the_sha256_of_the_der_as_lxd_prints_it(cluster_pem):
+    assert fingerprint_of(cluster_pem) == hashlib.sha256(ssl.PEM_cert_to_DER_cert(cluster_pem)).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "pem, words",
+    [
+        (lambda: x509_pem(days=(-10, -1)), "expired on"),
+        (lambda: x509_pem(days=(1, 10)), "not valid before"),
+        (lambda: x509_pem(key_usage={"key_encipherment": True}), "lacks digitalSignature"),
+        (lambda: x509_pem(extended=("SERVER_AUTH",)), "does not include clientAuth"),
+        (lambda: x509_pem() + x509_pem(), "exactly one certificate"),
+        (lambda: x509_pem() + "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n", "private key"),
+        (lambda: "MIIBcDCCARWgAwIBAgIU", "no BEGIN CERTIFICATE"),
+    ],
+    ids=["expired", "not-yet-valid", "key-usage", "extended-key-usage", "two", "private-key", "no-pem"],
+)
+def test_a_client_certificate_is_refused_with_the_reason(pem, words):
+    with pytest.raises(DataError, match=words):
+        check_client_certificate(pem())
+    with pytest.raises(DataError, match=words):
+        ClientRequest.load({"certificate": pem()})
+
+
+@pytest.mark.parametrize(
+    "pem",
+    [
+        lambda: x509_pem(),
+        lambda: x509_pem(key_usage={"digital_signature": True}, extended=("CLIENT_AUTH", "SERVER_AUTH")),
+        lambda: x509_pem(extended=("ANY_EXTENDED_KEY_USAGE",)),
+    ],
+    ids=["no-usages", "client-auth", "any"],
+)
+def test_a_usable_client_certificate_passes_with_its_fingerprint(pem):
+    cert = pem()
+    assert check_client_certificate(cert) == fingerprint_of(cert)
+
+
+def test_the_projects_granted_travel_to_the_requirer_and_old_provider_data_still_loads(cluster_pem):
+    data = ClusterEndpoints(
+        ("https://10.0.0.1:8443",), cluster_pem, fingerprint_of(cluster_pem), "ab", projects=("runner",)
+    ).dump()
+    assert ClusterEndpoints.load(data).projects == ("runner",)
+    del data["projects"]  # a LIBPATCH 1 provider
+    assert ClusterEndpoints.load(data).projects == ()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from charms.lxd_cluster.v0.lxd_cluster import fingerprint_of as certificate_fingerprint
 from fake_lxd import FakeLXD, make_token
 from ops import testing
 from states import REL, announced, ctx, databags, make_state, published
 
 from models import DeviceState, Member
-from workload import certificate_fingerprint
 
 
 # -- bootstrap -------------------------------------------------------------------------------------
@@ -497,6 +497,7 @@ def test_the_leader_applies_images_auto_update_to_an_existing_cluster(lxd, clust
 
 def test_an_unchanged_cluster_config_is_not_written(lxd, cluster_pem):
     lxd.be_member("lxd-cluster-0")
+    lxd.config.update({"cluster.join_token_expiry": "1H", "core.remote_token_expiry": "1H"})  # set before
     ctx().run(ctx().on.config_changed(), make_state(leader=True, app=published(cluster_pem)))
     assert "update_config" not in lxd.calls
 

@@ -8,13 +8,13 @@ import json
 
 import ops
 import pytest
+from charms.lxd_cluster.v0.lxd_cluster import fingerprint_of as certificate_fingerprint
 from cosl import LZMABase64
 from fake_lxd import FakeLXD
 from ops import testing
 from states import REL, announced, ctx, make_state, published
 
 import observability
-from workload import certificate_fingerprint
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from charms.lxd_cluster.v0.lxd_cluster import fingerprint_of as certificate_fingerprint
 from fake_lxd import FakeLXD
 from ops import testing
 
@@ -16,7 +17,6 @@ import charm
 from adoption import Inventory
 from snap import normalise_channel
 from upgrade import ClusterSnap, UnitSnap, downgrade, plan_order, progress
-from workload import certificate_fingerprint
 
 REL = 1
 TARGET = "5.21/stable"

@@ -1,9 +1,16 @@
 """Become a trusted client of an LXD cluster run by the `lxd-cluster` charm.
 
-The requirer publishes a client certificate (and, optionally, the LXD projects it is restricted
-to); the provider's leader adds that certificate to the cluster's trust store and publishes the
-cluster's endpoints (every member's https address), the cluster certificate and its SHA-256
-fingerprint. When the relation goes, the certificate leaves the trust store.
+The requirer publishes a client certificate and, optionally, the LXD projects it needs; the
+provider's leader checks the certificate (an X.509 certificate, valid now, usable for TLS client
+authentication), adds it to the cluster's trust store **restricted to those projects**, and
+publishes the cluster's endpoints (every member's https address), the cluster certificate, its
+SHA-256 fingerprint and the projects the client may use. When the relation goes, the certificate
+leaves the trust store.
+
+A requirer that names no projects gets what the cluster's operator allows with the provider's
+`client-access` option: by default a project named after the requirer application (the provider
+creates it, with LXD's `restricted=true`), never full access unless the operator chose `admin`.
+`ClusterEndpoints.projects` says what was granted (empty: unrestricted).
 
 Fetch it with `charmcraft fetch-lib charms.lxd_cluster.v0.lxd_cluster`, declare the endpoint
 in metadata.yaml:
@@ -27,7 +34,7 @@ class RunnerCharm(ops.CharmBase):
         self.lxd = LXDClusterRequirer(
             self,
             certificate=self.client_certificate(),  # PEM of this app's client certificate
-            # projects=["ci"],  # optional: restrict it to these (existing) LXD projects
+            # projects=["ci"],  # optional: these (existing) LXD projects; default: one named after this app
         )
         framework.observe(self.lxd.on.cluster_available, self._on_cluster_available)
         framework.observe(self.lxd.on.cluster_gone, self._on_cluster_gone)
@@ -36,8 +43,9 @@ class RunnerCharm(ops.CharmBase):
         return open("/etc/runner/lxd-client.crt").read()
 
     def _on_cluster_available(self, event):
-        info = event.info  # ClusterEndpoints: endpoints, certificate, fingerprint
-        # e.g. pylxd.Client(endpoint=info.endpoints[0], cert=(crt, key), verify=<file of info.certificate>)
+        info = event.info  # ClusterEndpoints: endpoints, certificate, fingerprint, projects
+        # e.g. pylxd.Client(endpoint=info.endpoints[0], cert=(crt, key), verify=<file of info.certificate>,
+        #                   project=info.projects[0] if info.projects else None)
         self.unit.status = ops.ActiveStatus(f"LXD cluster at {info.endpoints[0]}")
 
     def _on_cluster_gone(self, event):
@@ -46,17 +54,27 @@ class RunnerCharm(ops.CharmBase):
 
 The provider side (`LXDClusterProvider`) lives in the lxd-cluster charm: it emits
 `client_requested` / `client_gone` and the charm answers with `publish()`; it makes no LXD call.
+
+Databags. Requirer application: `certificate` (PEM, one certificate, no private key), `projects`
+(JSON list, optional). Provider application: `endpoints` (JSON list), `certificate`, `fingerprint`,
+`client-fingerprint` (the requirer certificate it trusted), `projects` (JSON list the trust is
+restricted to, empty or absent: unrestricted; since LIBPATCH 2), `error` (why it refused).
+
+Certificates are parsed as X.509 with `cryptography` (PYDEPS); the fingerprint is the SHA-256 of
+the DER, as LXD prints it. `check_client_certificate()` is the provider's check before it trusts.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
+import datetime
 import json
-import ssl
 from collections.abc import Iterable
 
 import ops
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 # The unique Charmhub library identifier, never change it
 LIBID = "736d2a0ac0d14f83937523aeaad0fc71"
@@ -64,7 +82,9 @@ LIBID = "736d2a0ac0d14f83937523aeaad0fc71"
 LIBAPI = 0
 # Increment this PATCH version before using `charmcraft publish-lib` or reset to 0 if you are
 # raising the major API version
-LIBPATCH = 1
+LIBPATCH = 2
+
+PYDEPS = ["cryptography"]
 
 DEFAULT_RELATION = "lxd-cluster"
 
@@ -73,12 +93,61 @@ class DataError(ValueError):
     """A databag's content is unusable; the message says what is wrong."""
 
 
-def fingerprint_of(pem: str) -> str:
-    """SHA-256 of a PEM certificate's DER, lower-case hex (as LXD prints fingerprints)."""
+def load_certificate(pem: str) -> x509.Certificate:
+    """Exactly one X.509 certificate in PEM, and no private key; DataError says what is wrong."""
+    if not isinstance(pem, str) or "-----BEGIN CERTIFICATE-----" not in pem:
+        raise DataError("not a PEM certificate: no BEGIN CERTIFICATE block")
+    if "PRIVATE KEY" in pem:
+        raise DataError("the PEM holds a private key: send only the certificate")
+    if pem.count("-----BEGIN CERTIFICATE-----") != 1:
+        raise DataError("not a PEM certificate: give exactly one certificate")
     try:
-        return hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem.strip() + "\n")).hexdigest()
+        return x509.load_pem_x509_certificate(pem.strip().encode() + b"\n")
     except (ValueError, TypeError) as e:
-        raise DataError(f"not a PEM certificate: {e}") from None
+        raise DataError(f"not a PEM certificate: not an X.509 certificate ({e})") from None
+
+
+def fingerprint_of(pem: str) -> str:
+    """SHA-256 of an X.509 certificate's DER, lower-case hex (as LXD prints fingerprints)."""
+    return load_certificate(pem).fingerprint(hashes.SHA256()).hex()
+
+
+def check_client_certificate(pem: str, now: datetime.datetime | None = None) -> str:
+    """A certificate LXD can trust as a client: valid now, and usable for TLS client authentication.
+
+    Returns its fingerprint; DataError gives the reason it is refused.
+    """
+    cert = load_certificate(pem)
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    if now > cert.not_valid_after_utc:
+        raise DataError(f"the certificate expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC: issue a new one")
+    if now < cert.not_valid_before_utc:
+        raise DataError(f"the certificate is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+        if not usage.digital_signature:
+            raise DataError("its key usage lacks digitalSignature: it cannot authenticate a TLS client")
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        extended = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        if not {ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE} & set(extended):
+            raise DataError("its extended key usage does not include clientAuth: it cannot authenticate a TLS client")
+    except x509.ExtensionNotFound:
+        pass
+    except ValueError as e:  # a malformed extension
+        raise DataError(f"the certificate has a malformed extension: {e}") from None
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def _projects(data: dict[str, str]) -> tuple[str, ...]:
+    try:
+        projects = json.loads(data.get("projects") or "[]")
+    except ValueError:
+        raise DataError("projects is not a JSON list") from None
+    if not isinstance(projects, list) or not all(isinstance(p, str) and p for p in projects):
+        raise DataError("projects must be a list of project names")
+    return tuple(projects)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,16 +169,11 @@ class ClientRequest:
 
     @classmethod
     def load(cls, data: dict[str, str]) -> ClientRequest:
+        """The request as the provider reads it: the certificate checked with check_client_certificate."""
         if not data.get("certificate"):
             raise DataError("the requirer published no certificate")
-        try:
-            projects = json.loads(data.get("projects", "[]"))
-        except ValueError:
-            raise DataError("projects is not a JSON list") from None
-        if not isinstance(projects, list) or not all(isinstance(p, str) and p for p in projects):
-            raise DataError("projects must be a list of project names")
-        request = cls(data["certificate"], tuple(projects))
-        request.fingerprint  # noqa: B018 - validates the PEM
+        request = cls(data["certificate"], _projects(data))
+        check_client_certificate(request.certificate)
         return request
 
 
@@ -122,6 +186,7 @@ class ClusterEndpoints:
     fingerprint: str  # its SHA-256
     client_fingerprint: str = ""  # the requirer certificate the provider trusted
     error: str = ""  # why the provider refused the request, if it did
+    projects: tuple[str, ...] = ()  # the projects the client is restricted to; empty: unrestricted
 
     def dump(self) -> dict[str, str]:
         return {
@@ -130,6 +195,7 @@ class ClusterEndpoints:
             "fingerprint": self.fingerprint,
             "client-fingerprint": self.client_fingerprint,
             "error": self.error,
+            "projects": json.dumps(list(self.projects)) if self.projects else "",
         }
 
     @classmethod
@@ -145,7 +211,8 @@ class ClusterEndpoints:
             raise DataError("endpoints is not a JSON list") from None
         if fingerprint_of(data["certificate"]) != data["fingerprint"]:
             raise DataError("the cluster certificate does not match its fingerprint")
-        return cls(endpoints, data["certificate"], data["fingerprint"], data.get("client-fingerprint", ""))
+        client = data.get("client-fingerprint", "")
+        return cls(endpoints, data["certificate"], data["fingerprint"], client, projects=_projects(data))
 
 
 # -- requirer ----------------------------------------------------------------------------------
