@@ -362,7 +362,11 @@ def _remove_lxc_cgroups() -> None:
         if not found:
             return
         for d in found:
-            for sub in sorted((p for p in d.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+            try:
+                subs = [p for p in d.rglob("*") if p.is_dir()]
+            except FileNotFoundError:  # gone meanwhile (another lab on this machine tears down too)
+                continue
+            for sub in sorted(subs, key=lambda p: -len(p.parts)):
                 try:
                     sub.rmdir()
                 except OSError:
