@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 need=()
 # python3-openssl and python3-yaml: the packed-charm tests run hooks on the system python3 as a
 # Juju machine has it (Debian's older pyOpenSSL included)
-for pkg in lxd lxd-client btrfs-progs busybox-static iproute2 util-linux python3-openssl python3-yaml; do
+# prometheus: a real Prometheus scrapes the lab in tests/functional/test_observability.py (run by the
+# test itself on 127.0.0.1; Debian's service is never started: policy-rc.d, no systemd in CI)
+for pkg in lxd lxd-client btrfs-progs busybox-static iproute2 util-linux python3-openssl python3-yaml prometheus; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -1,4 +1,4 @@
-"""The nine actions, run on this unit's LXD: results are structured, refusals are ActionErrors."""
+"""The actions, run on this unit's LXD: results are structured, refusals are ActionErrors."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import ops
 import yaml
 from charms.lxd_cluster.v0.lxd_cluster import DataError, check_client_certificate
 
+import debug_bundle
 from access import AccessError, ensure_projects, secure_tokens, token_terms
 from action_checks import ActionError, check_known_member, check_removal, parse_launch
 from config import CharmConfig, ConfigError, load_config
@@ -48,6 +49,7 @@ class ClusterActions:
             "remove-trusted-client": self.remove_trusted_client,
             "evacuate": lambda event: self.member_state(event, "evacuate"),
             "restore": lambda event: self.member_state(event, "restore"),
+            "debug": self.debug,
         }
 
     def _config(self) -> CharmConfig:
@@ -273,3 +275,26 @@ class ClusterActions:
         for token in pending:
             self.lxd.revoke_token(token.operation_id)
         event.set_results({"removed": name, "revoked-tokens": len(pending)})
+
+    # -- support --------------------------------------------------------------------------
+    def debug(self, event: ops.ActionEvent) -> None:
+        """A redacted tarball for a bug report on this unit; a summary in the results."""
+        view = debug_bundle.charm_view(self.model, self.model.get_relation(PEER))
+        known = debug_bundle.readable_secrets(self.model, view, ["metrics-client"])
+        event.log("collecting cluster, warnings, members, pools, instances and the daemon log")
+        files = debug_bundle.collect(self.lxd, view, int(event.params.get("log-lines", debug_bundle.LOG_LINES)))
+        directory = str(event.params.get("directory") or debug_bundle.DEFAULT_DIRECTORY)
+        path = debug_bundle.write_bundle(files, directory, self.unit.name.replace("/", "-"), known)
+        members = files["cluster-members.json"]
+        warnings = files["warnings.json"]
+        event.set_results(
+            {
+                "path": str(path),
+                "files": ", ".join(sorted(files)),
+                "members": ", ".join(f"{m['server_name']} ({m['status']})" for m in members)
+                if isinstance(members, list)
+                else members.get("error", ""),
+                "warnings": len(warnings) if isinstance(warnings, list) else warnings.get("error", ""),
+                "redacted": "secrets redacted: keys, tokens, passwords, the values of every readable secret",
+            }
+        )

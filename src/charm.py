@@ -26,6 +26,7 @@ from departure import LeaveError, advice, leave
 from lxd_package import PackageStep
 from membership import Membership, check_port
 from models import PEER, ClusterInfo, ServerInfo, UnitInfo, server_name_of
+from observability import DASHBOARD_RELATION, LOGGING_RELATION, METRICS_RELATION, Observability
 from preflight import check_inputs, ensure_lxd, pool_spec
 from snap import LXDSnap
 from status import Stop, member_status
@@ -65,6 +66,10 @@ class LXDClusterCharm(ops.CharmBase):
         self.clients = LXDClusterProvider(self)
         framework.observe(self.clients.on.client_requested, self._reconcile)
         framework.observe(self.clients.on.client_gone, self._on_client_gone)
+        self.observability = Observability(self, self.lxd)
+        for relation in (METRICS_RELATION, DASHBOARD_RELATION, LOGGING_RELATION):
+            for event in ("relation_joined", "relation_changed", "relation_broken"):
+                framework.observe(getattr(self.on[relation], event), self._reconcile)
         self._actions = ClusterActions(self.model, self.lxd).handlers
         for action in self._actions:
             framework.observe(self.on[action].action, self._on_action)
@@ -154,6 +159,7 @@ class LXDClusterCharm(ops.CharmBase):
         self.unit.set_ports(int(address.rsplit(":", 1)[-1]))  # the port LXD listens on: `juju expose` opens it
         if self.unit.is_leader():
             serve_clients(self.lxd, self.clients, info, config)
+        self.observability.as_member(config, info, address)
         check_port(config, address)
 
     def _lxd_initialised(self) -> bool:

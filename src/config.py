@@ -50,6 +50,8 @@ class CharmConfig:
     maas_subnet_ipv4: str = ""
     maas_subnet_ipv6: str = ""
     cluster_port: int = 8443
+    metrics_port: int = 8444
+    metrics_key_in_relation_data: bool = False
     adopt_existing_lxd: bool = False
     client_access: str = "own-project"  # what a related application that names no projects gets
     join_token_expiry: str = "1H"
@@ -108,13 +110,10 @@ def load_config(raw: Mapping[str, object]) -> CharmConfig:
             f"snap-channel {shown(channel)} is malformed: use track/risk such as 5.21/stable or latest/edge"
         )
 
-    port_raw = raw.get("cluster-port", 8443)
-    try:
-        port = int(port_raw)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        port = -1
-    if isinstance(port_raw, bool) or not 1 <= port <= 65535:
-        raise ConfigError(f"cluster-port {shown(port_raw)} is out of range: use a port from 1 to 65535")
+    port = _port(raw, "cluster-port", 8443)
+    metrics_port = _port(raw, "metrics-port", 8444)
+    if metrics_port == port:
+        raise ConfigError(f"metrics-port {metrics_port} is cluster-port too: give LXD's metrics their own port")
 
     maas_url = text("maas-api-url")
     if maas_url:
@@ -156,11 +155,24 @@ def load_config(raw: Mapping[str, object]) -> CharmConfig:
         maas_subnet_ipv4=subnets["maas-subnet-ipv4"],
         maas_subnet_ipv6=subnets["maas-subnet-ipv6"],
         cluster_port=port,
+        metrics_port=metrics_port,
+        metrics_key_in_relation_data=raw.get("metrics-key-in-relation-data") is True,
         adopt_existing_lxd=bool(raw.get("adopt-existing-lxd", False)),
         client_access=access,
         join_token_expiry=expiries["join-token-expiry"],
         client_token_expiry=expiries["client-token-expiry"],
     )
+
+
+def _port(raw: Mapping[str, object], key: str, default: int) -> int:
+    value = raw.get(key, default)
+    try:
+        port = int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        port = -1
+    if isinstance(value, bool) or not 1 <= port <= 65535:
+        raise ConfigError(f"{key} {shown(value)} is out of range: use a port from 1 to 65535")
+    return port
 
 
 def expiry_seconds(value: str) -> int:

@@ -362,11 +362,11 @@ def _remove_lxc_cgroups() -> None:
         if not found:
             return
         for d in found:
-            try:  # another lab on this host may remove the same empty cgroups meanwhile
-                subs = sorted((p for p in d.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
-            except OSError:
-                subs = []
-            for sub in subs:
+            try:
+                subs = [p for p in d.rglob("*") if p.is_dir()]
+            except FileNotFoundError:  # gone meanwhile (another lab on this machine tears down too)
+                continue
+            for sub in sorted(subs, key=lambda p: -len(p.parts)):
                 try:
                     sub.rmdir()
                 except OSError:

@@ -94,6 +94,9 @@ class FakeLXD:
         self.project_names = {"default"}
         self.pending: list[PendingToken] = []  # unused tokens (running operations in LXD)
         self.client_tokens: dict[str, dict[str, Any]] = {}  # name -> what the token grants, its expiry
+        self.metrics_certs: dict[str, dict[str, str]] = {}  # fingerprint -> certificate row (type metrics)
+        self.warnings: list[dict[str, Any]] = []
+        self.lxd_dir = "/nonexistent-lxd-dir"
         self.standalone = Inventory()  # what the daemon holds before it is clustered (fresh: nothing)
         self.created_pools: list[tuple[str, str, dict[str, str]]] = []
 
@@ -309,6 +312,32 @@ class FakeLXD:
         self.member_rows = [
             Member(n, f"https://{n}:8443", ("database",), "Online", "Fully operational") for n in (name, *others)
         ]
+        self.config["core.metrics_address"] = f"{name}:8444"  # a charm-formed member serves its metrics
+
+    def _api(self, method: str, path: str, wait: bool = True, **kwargs: Any) -> dict[str, Any]:
+        """The REST helper, for what metrics.py and debug_bundle.py read and write directly."""
+        self.calls.append(f"api:{method}:{path}")
+        if path == "certificates" and method == "get":
+            rows = [{"name": n, "fingerprint": fp, "type": "client"} for n, (fp, _) in self.trusted.items()]
+            return {"metadata": rows + [dict(r) for r in self.metrics_certs.values()]}
+        if path == "certificates" and method == "post":
+            body = kwargs["json"]
+            pem = "-----BEGIN CERTIFICATE-----\n" + body["certificate"] + "\n-----END CERTIFICATE-----\n"
+            fingerprint = certificate_fingerprint(pem)
+            self.metrics_certs[fingerprint] = {"name": body["name"], "fingerprint": fingerprint, "type": body["type"]}
+            return {"metadata": {}}
+        if path.startswith("certificates/") and method == "delete":
+            self.metrics_certs.pop(path.split("/", 1)[1], None)
+            return {"metadata": {}}
+        if path == "" and method == "get":
+            return {"metadata": {"config": dict(self.config), "environment": {"server_version": self.version}}}
+        if path == "warnings":
+            return {"metadata": list(self.warnings)}
+        if path == "storage-pools":
+            return {"metadata": [{"name": "local", "driver": "dir", "config": {"source": "/var/lib/lxd/x"}}]}
+        if path.startswith("storage-pools/"):
+            return {"metadata": {"space": {"used": 1, "total": 10}}}
+        raise AssertionError(f"the fake LXD does not know {method.upper()} /1.0/{path}")
 
     def mutations(self) -> list[str]:
         return [c for c in self.calls if c in MUTATIONS]
