@@ -56,6 +56,7 @@ class Hook:
     uid: int
     name: str  # install, start, config_changed, leader_elected, relation_changed:<uid|app>, ...
     attempt: int = 1
+    cause: int = 0  # depth of the deepest hook whose writes queued this one (0: the model queued it)
 
 
 @dataclasses.dataclass
@@ -64,6 +65,10 @@ class HookRecord:
     name: str
     seconds: float
     error: str = ""
+    depth: int = 0  # its step on the longest chain of causally dependent hooks (see JujuSim.rounds)
+    caused: bool = False  # queued by another hook's writes, not by the model (Juju's floor)
+    wrote: bool = False  # changed a databag or a secret others can read
+    status_changed: bool = False
 
 
 @dataclasses.dataclass
@@ -77,6 +82,8 @@ class UnitSim:
     dying: bool = False  # `juju remove-unit` ran: it runs its departure hooks, then goes
     error: str = ""  # the hook that failed last (Juju: `error: hook failed: ...`), until one succeeds
     seen: set[int] = dataclasses.field(default_factory=set)  # peers it has had relation-joined for
+    depth: int = 0  # depth of its last hook that wrote something, or of the deepest write it has read
+    read: dict[str, int] = dataclasses.field(default_factory=dict)  # data it has seen: key -> write number
 
     @property
     def status(self) -> Any:
@@ -143,6 +150,8 @@ class JujuSim:
         self.log: list[HookRecord] = []
         self.after_hook: list[Callable[[JujuSim], None]] = []  # invariants checked after each hook
         self.secret_values: set[str] = set()  # every secret value any unit ever wrote
+        # the last write of each databag / secret: key (app, unit:<uid>, secret:<id>) -> (number, depth)
+        self.writes: dict[str, tuple[int, int]] = {}
 
     # -- model operations -------------------------------------------------------------------
     def add_unit(self) -> int:
@@ -334,21 +343,28 @@ class JujuSim:
             unit.seen.discard(int(arg.partition(":")[0]))
         state = self._state_for(unit)
         event = self._event(unit, hook.name, state)
+        # Juju runs different units' hooks in parallel, one unit's one at a time: a hook waits for the
+        # hook whose writes queued it and for the last hook of its own unit that changed anything
+        unit.depth = max(unit.depth, self._news(unit, state))  # what it has read, its later hooks may use
+        depth = 1 + max(hook.cause, unit.depth)
+        status_before = (unit.state.unit_status, unit.error)
         t0 = time.monotonic()
         try:
             with self._unit_env(hook.uid):
                 out = unit.ctx.run(event, state)
         except Exception as e:  # the hook failed: Juju commits nothing, the unit is in error, retried later
             cause = e.__cause__ or e
-            self.log.append(HookRecord(hook.uid, hook.name, time.monotonic() - t0, repr(cause)))
+            self.log.append(HookRecord(hook.uid, hook.name, time.monotonic() - t0, repr(cause), depth, hook.cause > 0))
             unit.error = f"hook failed: {hook.name}: {cause}"
             if hook.attempt >= self.max_attempts:
                 raise HookFailed(f"unit {hook.uid} {hook.name} failed {hook.attempt}x: {cause!r}") from e
             self.queue.append(dataclasses.replace(hook, attempt=hook.attempt + 1))
             return
         unit.error = ""
-        self.log.append(HookRecord(hook.uid, hook.name, time.monotonic() - t0))
-        self._commit(unit, out)
+        record = HookRecord(hook.uid, hook.name, time.monotonic() - t0, "", depth, hook.cause > 0)
+        self.log.append(record)
+        record.wrote = self._commit(unit, out, depth)
+        record.status_changed = (out.unit_status, "") != status_before
         if unit.dying and not any(h.uid == unit.uid for h in self.queue):
             self._gone(unit.uid)
         for check in self.after_hook:
@@ -369,7 +385,9 @@ class JujuSim:
                 else:
                     os.environ[k] = v
 
-    def _commit(self, unit: UnitSim, out: testing.State) -> None:
+    def _commit(self, unit: UnitSim, out: testing.State, depth: int | None = None) -> bool:
+        """Carry what a hook wrote to the others; returns whether it wrote anything they can read."""
+        depth = 1 + unit.depth if depth is None else depth
         relation = out.get_relation(RELATION_ID)
         new_unit_data = dict(relation.local_unit_data)
         unit_changed = new_unit_data != unit.unit_data
@@ -385,13 +403,14 @@ class JujuSim:
             if secret.owner:
                 self.secret_values.update(secret.latest_content.values())
         owned = {s.id: s for s in out.secrets if s.owner == "unit"}
+        before_owned = {sid for sid, (owner, _) in self.unit_secrets.items() if owner == unit.uid}
         for sid, (owner, old) in list(self.unit_secrets.items()):
             if owner == unit.uid and sid not in owned:
                 del self.unit_secrets[sid]  # removed by its owner
             elif owner == unit.uid and old.latest_content != owned[sid].latest_content:
                 changed_secrets.append(sid)
         self.unit_secrets.update({sid: (unit.uid, secret) for sid, secret in owned.items()})
-        app_changed = False
+        app_changed = pool_changed = False
         if unit.uid == self.leader:
             new_app = dict(relation.local_app_data)
             app_changed = new_app != self.app_data
@@ -401,19 +420,49 @@ class JujuSim:
                 old = self.app_secrets.get(sid)
                 if old is not None and old.latest_content != secret.latest_content:
                     changed_secrets.append(sid)
+            pool_changed = new_pool.keys() != self.app_secrets.keys()
             self.app_secrets = new_pool
         for other in self._live(exclude=unit.uid):
             if unit_changed and unit.uid in self.units[other].seen:  # Juju: only after relation-joined
-                self._enqueue(Hook(other, f"relation_changed:{unit.uid}"))
+                self._enqueue(Hook(other, f"relation_changed:{unit.uid}", cause=depth))
             if app_changed:
-                self._enqueue(Hook(other, "relation_changed:app"))
+                self._enqueue(Hook(other, "relation_changed:app", cause=depth))
             for sid in changed_secrets:
                 if sid in self.units[other].tracked:  # Juju notifies units that track it
-                    self._enqueue(Hook(other, f"secret_changed:{sid}"))
+                    self._enqueue(Hook(other, f"secret_changed:{sid}", cause=depth))
+        wrote = unit_changed or app_changed or bool(changed_secrets) or owned.keys() != before_owned or pool_changed
+        for key, changed in ((f"unit:{unit.uid}", unit_changed), ("app", app_changed or pool_changed)):
+            if changed:
+                self._wrote(key, depth)
+        for sid in changed_secrets:
+            self._wrote(f"secret:{sid}", depth)
+        if wrote:
+            unit.depth = depth
+        return wrote
+
+    def _wrote(self, key: str, depth: int) -> None:
+        self.writes[key] = (self.writes.get(key, (0, 0))[0] + 1, depth)
+
+    def _news(self, unit: UnitSim, state: testing.State) -> int:
+        """The depth of the deepest write this hook can see for the first time: whatever queued it,
+        a hook that reads new data waits for the hook that wrote it."""
+        keys = ["app", *(f"unit:{o}" for o in unit.seen), *(f"secret:{s.id}" for s in state.secrets)]
+        depth = 0
+        for key in keys:
+            number, wrote_at = self.writes.get(key, (0, 0))
+            if number and unit.read.get(key) != number:
+                unit.read[key] = number
+                depth = max(depth, wrote_at)
+        return depth
 
     def _enqueue(self, hook: Hook) -> None:
-        if not any(h.uid == hook.uid and h.name == hook.name for h in self.queue):
-            self.queue.append(hook)
+        """Juju coalesces: a change to a databag whose relation-changed is still queued rides on it
+        (which then also waits for this write)."""
+        for queued in self.queue:
+            if queued.uid == hook.uid and queued.name == hook.name:
+                queued.cause = max(queued.cause, hook.cause)
+                return
+        self.queue.append(hook)
 
     # -- building each unit's view ----------------------------------------------------------
     def _state_for(self, unit: UnitSim) -> testing.State:
@@ -515,3 +564,17 @@ class JujuSim:
 
     def hooks_run(self) -> int:
         return len(self.log)
+
+    def rounds(self, include_status: bool = False) -> int:
+        """Sequential hook rounds on the critical path: the longest chain of hooks each of which waited
+        for the previous one (its writes queued it, or it ran after it on the same unit), ending in a
+        hook that wrote something others read (with include_status: or changed only its status)."""
+        return max(
+            (r.depth for r in self.log if r.wrote or (include_status and r.status_changed)),
+            default=0,
+        )
+
+    def floor(self) -> int:
+        """Hooks the model queued whatever the charm wrote (install, start, relation-joined and
+        -changed per pair, the update-status rounds, ...): the part of hooks_run() no charm can save."""
+        return sum(1 for r in self.log if not r.caused and not r.name.startswith("action:"))
