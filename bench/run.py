@@ -42,8 +42,11 @@ from preseed import JoinCredential, PoolSpec, bootstrap_preseed, join_preseed  #
 from tests.harness.cluster import charm_sim  # noqa: E402
 from tests.harness.lab import Lab, require_root_and_lxd  # noqa: E402
 
-PREFIX = "lxdbench"
-NET = "10.253.0"
+# the lab's namespaces and subnet: override to run beside someone else's lab (e.g. lxdh17, 10.255.0)
+PREFIX = os.environ.get("LAB_PREFIX", "lxdbench")
+NET = os.environ.get("LAB_NET", "10.253.0")
+RSS_PREFIX = PREFIX + "rss"
+RSS_NET = NET  # the RSS child's lab starts after the main one is down
 HOOK_TOOLS = [
     "is-leader",
     "config-get",
@@ -94,20 +97,21 @@ def raw_formation(lab: Lab, driver: str) -> float:
     return time.monotonic() - t0
 
 
-def charm_formation(lab: Lab, driver: str, n: int) -> tuple[float, int]:
+def charm_formation(lab: Lab, driver: str, n: int) -> tuple[float, int, int, int]:
+    """Seconds (the sum of every hook, run one after another), hooks, the hook floor, rounds."""
     sim = charm_sim(lab, {"storage-driver": driver})
     sim.deploy(n)
     t0 = time.monotonic()
     hooks = sim.settle()
     seconds = time.monotonic() - t0
     assert all(u.status.name == "active" for u in sim.units.values()), sim.statuses()
-    return seconds, hooks
+    return seconds, hooks, sim.floor(), sim.rounds()
 
 
 def formation(cases: list[tuple[int, str]], reps: int) -> list[dict]:
     rows = []
     for n, driver in cases:
-        raw, charm, hooks = [], [], []
+        raw, charm, hooks, floor, rounds = [], [], [], [], []
         for rep in range(reps):
             for mode in ("a", "b") if rep % 2 == 0 else ("b", "a"):  # interleaved
                 with lab() as lb:
@@ -115,14 +119,19 @@ def formation(cases: list[tuple[int, str]], reps: int) -> list[dict]:
                     if mode == "a":
                         raw.append(raw_formation(lb, driver))
                     else:
-                        seconds, count = charm_formation(lb, driver, n)
+                        seconds, count, least, depth = charm_formation(lb, driver, n)
                         charm.append(seconds)
                         hooks.append(count)
+                        floor.append(least)
+                        rounds.append(depth)
             print(
-                f"  N={n} {driver} rep {rep + 1}: raw {raw[-1]:.2f} s, charm {charm[-1]:.2f} s, {hooks[-1]} hooks",
+                f"  N={n} {driver} rep {rep + 1}: raw {raw[-1]:.2f} s, charm {charm[-1]:.2f} s, {hooks[-1]} hooks "
+                f"(floor {floor[-1]}), {rounds[-1]} rounds",
                 flush=True,
             )
-        rows.append({"n": n, "driver": driver, "raw": raw, "charm": charm, "hooks": hooks})
+        rows.append(
+            {"n": n, "driver": driver, "raw": raw, "charm": charm, "hooks": hooks, "floor": floor, "rounds": rounds}
+        )
     return rows
 
 
@@ -190,7 +199,7 @@ def dispatch(charm_dir: Path, tools: Path, unit: str, lxd_dir: str) -> tuple[flo
 
 def rss_of_child(code: str) -> int:
     out = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, "-c", code, RSS_PREFIX, RSS_NET],
         capture_output=True,
         text=True,
         check=True,
@@ -204,7 +213,7 @@ JOIN_RSS = """
 import resource, sys
 from tests.harness.lab import Lab
 from tests.harness.cluster import charm_sim
-lab = Lab(prefix="lxdbenchrss", net="10.254.0")
+lab = Lab(prefix=sys.argv[1], net=sys.argv[2])
 try:
     lab.up(2)
     sim = charm_sim(lab, {"storage-driver": "dir"})
@@ -392,7 +401,12 @@ def main() -> int:
     docs.mkdir(exist_ok=True)
     (docs / "benchmarks.md").write_text(write_report(rows, other, reps))
     plot(rows, docs / "formation.png")
-    (docs / "benchmarks.json").write_text(json.dumps({"formation": rows, **other}, indent=1))
+    dir_rows = [r for r in rows if r["driver"] == "dir"]
+    summary = {
+        key: {str(r["n"]): int(med(r[field])) for r in dir_rows}
+        for key, field in (("hooks", "hooks"), ("hook_floor", "floor"), ("rounds", "rounds"))
+    }
+    (docs / "benchmarks.json").write_text(json.dumps({**summary, "formation": rows, **other}, indent=1))
     print((docs / "benchmarks.md").read_text())
     return 0
 
