@@ -89,7 +89,9 @@ class LXDClusterCharm(ops.CharmBase):
 
     def _converge(self, config: CharmConfig) -> None:
         # snapd decides what is installed: install, hold, catch up, or this unit's turn in an upgrade
-        step = PackageStep(self.snap, self.unit, self.app, self.model.get_relation(PEER), self._lxd_initialised)
+        step = PackageStep(
+            self.snap, self.unit, self.app, self.model.get_relation(PEER), self._lxd_initialised, self._is_member
+        )
         if (status := step.ensure(config.snap_channel)) is not None:
             raise Stop(status)
         info = ensure_lxd(self.lxd, self.unit, config)
@@ -97,22 +99,17 @@ class LXDClusterCharm(ops.CharmBase):
         if relation is None:
             raise Stop(ops.WaitingStatus("waiting for the cluster peer relation"))
         membership = Membership(self.model, self.lxd, relation)
-        cluster = ClusterInfo.load(relation.data[self.app])
         me = UnitInfo.load(relation.data[self.unit])
-
-        # the leader publishes the version (after an LXD refresh, its own new one); others follow it
-        republishes = self.unit.is_leader() and info.clustered
-        if cluster.lxd_version and cluster.lxd_version != info.version and not republishes:
-            raise Stop(
-                ops.BlockedStatus(
-                    f"LXD {info.version} here but the cluster runs {cluster.lxd_version}: "
-                    f"install LXD {cluster.lxd_version} on this machine"
-                )
-            )
-
         if info.clustered:
+            cluster = self._cluster(relation, info)
             self._as_member(membership, config, info, cluster, me)
             return
+
+        pool = pool_spec(self, config)
+        check_inputs(self.lxd, config, info, pool)
+        # announced before reading what the leader published: the issuer needs nothing from that
+        me = membership.announce(me, info, config)
+        cluster = self._cluster(relation, info)
         if server_name_of(self.unit.name) in cluster.removed.split():
             raise Stop(
                 ops.BlockedStatus(
@@ -121,12 +118,8 @@ class LXDClusterCharm(ops.CharmBase):
                 )
             )
 
-        pool = pool_spec(self, config)
-        check_inputs(self.lxd, config, info, pool)
-        me = membership.announce(me, info, config)
-
         if not cluster.formed and self.unit.is_leader():
-            if any(peer.is_member for peer in membership.peer_units().values()):
+            if any(membership.member_of(peer) for peer in membership.peer_units().values()):
                 raise Stop(ops.WaitingStatus("a peer is already a cluster member: waiting for it"))
             if adopted := membership.bootstrap(config, pool):
                 self._outcome = ops.ActiveStatus(adopted)
@@ -139,14 +132,30 @@ class LXDClusterCharm(ops.CharmBase):
         if self.unit.is_leader():  # a leader that is not a member: a member unit issues for it
             cluster = membership.appoint_issuer(cluster, leader_is_member=False)
         membership.join_gate(me, config)  # a failed join: blocked, or backing off
-        offer = membership.offer_for_me(cluster)
+        offer, ahead = membership.offer_for_me(cluster)
         if offer is None:
-            raise Stop(ops.WaitingStatus("waiting for a join credential (joins go one at a time)"))
+            raise Stop(ops.WaitingStatus("waiting for a join credential"))
         if me.join_failed and me.join_failed == offer.join_id:
             raise Stop(
                 ops.WaitingStatus(f"join failed, waiting for a new credential: {shown(me.join_error, 200)[1:-1]}")
             )
+        if before := membership.turn(cluster, ahead):
+            raise Stop(ops.WaitingStatus(f"waiting for {before} to join first (joins go one at a time)"))
         membership.join(config, cluster, pool, offer)
+
+    def _cluster(self, relation: ops.Relation, info: ServerInfo) -> ClusterInfo:
+        """What the leader published; the leader publishes the version (after an LXD refresh, its own
+        new one), the others must run it."""
+        cluster = ClusterInfo.load(relation.data[self.app])
+        republishes = self.unit.is_leader() and info.clustered
+        if cluster.lxd_version and cluster.lxd_version != info.version and not republishes:
+            raise Stop(
+                ops.BlockedStatus(
+                    f"LXD {info.version} here but the cluster runs {cluster.lxd_version}: "
+                    f"install LXD {cluster.lxd_version} on this machine"
+                )
+            )
+        return cluster
 
     def _as_member(
         self, membership: Membership, config: CharmConfig, info: ServerInfo, cluster: ClusterInfo, me: UnitInfo
@@ -161,6 +170,13 @@ class LXDClusterCharm(ops.CharmBase):
             serve_clients(self.lxd, self.clients, info, config)
         self.observability.as_member(config, info, address)
         check_port(config, address)
+
+    def _is_member(self) -> bool:
+        relation = self.model.get_relation(PEER)
+        if relation is None:
+            return False
+        me = UnitInfo.load(relation.data[self.unit])
+        return bool(Membership(self.model, self.lxd, relation).member_of(me))
 
     def _lxd_initialised(self) -> bool:
         return self.lxd.inventory().initialised

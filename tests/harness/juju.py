@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 from ops import testing
 from scenario import _runtime
+from scenario import mocking as _mocking
 
 
 class _LibYAML:
@@ -46,7 +47,40 @@ class _LibYAML:
 
 _runtime.yaml = _LibYAML  # type: ignore[assignment]
 
+# What a hook reads (relation-get, secret-get) and when it writes (relation-set, secret-add/-set, ""), in
+# order: a write waits for the hooks that wrote what was read before it.
+_TRACE: list[str] = []
+_relation_get = _mocking._MockModelBackend.relation_get
+_secret_get = _mocking._MockModelBackend.secret_get
+_writers = {name: getattr(_mocking._MockModelBackend, name) for name in ("relation_set", "secret_add", "secret_set")}
+
+
+def _recording_relation_get(self: Any, relation_id: int, member_name: str, is_app: bool, **kw: Any) -> Any:
+    _TRACE.append("app" if is_app else f"unit:{member_name.rsplit('/', 1)[-1]}")
+    return _relation_get(self, relation_id, member_name, is_app, **kw)
+
+
+def _recording_secret_get(self: Any, *, id: str | None = None, label: str | None = None, **kw: Any) -> Any:
+    content = _secret_get(self, id=id, label=label, **kw)
+    _TRACE.append(f"secret:{self._get_secret(id, label).id}")
+    return content
+
+
+def _recording(write: Callable[..., Any]) -> Callable[..., Any]:
+    def recorded(*args: Any, **kw: Any) -> Any:
+        _TRACE.append("")
+        return write(*args, **kw)
+
+    return recorded
+
+
+for _name, _write in _writers.items():
+    setattr(_mocking._MockModelBackend, _name, _recording(_write))
+_mocking._MockModelBackend.relation_get = _recording_relation_get  # type: ignore[method-assign]
+_mocking._MockModelBackend.secret_get = _recording_secret_get  # type: ignore[method-assign]
+
 PEER = "cluster"
+_UNTRACKED = 0  # ops.testing's revision a secret's reader tracks: 0 until it reads it (refresh)
 STORAGE = "local"
 RELATION_ID = 1
 
@@ -345,14 +379,14 @@ class JujuSim:
         event = self._event(unit, hook.name, state)
         # Juju runs different units' hooks in parallel, one unit's one at a time: a hook waits for the
         # hook whose writes queued it and for the last hook of its own unit that changed anything
-        unit.depth = max(unit.depth, self._news(unit, state))  # what it has read, its later hooks may use
-        depth = 1 + max(hook.cause, unit.depth)
         status_before = (unit.state.unit_status, unit.error)
+        _TRACE.clear()
         t0 = time.monotonic()
         try:
             with self._unit_env(hook.uid):
                 out = unit.ctx.run(event, state)
         except Exception as e:  # the hook failed: Juju commits nothing, the unit is in error, retried later
+            depth = 1 + max(hook.cause, unit.depth, self._news(unit, _TRACE))
             cause = e.__cause__ or e
             self.log.append(HookRecord(hook.uid, hook.name, time.monotonic() - t0, repr(cause), depth, hook.cause > 0))
             unit.error = f"hook failed: {hook.name}: {cause}"
@@ -361,6 +395,12 @@ class JujuSim:
             self.queue.append(dataclasses.replace(hook, attempt=hook.attempt + 1))
             return
         unit.error = ""
+        last_write = max((i for i, key in enumerate(_TRACE) if not key), default=-1)
+        unit.depth = max(unit.depth, self._news(unit, _TRACE[:last_write]))  # what its writes may rest on
+        depth = 1 + max(hook.cause, unit.depth)
+        unit.depth = max(unit.depth, self._news(unit, _TRACE[last_write + 1 :]))  # its later hooks may use
+        if last_write < 0:
+            depth = 1 + max(hook.cause, unit.depth)
         record = HookRecord(hook.uid, hook.name, time.monotonic() - t0, "", depth, hook.cause > 0)
         self.log.append(record)
         record.wrote = self._commit(unit, out, depth)
@@ -392,8 +432,9 @@ class JujuSim:
         new_unit_data = dict(relation.local_unit_data)
         unit_changed = new_unit_data != unit.unit_data
         unit.unit_data = new_unit_data
-        for secret in out.secrets:  # what this unit has now seen of each secret
-            unit.tracked[secret.id] = dict(secret.tracked_content)
+        for secret in out.secrets:  # what this unit has now seen of each secret it owns or has read
+            if secret.owner or secret.id in unit.tracked or getattr(secret, "_tracked_revision", 1) != _UNTRACKED:
+                unit.tracked[secret.id] = dict(secret.tracked_content)
         unit.state = out
         if unit.uid == self.leader:
             for rid in self.remote:
@@ -443,12 +484,11 @@ class JujuSim:
     def _wrote(self, key: str, depth: int) -> None:
         self.writes[key] = (self.writes.get(key, (0, 0))[0] + 1, depth)
 
-    def _news(self, unit: UnitSim, state: testing.State) -> int:
-        """The depth of the deepest write this hook can see for the first time: whatever queued it,
-        a hook that reads new data waits for the hook that wrote it."""
-        keys = ["app", *(f"unit:{o}" for o in unit.seen), *(f"secret:{s.id}" for s in state.secrets)]
+    def _news(self, unit: UnitSim, trace: list[str]) -> int:
+        """The depth of the deepest write among `trace`'s reads that this unit reads for the first
+        time: whatever queued the hook, a hook that reads new data waits for the hook that wrote it."""
         depth = 0
-        for key in keys:
+        for key in set(trace) - {"", f"unit:{unit.uid}"}:
             number, wrote_at = self.writes.get(key, (0, 0))
             if number and unit.read.get(key) != number:
                 unit.read[key] = number
@@ -494,7 +534,10 @@ class JujuSim:
                 secrets.append(secret)
             else:  # a peer reads the app's secret as an observer, from the revision it tracks
                 tracked = unit.tracked.get(sid, secret.latest_content)
-                secrets.append(testing.Secret(tracked, latest_content=secret.latest_content, id=sid, owner=None))
+                seen = testing.Secret(tracked, latest_content=secret.latest_content, id=sid, owner=None)
+                if sid not in unit.tracked:  # Juju: a unit tracks a secret (gets secret-changed) once it read it
+                    object.__setattr__(seen, "_tracked_revision", _UNTRACKED)
+                secrets.append(seen)
         others = [
             testing.Relation(
                 endpoint,
@@ -576,5 +619,6 @@ class JujuSim:
 
     def floor(self) -> int:
         """Hooks the model queued whatever the charm wrote (install, start, relation-joined and
-        -changed per pair, the update-status rounds, ...): the part of hooks_run() no charm can save."""
-        return sum(1 for r in self.log if not r.caused and not r.name.startswith("action:"))
+        -changed per pair, one update-status round): the part of hooks_run() no charm can save."""
+        once = [r for r in self.log if not r.caused and not r.name.startswith(("action:", "update_status"))]
+        return len(once) + len(self._live())  # and one update-status round
