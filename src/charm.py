@@ -134,7 +134,7 @@ class LXDClusterCharm(ops.CharmBase):
         membership.join_gate(me, config)  # a failed join: blocked, or backing off
         offer, ahead = membership.offer_for_me(cluster)
         if offer is None:
-            raise Stop(ops.WaitingStatus("waiting for a join credential"))
+            raise Stop(ops.WaitingStatus("waiting for a join credential (joins go one at a time)"))
         if me.join_failed and me.join_failed == offer.join_id:
             raise Stop(
                 ops.WaitingStatus(f"join failed, waiting for a new credential: {shown(me.join_error, 200)[1:-1]}")

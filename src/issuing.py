@@ -78,7 +78,8 @@ class Issuer:
         queue = JoinQueue.load(bag).offers
         live = [o for o in queue if o.join_unit in waiting and waiting[o.join_unit].join_failed != o.join_id]
         joined = [o for o in queue if o not in live and server_name_of(o.join_unit) in members]
-        dead = [o for o in queue if o not in live and o not in joined]  # departed, failed or blocked
+        # departed, removed, blocked or backing off (a unit whose join failed gets a new token in the same secret)
+        dead = [o for o in queue if o not in live and o not in joined and o.join_unit not in waiting]
         if not live and self._offers_elsewhere(bag, waiting):
             self.withdraw(bag)
             return  # the previous issuer's credentials are still outstanding: its chain runs first
@@ -91,8 +92,11 @@ class Issuer:
         if not tokens:  # one trust password at a time: a new one replaces the last
             names = names[:1] if not live else []
         # entries of units that joined stay until the next batch (their token is used up): removing
-        # them at once would cost every peer a hook; with a trust password it must go at once
-        if not (dead or names or (joined and not tokens)):
+        # them at once would cost every peer a hook; their secrets go at once (that costs nobody a hook)
+        if tokens:
+            for offer in joined:
+                self.drop(server_name_of(offer.join_unit))
+        if not (dead or names or (joined and not tokens)):  # a trust password must be cleared at once
             return
         for offer in dead + joined:
             self.drop(server_name_of(offer.join_unit))
@@ -126,7 +130,7 @@ class Issuer:
                 content = secret.get_content(refresh=True)
             except ops.SecretNotFoundError:
                 continue
-            if time.time() - float(content.get("issued") or 0) >= half:
+            if content.get("issued") and time.time() - float(content["issued"]) >= half:
                 token = self.lxd.issue_join_token(name)
                 secret.set_content({"kind": "token", "value": token, "issued": str(int(time.time()))})
                 logger.info("re-issued the join token for %s before it expires", offer.join_unit)
