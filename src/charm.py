@@ -176,7 +176,7 @@ class LXDClusterCharm(ops.CharmBase):
         if relation is None:
             return False
         me = UnitInfo.load(relation.data[self.unit])
-        return bool(Membership(self.model, self.lxd, relation).member_of(me))
+        return Membership(self.model, self.lxd, relation).member_of(me)
 
     def _lxd_initialised(self) -> bool:
         return self.lxd.inventory().initialised

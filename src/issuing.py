@@ -9,6 +9,7 @@ passed, so it never expires in the queue.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import secrets
 import time
@@ -16,6 +17,7 @@ import uuid
 
 import ops
 
+from access import token_age
 from config import CharmConfig, expiry_seconds
 from models import ClusterInfo, JoinOffer, JoinQueue, ServerInfo, UnitInfo, server_name_of, unit_number
 from preseed import JoinCredential
@@ -105,7 +107,7 @@ class Issuer:
 
     def _issue(self, name: str, unit: UnitInfo, owner: ops.Application | ops.Unit) -> JoinOffer:
         credential = issue_credential(self.lxd, self.info, unit.server_name)
-        content = {"kind": credential.kind, "value": credential.value, "issued": str(int(time.time()))}
+        content = {"kind": credential.kind, "value": credential.value}
         label = f"join-{unit.server_name}"
         try:
             secret = self.model.get_secret(label=label)
@@ -118,22 +120,22 @@ class Issuer:
         return JoinOffer(name, secret.get_info().id, uuid.uuid4().hex[:12])
 
     def _refresh(self, live: list[JoinOffer], waiting: dict[str, UnitInfo], config: CharmConfig) -> None:
-        """A token still waiting for its turn is re-issued after half its lifetime (LXD cancels the old
-        one for the same name): a long formation never hands a joiner an expired token."""
-        if not self.info.supports("clustering_join_token"):
+        """A token still waiting for its turn is re-issued once half its lifetime passed (LXD's own
+        record of when it was made; re-issuing cancels the old one): a long formation never hands a
+        joiner an expired token. Same secret, new revision: no databag write."""
+        if not live or not self.info.supports("clustering_join_token"):
             return  # one trust password serves every joiner; it does not expire
+        names = {waiting[o.join_unit].server_name for o in live}
+        now = datetime.datetime.now(datetime.timezone.utc)
         half = expiry_seconds(config.join_token_expiry) / 2
-        for offer in live:
-            name = waiting[offer.join_unit].server_name
-            try:
-                secret = self.model.get_secret(label=f"join-{name}")
-                content = secret.get_content(refresh=True)
-            except ops.SecretNotFoundError:
-                continue
-            if content.get("issued") and time.time() - float(content["issued"]) >= half:
-                token = self.lxd.issue_join_token(name)
-                secret.set_content({"kind": "token", "value": token, "issued": str(int(time.time()))})
-                logger.info("re-issued the join token for %s before it expires", offer.join_unit)
+        for token in self.lxd.pending_tokens():
+            if token.kind == "join" and token.name in names and token_age(token.created_at, now) >= half:
+                try:
+                    secret = self.model.get_secret(label=f"join-{token.name}")
+                except ops.SecretNotFoundError:
+                    continue
+                secret.set_content({"kind": "token", "value": self.lxd.issue_join_token(token.name)})
+                logger.info("re-issued the join token for %s before it expires", token.name)
 
     def _offers_elsewhere(self, bag: ops.RelationDataContent, waiting: dict[str, UnitInfo]) -> bool:
         """Is a credential from another issuer still outstanding for a unit that has not joined?"""

@@ -103,25 +103,25 @@ class Membership:
         try:
             return self.model.get_secret(label=MEMBERSHIP)
         except ops.SecretNotFoundError:
-            secret = self.unit.add_secret({"member": "none"}, label=MEMBERSHIP, description="LXD cluster membership")
-            secret.grant(self.relation)  # public: the fingerprint of the cluster it is a member of
+            secret = self.unit.add_secret({"member": "no"}, label=MEMBERSHIP, description="LXD cluster membership")
+            secret.grant(self.relation)  # nothing secret in it: whether this unit is a cluster member
             return secret
 
-    def record_membership(self, fingerprint: str) -> None:
+    def record_membership(self) -> None:
         secret = self._membership_secret()
-        if secret.get_content(refresh=True).get("member") != fingerprint:
-            secret.set_content({"member": fingerprint})
+        if secret.get_content(refresh=True).get("member") != "yes":
+            secret.set_content({"member": "yes"})
 
-    def member_of(self, unit: UnitInfo, track: bool = False) -> str:
-        """The cluster (fingerprint) a peer is a member of, "" if none; track: be told when it changes."""
+    def member_of(self, unit: UnitInfo, track: bool = False) -> bool:
+        """Is a peer a cluster member? track: Juju tells this unit (secret-changed) when that changes."""
         if unit.member or not unit.member_secret:
-            return unit.member  # written by an earlier version of this charm
+            return bool(unit.member)  # written by an earlier version of this charm
         try:
             secret = self.model.get_secret(id=unit.member_secret)
             content = secret.get_content(refresh=True) if track else secret.peek_content()
         except (ops.SecretNotFoundError, ops.ModelError):
-            return ""
-        return "" if content.get("member", "none") == "none" else content["member"]
+            return False
+        return content.get("member") == "yes"
 
     def address(self) -> str:
         binding = self.model.get_binding(PEER)
@@ -200,7 +200,7 @@ class Membership:
                 return offer.join_unit
             if unit.left or unit.join_blocked or unit.join_failed == offer.join_id:
                 continue  # out of the chain until it gets a new credential (queued after this one)
-            if self.member_of(unit, track=True) == cluster.fingerprint:
+            if self.member_of(unit, track=True):
                 return ""  # it joined after everyone before it
             return offer.join_unit
         return ""
@@ -235,7 +235,7 @@ class Membership:
             if not self._joined_anyway():  # `lxd init` may time out after the join went through
                 self._join_failed(UnitInfo.load(mine), offer, str(e), config)
             logger.warning("lxd init said %s, but this server is a member now", e)
-        self.record_membership(cluster.fingerprint)  # the next in line joins on this
+        self.record_membership()  # the next in line joins on this
         replace(UnitInfo.load(mine), **_NO_FAILURE).dump(mine)
         logger.info("joined the LXD cluster at %s", cluster.cluster_address)
 
@@ -299,7 +299,7 @@ class Membership:
         if not me.member_secret or me.member:
             me = replace(self.announce(me, info, config), member="", **_NO_FAILURE)
             me.dump(self.relation.data[self.unit])
-        self.record_membership(fingerprint)
+        self.record_membership()
         # LXD cannot move a member's address: publish the one it has, whatever the option says
         listed = self.lxd.members()
         members = {m.server_name for m in listed}
@@ -338,7 +338,7 @@ class Membership:
         if leader_is_member:
             issuer = self.unit.name
         else:
-            members = [n for n, u in self.peer_units().items() if self.member_of(u) == cluster.fingerprint]
+            members = [n for n, u in self.peer_units().items() if self.member_of(u)]
             issuer = min(members, key=unit_number, default="")
             JoinQueue().dump(self.relation.data[self.app])  # offers the leader made as a member are void
         if issuer != cluster.issuer:

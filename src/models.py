@@ -89,7 +89,7 @@ class UnitInfo(_Databag):
     lxd_version: str = ""
     member: str = ""  # (written by earlier versions) fingerprint of the cluster it is a member of
     announced: str = ""  # epoch seconds of its first announcement (the issuer waits for stragglers so long)
-    member_secret: str = ""  # its membership secret: {"member": <fingerprint> or "none"} (see membership)
+    member_secret: str = ""  # its membership secret: {"member": "yes" or "no"} (see membership.py)
     join_failed: str = ""  # join_id of a credential that failed, so the leader issues a new one
     join_error: str = ""  # LXD's words for that failure
     join_attempts: str = ""  # failed joins in a row

@@ -52,7 +52,7 @@ def announced(uid: int, **extra: str) -> dict[str, str]:
 
 
 def membership(out: testing.State) -> str:
-    """What this unit's membership secret says ("" without one)."""
+    """What this unit's membership secret says: yes, no ("" without one)."""
     secret = next((s for s in out.secrets if s.label == "membership"), None)
     return secret.latest_content["member"] if secret else ""
 

@@ -43,7 +43,7 @@ def test_a_non_leader_on_a_fresh_model_waits_for_the_leader_and_announces_itself
         "lxd-source": "deb",
         "member-secret": membership.id,  # not a member yet: says so to the unit that joins after it
     }
-    assert membership.latest_content == {"member": "none"} and membership.remote_grants
+    assert membership.latest_content == {"member": "no"} and membership.remote_grants
     assert lxd.mutations() == []
     assert out.workload_version == "5.21.2"
 

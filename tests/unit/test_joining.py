@@ -3,12 +3,14 @@ each joiner joins once the unit queued before it is a member; tokens never expir
 
 from __future__ import annotations
 
+import datetime
 import time
 
-from charms.lxd_cluster.v0.lxd_cluster import fingerprint_of as certificate_fingerprint
 from fake_lxd import make_token
 from ops import testing
 from states import REL, announced, ctx, make_state, offers, published
+
+from models import PendingToken
 
 
 def queued_for_2(pem: str, before: dict[str, str], secrets: list[testing.Secret], **kw) -> testing.State:
@@ -21,7 +23,7 @@ def queued_for_2(pem: str, before: dict[str, str], secrets: list[testing.Secret]
 
 
 def membership_of(pem: str | None) -> testing.Secret:
-    return testing.Secret({"member": certificate_fingerprint(pem) if pem else "none"}, owner=None)
+    return testing.Secret({"member": "yes" if pem else "no"}, owner=None)
 
 
 def test_a_joiner_waits_while_the_unit_queued_before_it_is_not_a_member(lxd, cluster_pem):
@@ -31,7 +33,7 @@ def test_a_joiner_waits_while_the_unit_queued_before_it_is_not_a_member(lxd, clu
     assert out.unit_status == testing.WaitingStatus("waiting for lxd-cluster/1 to join first (joins go one at a time)")
     assert lxd.preseeds == []
     # it read the membership secret with refresh: Juju tells it (secret-changed) when 1 becomes a member
-    assert next(s for s in out.secrets if s.id == theirs.id).tracked_content == {"member": "none"}
+    assert next(s for s in out.secrets if s.id == theirs.id).tracked_content == {"member": "no"}
 
 
 def test_a_joiner_joins_once_the_unit_before_it_is_a_member(lxd, cluster_pem):
@@ -68,18 +70,17 @@ def issuer_state(cluster_pem, secrets=(), app=None, **kw) -> testing.State:
 
 
 def test_a_token_waiting_its_turn_is_reissued_after_half_its_lifetime(lxd, cluster_pem):
-    """join-token-expiry 1H: a token 40 minutes old is replaced (same secret, new revision) before LXD
-    lets it expire; one 10 minutes old is kept."""
+    """join-token-expiry 1H: a token LXD made 40 minutes ago is replaced (same secret, new revision)
+    before LXD lets it expire; one made 10 minutes ago is kept. No databag write: nobody runs a hook."""
     lxd.be_member("lxd-cluster-0")
-    old = lxd.issue_join_token("lxd-cluster-1")
-    fresh = lxd.issue_join_token("lxd-cluster-2")
-    now = int(time.time())
-    s1 = testing.Secret(
-        {"kind": "token", "value": old, "issued": str(now - 2400)}, owner="app", label="join-lxd-cluster-1"
-    )
-    s2 = testing.Secret(
-        {"kind": "token", "value": fresh, "issued": str(now - 600)}, owner="app", label="join-lxd-cluster-2"
-    )
+    old, fresh = lxd.issue_join_token("lxd-cluster-1"), lxd.issue_join_token("lxd-cluster-2")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    lxd.pending = [
+        PendingToken(f"op{i}", "join", f"lxd-cluster-{i}", (now - datetime.timedelta(minutes=age)).isoformat())
+        for i, age in ((1, 40), (2, 10))
+    ]
+    s1 = testing.Secret({"kind": "token", "value": old}, owner="app", label="join-lxd-cluster-1")
+    s2 = testing.Secret({"kind": "token", "value": fresh}, owner="app", label="join-lxd-cluster-2")
     queue = f'[["lxd-cluster/1","{s1.id}","q1"],["lxd-cluster/2","{s2.id}","q2"]]'
     app = {**published(cluster_pem), "join-queue": queue}
     out = ctx().run(
@@ -88,9 +89,22 @@ def test_a_token_waiting_its_turn_is_reissued_after_half_its_lifetime(lxd, clust
     )
     by_id = {s.id: s for s in out.secrets}
     assert by_id[s1.id].latest_content["value"] == lxd.tokens["lxd-cluster-1"] != old
-    assert now - int(by_id[s1.id].latest_content["issued"]) < 5
     assert by_id[s2.id].latest_content["value"] == fresh
-    assert out.get_relation(REL).local_app_data["join-queue"] == queue  # no databag write: nobody runs a hook
+    assert lxd.calls.count("issue_join_token") == 3
+    assert out.get_relation(REL).local_app_data["join-queue"] == queue
+
+
+def test_a_token_is_not_reissued_while_it_is_young(lxd, cluster_pem):
+    """With a lifetime of 2h, 40 minutes is young."""
+    lxd.be_member("lxd-cluster-0")
+    old = lxd.issue_join_token("lxd-cluster-1")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    lxd.pending = [PendingToken("op1", "join", "lxd-cluster-1", (now - datetime.timedelta(minutes=40)).isoformat())]
+    s1 = testing.Secret({"kind": "token", "value": old}, owner="app", label="join-lxd-cluster-1")
+    app = {**published(cluster_pem), "join-queue": f'[["lxd-cluster/1","{s1.id}","q1"]]'}
+    state = issuer_state(cluster_pem, [s1], app=app, peers={1: announced(1)}, config={"join-token-expiry": "2H"})
+    ctx().run(ctx().on.update_status(), state)
+    assert lxd.calls.count("issue_join_token") == 1
 
 
 def test_the_issuer_waits_for_units_juju_is_still_bringing_up(lxd, cluster_pem):
