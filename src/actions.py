@@ -106,7 +106,7 @@ class ClusterActions:
         on_member = [i.name for i in self.lxd.instances(location=name)] if name in names else []
         check_removal(name, names, on_member, event.params)
         before = sorted(i.name for i in self.lxd.instances())
-        moved = move_off(self.lxd, name, members, on_member, event.log) if on_member else {}
+        moved = move_off(self.lxd, name, on_member, event.log, members=members) if on_member else {}
         event.log(f"removing {name} from the cluster")
         self.lxd.remove_member(name)
         self._record_removed(name)

@@ -11,6 +11,7 @@ its own module, every LXD call in workload.py.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import ops
 from charms.lxd_cluster.v0.lxd_cluster import LXDClusterProvider
@@ -20,8 +21,8 @@ from action_checks import ActionError
 from actions import ClusterActions
 from adoption import refuse_join
 from clients import forget_client, serve_clients
-from config import CharmConfig, ConfigError, load_config
-from departure import leave
+from config import CharmConfig, ConfigError, load_config, shown
+from departure import LeaveError, advice, leave
 from instance_network import InstanceNetwork, as_the_cluster_has_it
 from lxd_package import PackageStep
 from membership import Membership, check_port
@@ -33,6 +34,10 @@ from status import Stop, member_status
 from workload import LXD, LXDError
 
 logger = logging.getLogger(__name__)
+
+
+class DepartureFailed(Exception):
+    """Fails the hook on purpose: Juju holds the removal and retries; the message says what to do."""
 
 
 class LXDClusterCharm(ops.CharmBase):
@@ -57,6 +62,7 @@ class LXDClusterCharm(ops.CharmBase):
         ):
             framework.observe(event, self._reconcile)
         framework.observe(peer.relation_departed, self._on_peer_departed)
+        framework.observe(self.on["local"].storage_detaching, self._on_storage_detaching)
         framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
         self.clients = LXDClusterProvider(self)
         framework.observe(self.clients.on.client_requested, self._reconcile)
@@ -136,11 +142,14 @@ class LXDClusterCharm(ops.CharmBase):
             raise Stop(ops.BlockedStatus(refusal))
         if self.unit.is_leader():  # a leader that is not a member: a member unit issues for it
             cluster = membership.appoint_issuer(cluster, leader_is_member=False)
+        membership.join_gate(me, config)  # a failed join: blocked, or backing off
         offer = membership.offer_for_me(cluster)
         if offer is None:
             raise Stop(ops.WaitingStatus("waiting for a join credential (joins go one at a time)"))
         if me.join_failed and me.join_failed == offer.join_id:
-            raise Stop(ops.WaitingStatus(f"join failed, waiting for a new credential: {me.join_error}"))
+            raise Stop(
+                ops.WaitingStatus(f"join failed, waiting for a new credential: {shown(me.join_error, 200)[1:-1]}")
+            )
         membership.join(config, cluster, pool, offer, interface=network.interface()[0])
 
     def _as_member(
@@ -164,12 +173,31 @@ class LXDClusterCharm(ops.CharmBase):
     # -- scale-in and clients -------------------------------------------------------------
     def _on_peer_departed(self, event: ops.RelationDepartedEvent) -> None:
         if event.departing_unit == self.unit:
-            try:
-                leave(self.lxd, server_name_of(self.unit.name))
-            except (LXDError, ActionError) as e:
-                self._outcome = ops.BlockedStatus(f"could not leave the cluster: {e}")
-            return
-        self._reconcile(event)
+            self._leave()
+        else:
+            self._reconcile(event)
+
+    def _on_storage_detaching(self, _: ops.StorageDetachingEvent) -> None:
+        """The pool `local` lives on this storage: the member leaves (instances moved) before it goes,
+        whichever of this and relation-departed Juju runs first."""
+        self._leave()
+
+    def _leave(self) -> None:
+        name = server_name_of(self.unit.name)
+        relation = self.model.get_relation(PEER)
+        if relation and UnitInfo.load(relation.data[self.unit]).left:
+            return  # left in an earlier hook (LXD may be restarting as a standalone server now)
+        try:
+            leave(self.lxd, name, self.app.planned_units(), self.app.name)
+            if relation:
+                replace(UnitInfo.load(relation.data[self.unit]), left="yes", member="").dump(relation.data[self.unit])
+        except (LXDError, ActionError, LeaveError) as e:
+            # a failed leave fails the hook: Juju keeps the unit, its machine and instances, and
+            # retries; swallowed into a status, Juju would remove the machine with them
+            message = advice(name, self.unit.name, e)
+            logger.error(message)
+            self.unit.status = ops.BlockedStatus(message)  # status-set is immediate: it outlives the failed hook
+            raise DepartureFailed(message) from None
 
     def _on_client_gone(self, event: ops.RelationEvent) -> None:
         try:

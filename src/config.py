@@ -26,8 +26,18 @@ CLIENT_ACCESS = ("own-project", "refuse", "admin")
 _SIZE_UNITS = {"": 1, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4, "P": 1000**5, "E": 1000**6}
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+SHOWN = 48  # at most this much of a bad value goes into a status message
+
+
 class ConfigError(ValueError):
     """A configuration value is unusable; the message names the option and the fix."""
+
+
+def shown(value: object, limit: int = SHOWN) -> str:
+    """A value quoted for a status message, cut short: a 4 KiB value is never echoed whole."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 4]}...{text[-1]} ({len(str(value))} characters)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,18 +77,26 @@ def load_config(raw: Mapping[str, object]) -> CharmConfig:
 
     def text(key: str, default: str = "") -> str:
         value = raw.get(key, default)
-        return "" if value is None else str(value).strip()
+        value = "" if value is None else str(value).strip()
+        if _CONTROL.search(value):
+            raise ConfigError(f"{key} contains control characters (a newline, a tab, NUL): set it to a plain value")
+        return value
 
     driver = text("storage-driver", "zfs")
     if driver not in STORAGE_DRIVERS:
-        raise ConfigError(f"storage-driver {driver!r} is not supported: set it to one of {', '.join(STORAGE_DRIVERS)}")
+        raise ConfigError(
+            f"storage-driver {shown(driver)} is not supported: set it to one of {', '.join(STORAGE_DRIVERS)}"
+        )
 
     device = text("storage-device")
     if device and not device.startswith("/dev/"):
         raise ConfigError(
-            f"storage-device {device!r} is not a device path: give a block device such as /dev/vdb, "
+            f"storage-device {shown(device)} is not a device path: give a block device such as /dev/vdb, "
             "or leave it empty for a loop-backed pool"
         )
+
+    if len(device) > 255:  # longer than any path udev or LXD gives a disk; os.stat fails past 4095
+        raise ConfigError(f"storage-device is {len(device)} characters long: give a block device path such as /dev/vdb")
 
     if device and driver == "dir":
         raise ConfigError(
@@ -88,15 +106,17 @@ def load_config(raw: Mapping[str, object]) -> CharmConfig:
 
     size = text("storage-size", "20GiB")
     if not _SIZE.match(size):
-        raise ConfigError(f"storage-size {size!r} is not a size: use a value such as 20GiB")
+        raise ConfigError(f"storage-size {shown(size)} is not a size: use a value such as 20GiB")
 
     bridge = text("bridge", "br0")
     if not _INTERFACE.match(bridge):
-        raise ConfigError(f"bridge {bridge!r} is not a valid interface name: name an existing host bridge such as br0")
+        raise ConfigError(
+            f"bridge {shown(bridge)} is not a valid interface name: name an existing host bridge such as br0"
+        )
 
     mode = text("network-mode", "bridged")
     if mode not in MODES:
-        raise ConfigError(f"network-mode {mode!r} is not supported: set it to one of {', '.join(MODES)}")
+        raise ConfigError(f"network-mode {shown(mode)} is not supported: set it to one of {', '.join(MODES)}")
     subnet = text("managed-bridge-subnet", "auto")
     if subnet != "auto":
         try:
@@ -105,13 +125,15 @@ def load_config(raw: Mapping[str, object]) -> CharmConfig:
             gateway = None
         if gateway is None or "/" not in subnet or gateway.ip == gateway.network.network_address:
             raise ConfigError(
-                f"managed-bridge-subnet {subnet!r} is not a gateway address: use ADDRESS/PREFIX such as "
+                f"managed-bridge-subnet {shown(subnet)} is not a gateway address: use ADDRESS/PREFIX such as "
                 "10.120.0.1/24, or auto"
             )
 
     channel = text("snap-channel", "5.21/stable")
     if not _CHANNEL.match(channel):
-        raise ConfigError(f"snap-channel {channel!r} is malformed: use track/risk such as 5.21/stable or latest/edge")
+        raise ConfigError(
+            f"snap-channel {shown(channel)} is malformed: use track/risk such as 5.21/stable or latest/edge"
+        )
 
     port = _port(raw, "cluster-port", 8443)
     metrics_port = _port(raw, "metrics-port", 8444)
@@ -120,9 +142,7 @@ def load_config(raw: Mapping[str, object]) -> CharmConfig:
 
     maas_url = text("maas-api-url")
     if maas_url:
-        parsed = urlparse(maas_url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ConfigError(f"maas-api-url {maas_url!r} is malformed: use http(s)://HOST[:PORT]/MAAS")
+        _check_maas_url(maas_url)
     maas_key = text("maas-api-key")
     if maas_key and not maas_key.startswith("secret:"):
         raise ConfigError(
@@ -137,7 +157,7 @@ def load_config(raw: Mapping[str, object]) -> CharmConfig:
     subnets = {k: text(k) for k in ("maas-subnet-ipv4", "maas-subnet-ipv6")}
     for key, value in subnets.items():
         if value and not _SUBNET_NAME.match(value):
-            raise ConfigError(f"{key} {value!r} is not a MAAS subnet name")
+            raise ConfigError(f"{key} {shown(value)} is not a MAAS subnet name: give the subnet's name in MAAS")
 
     access = text("client-access", "own-project")
     if access not in CLIENT_ACCESS:
@@ -178,7 +198,7 @@ def _port(raw: Mapping[str, object], key: str, default: int) -> int:
     except (TypeError, ValueError):
         port = -1
     if isinstance(value, bool) or not 1 <= port <= 65535:
-        raise ConfigError(f"{key} {value!r} is out of range: use a port from 1 to 65535")
+        raise ConfigError(f"{key} {shown(value)} is out of range: use a port from 1 to 65535")
     return port
 
 
@@ -199,3 +219,21 @@ def size_bytes(value: str) -> int:
     if binary:
         return int(number) * 1024 ** (" KMGTPE".index(unit))
     return int(number) * _SIZE_UNITS[unit or ""]
+
+
+def _check_maas_url(url: str) -> None:
+    """http(s)://HOST[:PORT]/PATH and no credentials: LXD shows maas.api.url to every trusted client."""
+    try:
+        parsed = urlparse(url)
+        parsed.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+        host = parsed.hostname
+    except ValueError:
+        parsed, host = None, None
+    if parsed is not None and (parsed.username is not None or parsed.password is not None or "@" in parsed.netloc):
+        raise ConfigError(  # never echo it: what precedes @ is a credential
+            "maas-api-url must not carry credentials (user:password@): LXD shows maas.api.url to every "
+            "trusted client; give http(s)://HOST[:PORT]/MAAS and put the API key in maas-api-key"
+        )
+    if parsed is None or parsed.scheme not in ("http", "https") or not host:
+        shown_url = shown(url) if "@" not in url else "(not shown: it holds '@')"
+        raise ConfigError(f"maas-api-url {shown_url} is malformed: use http(s)://HOST[:PORT]/MAAS")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 import secrets
+import time
 import uuid
 from dataclasses import replace
 
@@ -11,7 +14,7 @@ import ops
 from charms.lxd_cluster.v0.lxd_cluster import fingerprint_of as certificate_fingerprint
 
 from adoption import adopt, adopted_status, describe, refuse_adoption
-from config import CharmConfig
+from config import CharmConfig, shown
 from models import PEER, ClusterInfo, JoinOffer, ServerInfo, UnitInfo, server_name_of, unit_number
 from network import join_member_config
 from preflight import prepare_device
@@ -25,9 +28,34 @@ from preseed import (
     server_config,
 )
 from status import Stop
-from workload import LXD, LXDError, token_fingerprint
+from workload import LXD, LXDError
 
 logger = logging.getLogger(__name__)
+BACKOFF = (0, 30, 60, 120, 300, 600, 1800)  # seconds before the next try after 1, 2, ... transient failures
+RETRY_BLOCKED = 3600  # a permanent failure is tried again after this long (or at once on a config change)
+
+
+def failure_fix(error: str, config: CharmConfig) -> str:
+    """The fix for an LXD error whose cause is known ("" when it is not)."""
+    lowered = error.lower()
+    if "address already in use" in lowered:
+        return (
+            f"cluster-port {config.cluster_port} is taken on this machine: stop the service on it "
+            "or set cluster-port to a free port"
+        )
+    if "mkfs" in lowered or "already contains" in lowered or "existing filesystem" in lowered:
+        return "the storage device holds old data: set wipe-storage-device=true or choose an empty device"
+    return ""
+
+
+def _same_failure(a: str, b: str) -> bool:
+    """The same LXD error, whatever token, address or number it quotes."""
+    norm = lambda text: re.sub(r"[0-9a-f]{8,}|\d+", "#", text.lower())  # noqa: E731
+    return bool(a) and norm(a) == norm(b)
+
+
+def config_digest(config: CharmConfig) -> str:
+    return hashlib.sha256(repr(config).encode()).hexdigest()[:12]
 
 
 def issue_credential(lxd: LXD, info: ServerInfo, server_name: str) -> JoinCredential:
@@ -67,13 +95,11 @@ class Membership:
 
     def announce(self, me: UnitInfo, info: ServerInfo, config: CharmConfig) -> UnitInfo:
         """Say in this unit's databag who it is and where: what the issuer needs to let it join."""
-        announced = UnitInfo(
+        announced = replace(
+            me,
             server_name=self.server_name,
             address=https_address(self.address(), config.cluster_port),
             lxd_version=info.version,
-            member=me.member,
-            join_failed=me.join_failed,
-            join_error=me.join_error,
         )
         announced.dump(self.relation.data[self.unit])
         return announced
@@ -129,7 +155,8 @@ class Membership:
         try:
             self.lxd.apply_preseed(preseed)
         except LXDError as e:
-            raise Stop(ops.BlockedStatus(f"bootstrap failed: {e}")) from None
+            fix = failure_fix(str(e), config) or "fix the cause on this machine (LXD's log has more)"
+            raise Stop(ops.BlockedStatus(f"bootstrap failed: {shown(str(e), 200)[1:-1]}: {fix}")) from None
         logger.info("bootstrapped LXD cluster as %s", self.server_name)
         return ""
 
@@ -153,7 +180,7 @@ class Membership:
             raise Stop(ops.WaitingStatus("waiting for access to the join credential")) from None
         credential = JoinCredential(content["kind"], content["value"])  # type: ignore[arg-type]
         if certificate_fingerprint(cluster.certificate) != cluster.fingerprint or (
-            credential.kind == "token" and token_fingerprint(credential.value) != cluster.fingerprint
+            credential.kind == "token" and credential.fingerprint != cluster.fingerprint
         ):
             raise Stop(
                 ops.BlockedStatus("the published cluster certificate does not match its fingerprint: not joining")
@@ -174,11 +201,57 @@ class Membership:
         try:
             self.lxd.apply_preseed(preseed)
         except LXDError as e:
-            failed = replace(UnitInfo.load(mine), join_failed=offer.join_id, join_error=str(e))
-            failed.dump(mine)
-            raise Stop(ops.WaitingStatus(f"join failed, waiting for a new credential: {e}")) from None
-        replace(UnitInfo.load(mine), member=cluster.fingerprint, join_failed="", join_error="").dump(mine)
+            if not self._joined_anyway():  # `lxd init` may time out after the join went through
+                self._join_failed(UnitInfo.load(mine), offer, str(e), config)
+            logger.warning("lxd init said %s, but this server is a member now", e)
+        replace(UnitInfo.load(mine), member=cluster.fingerprint, **_NO_FAILURE).dump(mine)
         logger.info("joined the LXD cluster at %s", cluster.cluster_address)
+
+    def _joined_anyway(self) -> bool:
+        try:
+            return self.lxd.info().clustered and self.server_name in {m.server_name for m in self.lxd.members()}
+        except LXDError:
+            return False
+
+    def _join_failed(self, me: UnitInfo, offer: JoinOffer, error: str, config: CharmConfig) -> None:
+        """Record a failed join: a known cause or the same error twice is permanent (Blocked, no new
+        credential until fixed); anything else is retried with backoff, one credential per try."""
+        attempts = int(me.join_attempts or 0) + 1
+        now = int(time.time())
+        fix = failure_fix(error, config)
+        permanent = bool(fix) or _same_failure(me.join_error, error)
+        retry = now + BACKOFF[min(attempts - 1, len(BACKOFF) - 1)]
+        failed = replace(
+            me,
+            join_failed=offer.join_id,
+            join_error=error[:500],
+            join_attempts=str(attempts),
+            join_retry="" if permanent else str(retry),
+            join_blocked=f"{now}:{config_digest(config)}" if permanent else "",
+        )
+        failed.dump(self.relation.data[self.unit])
+        logger.error("join failed (attempt %d): %s", attempts, error)
+        if permanent:
+            raise Stop(ops.BlockedStatus(_blocked_message(failed, config)))
+        raise Stop(ops.WaitingStatus(f"join failed (attempt {attempts}), trying again: {shown(error, 200)[1:-1]}"))
+
+    def join_gate(self, me: UnitInfo, config: CharmConfig) -> None:
+        """After a failed join: stay Blocked on a permanent failure until the config changes or an
+        hour passed; wait out the backoff of a transient one."""
+        now = time.time()
+        if me.join_blocked:
+            since, _, digest = me.join_blocked.partition(":")
+            if digest == config_digest(config) and now - float(since or 0) < RETRY_BLOCKED:
+                raise Stop(ops.BlockedStatus(_blocked_message(me, config)))
+            replace(me, join_blocked="", join_error="").dump(self.relation.data[self.unit])  # try once more
+            logger.info("trying to join again after: %s", me.join_error)
+        elif me.join_retry and now < float(me.join_retry):
+            when = time.strftime("%H:%M:%S UTC", time.gmtime(float(me.join_retry)))
+            raise Stop(
+                ops.WaitingStatus(
+                    f"join failed (attempt {me.join_attempts}), next try at {when}: {shown(me.join_error, 200)[1:-1]}"
+                )
+            )
 
     # -- once a member --------------------------------------------------------------------
     def as_member(self, config: CharmConfig, info: ServerInfo, cluster: ClusterInfo, me: UnitInfo) -> str:
@@ -193,7 +266,7 @@ class Membership:
             )
         if me.member != fingerprint:
             me = self.announce(me, info, config)
-            replace(me, member=fingerprint, join_failed="", join_error="").dump(self.relation.data[self.unit])
+            replace(me, member=fingerprint, **_NO_FAILURE).dump(self.relation.data[self.unit])
         # LXD cannot move a member's address: publish the one it has, whatever the option says
         own = next((m for m in self.lxd.members() if m.server_name == self.server_name), None)
         address = own.url.removeprefix("https://") if own and ":" in own.url[8:] else ""
@@ -253,6 +326,9 @@ class Membership:
             and unit.address
             and unit.server_name not in members
             and unit.server_name not in cluster.removed.split()
+            and not unit.left
+            and not unit.join_blocked  # a permanent failure: no new credential until it is fixed
+            and float(unit.join_retry or 0) <= time.time()  # backing off: serve the others meanwhile
         }
         offer = JoinOffer.load(bag)
         current = offer.join_unit
@@ -300,3 +376,13 @@ class Membership:
             pass
         if not info.supports("clustering_join_token"):
             self.lxd.set_trust_password("")
+
+
+_NO_FAILURE = dict(join_failed="", join_error="", join_attempts="", join_retry="", join_blocked="")
+
+
+def _blocked_message(me: UnitInfo, config: CharmConfig) -> str:
+    fix = failure_fix(me.join_error, config) or (
+        "fix the cause on this machine; the unit tries again within an hour, or at once when the config changes"
+    )
+    return f"join failed ({me.join_attempts or 1}x): {shown(me.join_error, 200)[1:-1]}: {fix}"

@@ -72,6 +72,10 @@ class UnitInfo(_Databag):
     member: str = ""  # fingerprint of the cluster this unit is a member of
     join_failed: str = ""  # join_id of a credential that failed, so the leader issues a new one
     join_error: str = ""  # LXD's words for that failure
+    join_attempts: str = ""  # failed joins in a row
+    join_retry: str = ""  # epoch seconds before which it does not ask for another credential (backoff)
+    left: str = ""  # "yes" once this unit's member left the cluster (on its way out of the model)
+    join_blocked: str = ""  # "<epoch>:<config digest>": a permanent failure; no credential until fixed
 
     @property
     def is_member(self) -> bool:
@@ -110,6 +114,7 @@ class Member:
     roles: tuple[str, ...]
     status: str  # Online, Offline, Evacuated, ...
     message: str
+    leaving: str = ""  # set while its unit leaves: no instance may move onto it (see departure.py)
 
     @property
     def database_role(self) -> str:
@@ -172,3 +177,4 @@ class DeviceState:
     is_block: bool = False
     mounted: bool = False
     signatures: tuple[str, ...] = ()  # filesystem / partition table / pool signatures found
+    error: str = ""  # why the path could not be looked at (not a directory, name too long, ...)

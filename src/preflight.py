@@ -6,7 +6,7 @@ import logging
 
 import ops
 
-from config import CharmConfig
+from config import CharmConfig, shown
 from models import ServerInfo
 from preseed import PoolSpec
 from status import Stop
@@ -65,14 +65,21 @@ def check_inputs(lxd: LXD, config: CharmConfig, info: ServerInfo, pool: PoolSpec
         _check_device(lxd, config, pool.source)
 
 
-def _check_device(lxd: LXD, config: CharmConfig, path: str) -> None:
-    device = lxd.inspect_device(path)
+def _check_device(lxd: LXD, config: CharmConfig, source: str) -> None:
+    device = lxd.inspect_device(source)
+    path = shown(source)[1:-1]
+    if device.error:
+        raise Stop(ops.BlockedStatus(f"storage device {path} cannot be used ({device.error}): fix storage-device"))
     if not device.exists:
         raise Stop(ops.BlockedStatus(f"storage device {path} does not exist: fix storage-device"))
     if not device.is_block:
         raise Stop(ops.BlockedStatus(f"{path} is not a block device: fix storage-device"))
     if device.mounted:
-        raise Stop(ops.BlockedStatus(f"{path} is mounted: unmount it or choose another device"))
+        raise Stop(
+            ops.BlockedStatus(
+                f"{path} is mounted (or a partition of it, or a swap on it): unmount it or fix storage-device"
+            )
+        )
     if device.signatures and not config.wipe_storage_device:
         found = ", ".join(device.signatures)
         raise Stop(

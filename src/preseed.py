@@ -7,8 +7,10 @@ address and its own storage `source` in `member_config`.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import ipaddress
+import json
 from typing import Any, Literal
 
 POOL_NAME = "local"
@@ -43,6 +45,14 @@ class JoinCredential:
     @property
     def preseed_key(self) -> str:
         return "cluster_token" if self.kind == "token" else "cluster_password"
+
+    @property
+    def fingerprint(self) -> str:
+        """The cluster certificate fingerprint a join token carries ("" for a password or a malformed token)."""
+        try:
+            return str(json.loads(base64.b64decode(self.value))["fingerprint"]) if self.kind == "token" else ""
+        except (ValueError, KeyError, TypeError):
+            return ""
 
 
 @dataclasses.dataclass(frozen=True)

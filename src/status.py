@@ -32,6 +32,12 @@ def member_status(
     stale = sorted(m.server_name for m in members if m.server_name not in units and m.status != "Online")
     if stale:
         message += f"; stale member {', '.join(stale)} has no unit: run force-remove"
+    orphans = sorted(m.server_name for m in members if m.server_name not in units and m.status == "Online")
+    if orphans:  # e.g. its unit was removed with --force after its leave failed: it still serves
+        message += f"; member {', '.join(orphans)} is online but has no unit: remove-node it (evacuate=true)"
+    leaving = sorted(m.server_name for m in members if m.leaving and m.server_name in units and m.server_name != name)
+    if leaving:
+        message += f"; leaving: {', '.join(leaving)}"
     if len(members) < MIN_MEMBERS and app.planned_units() <= len(members):
         message += f"; fewer than {MIN_MEMBERS} members: no database redundancy"
     if mine.status.lower() == "evacuated":

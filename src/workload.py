@@ -14,7 +14,6 @@ import logging
 import os
 import shutil
 import ssl
-import stat
 import subprocess
 import time
 from pathlib import Path
@@ -22,10 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+import devices
+
 if TYPE_CHECKING:
     from adoption import Inventory
 
-from models import DeviceState, Instance, Member, PendingToken, ServerInfo, TrustedClient
+from models import Instance, Member, PendingToken, ServerInfo, TrustedClient
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ JOIN_TIMEOUT = 300  # seconds for one `lxd init --preseed`
 OPERATION_TIMEOUT = 600  # seconds for one LXD operation (a launch, a move, an evacuation)
 # Server keys LXD drops from its config when set to their default value.
 SERVER_DEFAULTS = {"images.auto_update_interval": "6"}
+LEAVING_KEY = "user.lxd-cluster.leaving"  # member config: this member's unit is leaving (and what failed)
 
 
 class LXDError(Exception):
@@ -64,14 +66,6 @@ def _pylxd() -> Any:
             "on this machine's python3 (traceback in juju debug-log)"
         ) from None
     return pylxd
-
-
-def token_fingerprint(token: str) -> str:
-    """The cluster certificate fingerprint a join token carries."""
-    try:
-        return str(json.loads(base64.b64decode(token))["fingerprint"])
-    except (ValueError, KeyError, TypeError) as e:
-        raise LXDError(f"join token is malformed: {type(e).__name__}") from None
 
 
 def _token(body: dict[str, Any], name_key: str, name: str) -> str:
@@ -222,6 +216,7 @@ class LXD:
                 roles=tuple(r.get("roles") or ()),
                 status=r.get("status", ""),
                 message=r.get("message", ""),
+                leaving=str((r.get("config") or {}).get(LEAVING_KEY, "")),
             )
             for r in rows
         ]
@@ -246,6 +241,13 @@ class LXD:
     def remove_member(self, name: str, force: bool = False) -> None:
         """`lxc cluster remove [--force]`: force only deletes the database rows of a dead member."""
         self._api("delete", f"cluster/members/{name}", params={"force": 1} if force else {})
+
+    def mark_leaving(self, name: str, value: str) -> None:
+        """Set (or, with "", clear) LEAVING_KEY on a member: LXD's database, seen by every member at once."""
+        doc = self._api("get", f"cluster/members/{name}")["metadata"]
+        keep = {k: doc[k] for k in ("roles", "failure_domain", "description", "groups") if k in doc}
+        keep["config"] = {k: v for k, v in {**(doc.get("config") or {}), LEAVING_KEY: value}.items() if v}
+        self._api("put", f"cluster/members/{name}", json=keep)
 
     def set_member_state(self, name: str, action: str) -> None:
         """evacuate or restore a member (`lxc cluster evacuate|restore`)."""
@@ -313,14 +315,8 @@ class LXD:
                 continue
             for addr in net.get("addresses") or []:
                 (ipv4 if addr.get("family") == "inet" else ipv6).append(addr["address"])
-        return Instance(
-            name,
-            meta.get("location", ""),
-            meta.get("status", ""),
-            meta.get("type", "container"),
-            tuple(ipv4),
-            tuple(ipv6),
-        )
+        where, status, kind = meta.get("location", ""), meta.get("status", ""), meta.get("type", "container")
+        return Instance(name, where, status, kind, tuple(ipv4), tuple(ipv6))
 
     def image_exists(self, ref: str) -> bool:
         """An alias or a (partial) fingerprint of an image in the cluster's image store."""
@@ -347,15 +343,13 @@ class LXD:
         self._api("put", f"instances/{name}/state", json={"action": "start", "timeout": 30})
         return self.instance(name)
 
-    def move_instance(self, name: str, target: str) -> None:
-        """Move an instance to another member: stopped moves work on every storage driver and with
-        bridged NICs, where live migration does not; a running instance is started again."""
-        was_running = self.instance(name).status == "Running"
-        if was_running:
-            self._api("put", f"instances/{name}/state", json={"action": "stop", "timeout": 30, "force": True})
+    def set_instance_state(self, name: str, action: str) -> None:
+        """start or stop (forced) an instance, wherever it is."""
+        self._api("put", f"instances/{name}/state", json={"action": action, "timeout": 30, "force": action == "stop"})
+
+    def migrate(self, name: str, target: str) -> None:
+        """Move a stopped instance to member target (works on every driver and with bridged NICs)."""
         self._api("post", f"instances/{name}", json={"name": name, "migration": True}, params={"target": target})
-        if was_running:
-            self._api("put", f"instances/{name}/state", json={"action": "start", "timeout": 30})
 
     # -- lxd init --------------------------------------------------------------------------
     def apply_preseed(self, preseed: dict[str, Any], timeout: int = JOIN_TIMEOUT) -> None:
@@ -363,29 +357,9 @@ class LXD:
         self._cache.clear()
         self._run([lxd_command(), "init", "--preseed"], stdin=yaml.safe_dump(preseed), timeout=timeout)
 
-    # -- devices ---------------------------------------------------------------------------
-    @staticmethod
-    def inspect_device(path: str) -> DeviceState:
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            return DeviceState(path, exists=False)
-        if not stat.S_ISBLK(st.st_mode):
-            return DeviceState(path, exists=True)
-        real = os.path.realpath(path)
-        mounted = False
-        with open("/proc/self/mounts", encoding="utf-8") as mounts:
-            for line in mounts:
-                source = line.split(" ", 1)[0]
-                if source.startswith("/dev/") and os.path.realpath(source).startswith(real):
-                    mounted = True
-        out = run_command(["wipefs", "--parsable", real], timeout=60)
-        signatures = tuple(sorted({row.split(",")[3] for row in out.splitlines() if row.count(",") >= 3}))
-        return DeviceState(path, exists=True, is_block=True, mounted=mounted, signatures=signatures)
-
-    @staticmethod
-    def wipe_device(path: str) -> None:
-        run_command(["wipefs", "--all", "--force", os.path.realpath(path)], timeout=120)
+    # -- devices (src/devices.py; here so that tests replace LXD and devices at one seam) ------
+    inspect_device = staticmethod(devices.inspect_device)
+    wipe_device = staticmethod(devices.wipe_device)
 
     # -- processes -------------------------------------------------------------------------
     def _run(self, argv: list[str], stdin: str | None = None, timeout: int = 120) -> str:

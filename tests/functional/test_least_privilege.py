@@ -96,7 +96,7 @@ def test_an_expired_token_is_refused_by_lxd(lab, tmp_path):
 
 
 def test_certificates_that_are_no_client_certificate_are_refused_before_lxd_sees_them(lab, tmp_path):
-    from tests.unit.conftest import x509_pem
+    from tests.certs import x509_pem
 
     cluster = form(lab, 1, driver="dir")
     sim = cluster.sim

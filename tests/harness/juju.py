@@ -4,7 +4,15 @@ Each unit has its own `testing.Context` (unit_id) and `State`; all share one pee
 every hook the driver carries what the unit wrote (its unit databag; the app databag and the
 app-owned secrets when it is the leader) into the other units' states and queues the events real
 Juju would fire for that change (relation-changed, secret-changed). A hook that raises commits
-nothing, as in Juju, and is retried later. `settle()` runs hooks until nothing changes.
+nothing, as in Juju, leaves the unit in error and is retried later. `settle()` runs hooks until
+nothing changes.
+
+It does not hide what Juju would show: a unit sees a peer's databag only from that peer's
+relation-joined on; a unit-owned secret is readable only by those it was granted to; required
+action parameters are enforced before the charm runs; a departing unit stays (in error, its
+machine and LXD intact) while its departure hook fails, and goes only once its hooks succeeded;
+units removed together run their departure hooks interleaved, and planned units (goal state)
+counts neither of them from the start.
 
 Which LXD each unit talks to is the only thing the driver injects: `env_for_unit(uid)` gives the
 environment a unit's hooks run with (LXD_DIR, as LXD itself reads it), `address_for_unit(uid)`
@@ -73,6 +81,9 @@ class UnitSim:
     unit_data: dict[str, str] = dataclasses.field(default_factory=dict)
     tracked: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)  # secret id -> content
     alive: bool = True
+    dying: bool = False  # `juju remove-unit` ran: it runs its departure hooks, then goes
+    error: str = ""  # the hook that failed last (Juju: `error: hook failed: ...`), until one succeeds
+    seen: set[int] = dataclasses.field(default_factory=set)  # peers it has had relation-joined for
 
     @property
     def status(self) -> Any:
@@ -116,6 +127,7 @@ class JujuSim:
         config: Mapping[str, Any] | None = None,
         app: str = "lxd-cluster",
         max_attempts: int = 3,
+        context_kw: Mapping[str, Any] | None = None,  # e.g. meta/actions for a charm without YAML files
     ):
         self.charm_type = charm_type
         self.env_for_unit = env_for_unit
@@ -124,6 +136,7 @@ class JujuSim:
         self.config = dict(config or {})
         self.app = app
         self.max_attempts = max_attempts
+        self.context_kw = dict(context_kw or {})
         self.units: dict[int, UnitSim] = {}
         self.leader: int | None = None
         self.app_data: dict[str, str] = {}
@@ -142,7 +155,7 @@ class JujuSim:
     def add_unit(self) -> int:
         """`juju add-unit`: a new unit, with the hooks Juju fires on a fresh machine."""
         uid = max(self.units, default=-1) + 1
-        ctx = _UnitContext(self.charm_type, app_name=self.app, unit_id=uid)
+        ctx = _UnitContext(self.charm_type, app_name=self.app, unit_id=uid, **self.context_kw)
         ctx.block_device = self.storage_for_unit(uid)
         storages = [testing.Storage(STORAGE, index=uid)] if ctx.block_device else []
         self.units[uid] = UnitSim(uid, ctx, testing.State(storages=storages))
@@ -178,14 +191,35 @@ class JujuSim:
             self.queue.append(Hook(uid, "config_changed"))
 
     def remove_unit(self, uid: int) -> None:
-        """`juju remove-unit`: the departing unit's relation-departed runs while its machine is
-        alive, then every remaining unit's; a departing leader's successor is elected."""
-        others = self._live(exclude=uid)
-        if others:
-            self.run(Hook(uid, f"relation_departed:{others[0]}:{uid}"))
+        """`juju remove-unit`: the unit is dying at once (planned units drop); its relation-departed
+        hooks are queued; it goes only once they succeeded (see remove_units)."""
+        self.remove_units(uid)
+
+    def remove_units(self, *uids: int) -> None:
+        """`juju remove-unit a b`: every unit named is dying at once; their departure hooks (one
+        relation-departed per remote unit, then storage-detaching) interleave in the queue. A unit
+        whose hook fails stays, in error, and the hook is retried; once all its departure hooks
+        succeeded it goes, the others get relation-departed for it and a successor is elected."""
+        for uid in uids:
+            self.units[uid].dying = True
+        rounds = {uid: [o for o in self._live(exclude=uid)] for uid in uids}
+        for i in range(max(len(r) for r in rounds.values())):
+            for uid in uids:
+                if i < len(rounds[uid]):
+                    self.queue.append(Hook(uid, f"relation_departed:{rounds[uid][i]}:{uid}"))
+        for uid in uids:
+            if self.units[uid].ctx.block_device:
+                self.queue.append(Hook(uid, "storage_detaching"))
+            if not rounds[uid]:
+                self._gone(uid)
+
+    def _gone(self, uid: int) -> None:
+        """A dying unit whose departure hooks all succeeded leaves the model."""
         self.units[uid].alive = False
+        others = self._live()
         if self.leader == uid and others:
-            self.elect(min(others))
+            staying = [o for o in others if not self.units[o].dying]
+            self.elect(min(staying or others))
         for other in others:
             self.queue.append(Hook(other, f"relation_departed:{uid}:{uid}"))
 
@@ -225,6 +259,10 @@ class JujuSim:
         """`juju run <unit> <action>`: results, logs and the failure message (empty on success)."""
         unit = self.units[uid]
         ctx = unit.ctx
+        refused = self._check_params(ctx, name, params)
+        if refused:  # Juju validates against actions.yaml before the charm runs
+            self.log.append(HookRecord(uid, f"action:{name}", 0.0, refused))
+            return ActionOutcome({}, [], refused)
         try:
             with self._unit_env(uid):
                 out = ctx.run(ctx.on.action(name, params=params), self._state_for(unit))
@@ -236,6 +274,29 @@ class JujuSim:
         if out is not None:
             self._commit(unit, out)
         return outcome
+
+    @staticmethod
+    def _check_params(ctx: testing.Context, name: str, params: Mapping[str, Any]) -> str:
+        """What Juju says when a `juju run` does not fit the action's schema ("" when it fits)."""
+        spec = (ctx.charm_spec.actions or {}).get(name)
+        if spec is None:
+            return f'action "{name}" not defined'
+        declared = spec.get("params", {})
+        # Juju inserts the defaults, then validates: a required parameter with a default is satisfied
+        with_defaults = {**{k: v["default"] for k, v in declared.items() if "default" in v}, **params}
+        missing = [p for p in spec.get("required", []) if p not in with_defaults]
+        if missing:
+            return f'validation failed: (root) : "{missing[0]}" property is missing and required'
+        if spec.get("additionalProperties", True) is False:
+            extra = sorted(set(params) - set(declared))
+            if extra:
+                return f'validation failed: (root) : additional property "{extra[0]}" is not allowed'
+        types = {"string": str, "boolean": bool, "integer": int, "number": (int, float), "array": list, "object": dict}
+        for key, value in params.items():
+            want = types.get(declared.get(key, {}).get("type", ""))
+            if want and (not isinstance(value, want) or (want is int and isinstance(value, bool))):
+                return f"validation failed: (root).{key} : must be of type {declared[key]['type']}"
+        return ""
 
     def update_status(self) -> None:
         for uid in self._live():
@@ -273,21 +334,30 @@ class JujuSim:
         unit = self.units[hook.uid]
         if not unit.alive:
             return
+        kind, _, arg = hook.name.partition(":")
+        if kind == "relation_joined" and arg.isdigit():
+            unit.seen.add(int(arg))  # Juju lists the remote unit from its relation-joined on
+        if kind == "relation_departed":  # ... and no longer in its relation-departed
+            unit.seen.discard(int(arg.partition(":")[0]))
         state = self._state_for(unit)
         event = self._event(unit, hook.name, state)
         t0 = time.monotonic()
         try:
             with self._unit_env(hook.uid):
                 out = unit.ctx.run(event, state)
-        except Exception as e:  # the hook failed: Juju commits nothing and retries later
+        except Exception as e:  # the hook failed: Juju commits nothing, the unit is in error, retried later
             cause = e.__cause__ or e
             self.log.append(HookRecord(hook.uid, hook.name, time.monotonic() - t0, repr(cause)))
+            unit.error = f"hook failed: {hook.name}: {cause}"
             if hook.attempt >= self.max_attempts:
                 raise HookFailed(f"unit {hook.uid} {hook.name} failed {hook.attempt}x: {cause!r}") from e
             self.queue.append(dataclasses.replace(hook, attempt=hook.attempt + 1))
             return
+        unit.error = ""
         self.log.append(HookRecord(hook.uid, hook.name, time.monotonic() - t0))
         self._commit(unit, out)
+        if unit.dying and not any(h.uid == unit.uid for h in self.queue):
+            self._gone(unit.uid)
         for check in self.after_hook:
             check(self)
 
@@ -340,7 +410,7 @@ class JujuSim:
                     changed_secrets.append(sid)
             self.app_secrets = new_pool
         for other in self._live(exclude=unit.uid):
-            if unit_changed:
+            if unit_changed and unit.uid in self.units[other].seen:  # Juju: only after relation-joined
                 self._enqueue(Hook(other, f"relation_changed:{unit.uid}"))
             if app_changed:
                 self._enqueue(Hook(other, "relation_changed:app"))
@@ -354,7 +424,7 @@ class JujuSim:
 
     # -- building each unit's view ----------------------------------------------------------
     def _state_for(self, unit: UnitSim) -> testing.State:
-        peers = {o: dict(self.units[o].unit_data) for o in self._live(exclude=unit.uid)}
+        peers = {o: dict(self.units[o].unit_data) for o in self._live(exclude=unit.uid) if o in unit.seen}
         relation = testing.PeerRelation(
             PEER,
             id=RELATION_ID,
@@ -375,7 +445,11 @@ class JujuSim:
         is_leader = unit.uid == self.leader
         secrets = []
         pool = [(sid, secret, is_leader) for sid, secret in self.app_secrets.items()]
-        pool += [(sid, secret, owner == unit.uid) for sid, (owner, secret) in self.unit_secrets.items()]
+        pool += [
+            (sid, secret, owner == unit.uid)
+            for sid, (owner, secret) in self.unit_secrets.items()
+            if owner == unit.uid or self._granted(secret, unit)
+        ]
         for sid, secret, mine in pool:
             if mine:
                 secrets.append(secret)
@@ -400,8 +474,13 @@ class JujuSim:
             networks=[network],
             secrets=secrets,
             leader=is_leader,
-            planned_units=len(self._live()),
+            planned_units=len([u for u in self._live() if not self.units[u].dying]),
         )
+
+    def _granted(self, secret: testing.Secret, unit: UnitSim) -> bool:
+        """A unit-owned secret is readable by another unit only when granted to its app or to it."""
+        unit_name = f"{self.app}/{unit.uid}"
+        return any(self.app in names or unit_name in names for names in secret.remote_grants.values())
 
     def _event(self, unit: UnitSim, name: str, state: testing.State) -> Any:
         on = unit.ctx.on
@@ -424,8 +503,8 @@ class JujuSim:
                     remote = 0  # check); ops then takes the remote unit, so make that the departing one
                 return on.relation_departed(relation, remote_unit=remote, departing_unit=departing)
             return getattr(on, kind)(relation, remote_unit=remote)
-        if kind == "storage_attached":
-            return on.storage_attached(next(iter(state.storages)))
+        if kind in ("storage_attached", "storage_detaching"):
+            return getattr(on, kind)(next(iter(state.storages)))
         if kind == "secret_changed":
             return on.secret_changed(next(s for s in state.secrets if s.id == arg))
         return getattr(on, kind)()
@@ -438,7 +517,7 @@ class JujuSim:
         return (
             tuple(sorted(self.app_data.items())),
             tuple(tuple(sorted(self.units[u].unit_data.items())) for u in self._live()),
-            tuple(str(self.units[u].status) for u in self._live()),
+            tuple(str(self.units[u].status) + self.units[u].error for u in self._live()),
         )
 
     def statuses(self) -> dict[int, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from typing import Any
 
@@ -23,7 +24,9 @@ MUTATIONS = (
     "remove_member",
     "set_member_state",
     "launch",
-    "move_instance",
+    "migrate",
+    "set_instance_state",
+    "mark_leaving",
     "trust_client",
     "untrust_client",
     "issue_client_token",
@@ -80,7 +83,10 @@ class FakeLXD:
         self.tokens: dict[str, str] = {}
         self.wiped: list[str] = []
         self.removed: list[tuple[str, bool]] = []
-        self.moves: list[tuple[str, str]] = []
+        self.moves: list[tuple[str, str]] = []  # every migration (a rollback is a move back)
+        self.unstartable: set[tuple[str, str]] = set()  # (instance, member) where it cannot start
+        self.unmovable: dict[str, str] = {}  # instance -> LXD's words when a migration is refused
+        self.on_migrate: list = []  # callables run before each migration (another unit acting meanwhile)
         self.calls: list[str] = []
         self.fail_next_preseed = ""
         self._serial = 0
@@ -188,6 +194,9 @@ class FakeLXD:
 
     def remove_member(self, name: str, force: bool = False) -> None:
         self.calls.append("remove_member")
+        if not force and any(i.location == name for i in self.instance_rows):
+            names = ", ".join(i.name for i in self.instance_rows if i.location == name)
+            raise LXDError(f"Node still has the following containers: {names}")
         self.removed.append((name, force))
         self.member_rows = [m for m in self.member_rows if m.server_name != name]
         if force:
@@ -220,10 +229,30 @@ class FakeLXD:
         self.instance_rows.append(instance)
         return instance
 
-    def move_instance(self, name: str, target: str) -> None:
-        self.calls.append("move_instance")
+    def migrate(self, name: str, target: str) -> None:
+        self.calls.append("migrate")
+        for hook in self.on_migrate:
+            hook(self, name, target)
+        if name in self.unmovable:
+            raise LXDError(self.unmovable[name])
+        if self.instance(name).status == "Running":
+            raise LXDError("Instance must be stopped to be moved statelessly")
         self.moves.append((name, target))
         self.instance_rows = [i if i.name != name else Instance(i.name, target, i.status) for i in self.instance_rows]
+
+    def set_instance_state(self, name: str, action: str) -> None:
+        self.calls.append("set_instance_state")
+        instance = self.instance(name)
+        if action == "start" and (name, instance.location) in self.unstartable:
+            raise LXDError('Failed to start device "eth1": Parent device "onlyhere" doesn\'t exist')
+        status = "Running" if action == "start" else "Stopped"
+        self.instance_rows = [i if i.name != name else Instance(i.name, i.location, status) for i in self.instance_rows]
+
+    def mark_leaving(self, name: str, value: str) -> None:
+        self.calls.append("mark_leaving")
+        self.member_rows = [
+            dataclasses.replace(m, leaving=value) if m.server_name == name else m for m in self.member_rows
+        ]
 
     def trusted_clients(self) -> dict[str, TrustedClient]:
         return {

@@ -8,12 +8,12 @@ import json
 import pytest
 import yaml
 from charms.lxd_cluster.v0.lxd_cluster import fingerprint_of as certificate_fingerprint
-from conftest import x509_pem
 from fake_lxd import EXPIRES_AT, FakeLXD
 from ops import testing
 from states import announced, ctx, make_state, published
 
 from models import Instance, Member
+from tests.certs import x509_pem
 
 
 @pytest.fixture

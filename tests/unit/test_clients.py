@@ -8,10 +8,11 @@ import dataclasses
 import pytest
 from charms.lxd_cluster.v0.lxd_cluster import ClusterEndpoints
 from charms.lxd_cluster.v0.lxd_cluster import fingerprint_of as certificate_fingerprint
-from conftest import x509_pem
 from fake_lxd import FakeLXD
 from ops import testing
 from states import REL, announced, ctx, make_state, published
+
+from tests.certs import x509_pem
 
 
 @pytest.fixture

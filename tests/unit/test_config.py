@@ -91,3 +91,35 @@ def test_a_plain_text_maas_key_is_not_echoed_in_the_error():
 def test_an_error_says_how_to_fix_it():
     with pytest.raises(ConfigError, match="zfs, btrfs, lvm, dir"):
         load_config({**DEFAULTS, "storage-driver": "ceph"})
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://admin:hunter2@maas:5240/MAAS", "https://token@maas/MAAS", "http://:pw@maas/MAAS", "http://u:p@[::1]/MAAS"],
+)
+def test_a_maas_url_with_credentials_is_refused_and_not_echoed(url):
+    """Issue 13, item 6: LXD shows maas.api.url to every trusted client."""
+    with pytest.raises(ConfigError) as error:
+        load_config({**DEFAULTS, "maas-api-url": url, "maas-api-key": "secret:abc"})
+    assert "must not carry credentials" in str(error.value) and "maas-api-key" in str(error.value)
+    assert "hunter2" not in str(error.value) and "token" not in str(error.value)
+
+
+@pytest.mark.parametrize("url", ["http://[::1/MAAS", "http://maas:99999/MAAS", "http://maas:port/MAAS"])
+def test_a_maas_url_python_cannot_parse_is_a_config_error_not_a_crash(url):
+    with pytest.raises(ConfigError, match="maas-api-url"):
+        load_config({**DEFAULTS, "maas-api-url": url, "maas-api-key": "secret:abc"})
+
+
+@pytest.mark.parametrize("option", ["storage-device", "storage-size", "bridge", "snap-channel", "maas-subnet-ipv4"])
+def test_a_long_value_is_cut_short_in_the_error(option):
+    value = "/dev/" + "x" * 4096 if option == "storage-device" else "x" * 4096 + " y"
+    with pytest.raises(ConfigError) as error:
+        load_config({**DEFAULTS, option: value})
+    assert option in str(error.value) and len(str(error.value)) < 300
+
+
+@pytest.mark.parametrize("option", ["storage-device", "bridge", "maas-subnet-ipv6", "snap-channel"])
+def test_control_characters_are_refused(option):
+    with pytest.raises(ConfigError, match=f"{option} contains control characters"):
+        load_config({**DEFAULTS, option: "/dev/vd\x00b"})

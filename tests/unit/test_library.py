@@ -18,8 +18,9 @@ from charms.lxd_cluster.v0.lxd_cluster import (
     fingerprint_of,
 )
 from charms.lxd_cluster.v0.lxd_cluster import fingerprint_of as certificate_fingerprint
-from conftest import x509_pem
 from ops import testing
+
+from tests.certs import x509_pem
 
 META = {"name": "runner", "requires": {"lxd-cluster": {"interface": "lxd_cluster", "limit": 1}}}
 

@@ -11,6 +11,7 @@ from ops import testing
 from states import REL, announced, ctx, databags, make_state, published
 
 from models import DeviceState, Member
+from workload import LXDError
 
 
 # -- bootstrap -------------------------------------------------------------------------------------
@@ -53,7 +54,8 @@ def test_a_failed_bootstrap_blocks_with_lxd_words_and_publishes_nothing(lxd):
     lxd.fail_next_preseed = 'Failed to create storage pool "local": zpool create failed'
     out = ctx().run(ctx().on.install(), make_state(leader=True))
     assert out.unit_status == testing.BlockedStatus(
-        'bootstrap failed: Failed to create storage pool "local": zpool create failed'
+        'bootstrap failed: Failed to create storage pool "local": zpool create failed: '
+        "fix the cause on this machine (LXD's log has more)"
     )
     assert "certificate" not in out.get_relation(REL).local_app_data
 
@@ -553,3 +555,118 @@ def test_a_maas_secret_without_the_key_field_blocks(lxd):
     )
     assert out.unit_status.name == "blocked" and "maas-api-key" in out.unit_status.message
     assert lxd.preseeds == []
+
+
+# -- failed joins: permanent ones block, transient ones back off ----------------------------------------
+def _fail_join(lxd, cluster_pem, error, unit=None, join_id="j1", config=None):
+    state = offered(
+        cluster_pem,
+        make_token("lxd-cluster-1", cluster_pem),
+        app_extra={"join-id": join_id},
+        unit=unit or {},
+        config=config or {},
+    )
+    lxd.fail_next_preseed = error
+    out = ctx(1).run(ctx(1).on.config_changed(), state)
+    return out, dict(out.get_relation(REL).local_unit_data)
+
+
+def test_the_same_join_error_twice_blocks_with_lxd_words_and_the_fix(lxd, cluster_pem):
+    out, unit = _fail_join(lxd, cluster_pem, "Failed to join cluster: weird storage error 17")
+    assert out.unit_status.name == "waiting" and "join-blocked" not in unit
+    out, unit = _fail_join(lxd, cluster_pem, "Failed to join cluster: weird storage error 18", unit=unit, join_id="j2")
+    assert out.unit_status.name == "blocked"
+    assert "Failed to join cluster: weird storage error 18" in out.unit_status.message
+    assert "fix the cause on this machine" in out.unit_status.message
+    assert unit["join-blocked"] and unit["join-failed"] == "j2"
+
+
+def test_a_port_in_use_blocks_at_the_first_failure_naming_cluster_port(lxd, cluster_pem):
+    error = (
+        "Failed to update server configuration: cannot listen on https socket: "
+        "listen tcp 10.0.0.2:22: bind: address already in use"
+    )
+    out, unit = _fail_join(lxd, cluster_pem, error, config={"cluster-port": 22})
+    assert out.unit_status.name == "blocked"
+    assert "cluster-port 22 is taken on this machine" in out.unit_status.message and "bind" in out.unit_status.message
+
+
+def test_an_issuer_gives_a_blocked_joiner_no_new_credential_and_serves_the_next(lxd, cluster_pem):
+    lxd.be_member("lxd-cluster-0")
+    first = testing.Secret({"kind": "token", "value": "old"}, owner="app", label="join-lxd-cluster-1")
+    app = published(cluster_pem, **{"join-unit": "lxd-cluster/1", "join-secret": first.id, "join-id": "abc"})
+    blocked = announced(1, **{"join-failed": "abc", "join-error": "boom", "join-blocked": "1:x"})
+    peers = {1: blocked, 2: announced(2)}
+    out = ctx().run(ctx().on.update_status(), make_state(leader=True, app=app, peers=peers, secrets=[first]))
+    assert out.get_relation(REL).local_app_data["join-unit"] == "lxd-cluster/2"
+    assert list(lxd.tokens) == ["lxd-cluster-2"]
+
+
+def test_a_blocked_joiner_stays_blocked_until_its_config_changes(lxd, cluster_pem):
+    _, unit = _fail_join(lxd, cluster_pem, "Failed to join cluster: weird")
+    _, unit = _fail_join(lxd, cluster_pem, "Failed to join cluster: weird", unit=unit, join_id="j2")
+    calls = len(lxd.calls)
+    state = offered(cluster_pem, make_token("lxd-cluster-1", cluster_pem), app_extra={"join-id": "j3"}, unit=unit)
+    out = ctx(1).run(ctx(1).on.update_status(), state)
+    assert out.unit_status.name == "blocked" and lxd.calls[calls:].count("apply_preseed") == 0
+    changed = dataclasses.replace(state, config={"storage-size": "30GiB"})
+    out = ctx(1).run(ctx(1).on.config_changed(), changed)
+    assert lxd.calls[calls:].count("apply_preseed") == 1  # the operator changed something: tried once more
+    assert out.unit_status.name == "active" or "member" in out.get_relation(REL).local_unit_data
+
+
+def test_a_transient_failure_backs_off_before_the_next_try(lxd, cluster_pem):
+    _, unit = _fail_join(lxd, cluster_pem, "Failed to join cluster: first thing")
+    assert unit["join-retry"]  # the first retry is immediate
+    _, unit = _fail_join(lxd, cluster_pem, "Failed to join cluster: another thing", unit=unit, join_id="j2")
+    assert unit["join-attempts"] == "2" and "join-blocked" not in unit
+    state = offered(cluster_pem, make_token("lxd-cluster-1", cluster_pem), app_extra={"join-id": "j3"}, unit=unit)
+    calls = len(lxd.calls)
+    out = ctx(1).run(ctx(1).on.update_status(), state)
+    assert "next try at" in out.unit_status.message and "apply_preseed" not in lxd.calls[calls:]
+
+
+def test_the_issuer_skips_a_joiner_that_backs_off(lxd, cluster_pem):
+    import time
+
+    lxd.be_member("lxd-cluster-0")
+    peers = {1: announced(1, **{"join-retry": str(int(time.time()) + 300)}), 2: announced(2)}
+    out = ctx().run(ctx().on.update_status(), make_state(leader=True, app=published(cluster_pem), peers=peers))
+    assert out.get_relation(REL).local_app_data["join-unit"] == "lxd-cluster/2"
+
+
+def test_one_join_error_forever_costs_two_tokens_not_one_per_hook(lxd, cluster_pem):
+    """Issue 13, item 3: 16 tokens in 150 hooks. Issuer and joiner in turn, the join always failing."""
+    joiner = FakeLXD(cluster_pem)
+    lxd.be_member("lxd-cluster-0")
+    app, unit, secrets = published(cluster_pem), announced(1), []
+    for _ in range(20):
+        out = ctx().run(ctx().on.update_status(), make_state(leader=True, app=app, peers={1: unit}, secrets=secrets))
+        app = dict(out.get_relation(REL).local_app_data)
+        secrets = [dataclasses.replace(s, owner=None) for s in out.secrets]
+        import charm
+
+        charm.LXD, saved = (lambda: joiner), charm.LXD
+        try:
+            joiner.fail_next_preseed = "Failed to join cluster: the same thing"
+            state = make_state(ip="10.0.0.2", app=app, unit=unit, secrets=secrets)
+            unit = dict(ctx(1).run(ctx(1).on.update_status(), state).get_relation(REL).local_unit_data)
+        finally:
+            charm.LXD = saved
+        secrets = [dataclasses.replace(s, owner="app") for s in secrets]
+    assert lxd.calls.count("issue_join_token") == 2
+    assert joiner.calls.count("apply_preseed") == 2
+
+
+def test_a_join_that_timed_out_but_went_through_counts_as_joined(lxd, cluster_pem):
+    state = offered(cluster_pem, make_token("lxd-cluster-1", cluster_pem))
+    real = lxd.apply_preseed
+
+    def slow(preseed, timeout=300):
+        real(preseed)  # LXD joined ...
+        raise LXDError("lxd init --preseed did not finish within 300s")  # ... but the hook gave up waiting
+
+    lxd.apply_preseed = slow
+    out = ctx(1).run(ctx(1).on.config_changed(), state)
+    unit = out.get_relation(REL).local_unit_data
+    assert unit["member"] == certificate_fingerprint(cluster_pem) and "join-failed" not in unit

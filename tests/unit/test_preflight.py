@@ -161,3 +161,15 @@ def test_a_dir_pool_is_never_given_a_block_device(lxd, juju_storage):
     )
     assert all("source" not in p["storage_pools"][0]["config"] for p in lxd.preseeds)
     assert lxd.wiped == []
+
+
+@pytest.mark.parametrize("error", ["Not a directory", "File name too long"])
+def test_a_device_path_that_cannot_be_looked_at_blocks_with_the_reason_and_the_fix(lxd, error):
+    """Issue 13, item 4: an OSError from os.stat used to crash config-changed."""
+    path = "/dev/vdb/x"
+    lxd.devices[path] = DeviceState(path, exists=False, error=error)
+    out = ctx().run(ctx().on.config_changed(), make_state(leader=True, config={"storage-device": path}))
+    assert out.unit_status == testing.BlockedStatus(
+        f"storage device {path} cannot be used ({error}): fix storage-device"
+    )
+    assert lxd.mutations() == []

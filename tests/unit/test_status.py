@@ -81,3 +81,20 @@ def test_two_members_while_a_third_is_planned_do_not_warn(lxd, cluster_pem):
         make_state(leader=True, app=published(cluster_pem), peers={1: announced(1), 2: announced(2)}, planned_units=3),
     )
     assert "fewer than 3" not in out.unit_status.message
+
+
+def test_an_online_member_without_a_unit_is_reported(lxd, cluster_pem):
+    """Issue 13, item 1: a member whose unit was removed although it never left still serves."""
+    lxd.be_member("lxd-cluster-0", "lxd-cluster-1", "lxd-cluster-2")
+    out = ctx().run(
+        ctx().on.update_status(), make_state(leader=True, app=published(cluster_pem), peers={1: announced(1)})
+    )
+    assert "member lxd-cluster-2 is online but has no unit: remove-node it" in out.unit_status.message
+
+
+def test_a_member_marked_leaving_is_named(lxd, cluster_pem):
+    lxd.be_member("lxd-cluster-0", "lxd-cluster-1", "lxd-cluster-2")
+    lxd.mark_leaving("lxd-cluster-2", "leaving")
+    peers = {1: announced(1), 2: announced(2)}
+    out = ctx().run(ctx().on.update_status(), make_state(leader=True, app=published(cluster_pem), peers=peers))
+    assert out.unit_status.message.endswith("; leaving: lxd-cluster-2")
