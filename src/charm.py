@@ -23,6 +23,7 @@ from adoption import refuse_join
 from clients import forget_client, serve_clients
 from config import CharmConfig, ConfigError, load_config, shown
 from departure import LeaveError, advice, leave
+from instance_network import InstanceNetwork, as_the_cluster_has_it
 from lxd_package import PackageStep
 from membership import Membership, check_port
 from models import PEER, ClusterInfo, ServerInfo, UnitInfo, server_name_of
@@ -121,8 +122,11 @@ class LXDClusterCharm(ops.CharmBase):
                 )
             )
 
+        config = as_the_cluster_has_it(config, cluster)  # a joiner follows the cluster, not changed options
         pool = pool_spec(self, config)
         check_inputs(self.lxd, config, info, pool)
+        network = InstanceNetwork(self.model, self.lxd, relation)
+        network.preflight(config)
         me = membership.announce(me, info, config)
 
         if not cluster.formed and self.unit.is_leader():
@@ -146,7 +150,7 @@ class LXDClusterCharm(ops.CharmBase):
             raise Stop(
                 ops.WaitingStatus(f"join failed, waiting for a new credential: {shown(me.join_error, 200)[1:-1]}")
             )
-        membership.join(config, cluster, pool, offer)
+        membership.join(config, cluster, pool, offer, interface=network.interface()[0])
 
     def _as_member(
         self, membership: Membership, config: CharmConfig, info: ServerInfo, cluster: ClusterInfo, me: UnitInfo
@@ -161,6 +165,7 @@ class LXDClusterCharm(ops.CharmBase):
             serve_clients(self.lxd, self.clients, info, config)
         self.observability.as_member(config, info, address)
         check_port(config, address)
+        InstanceNetwork(self.model, self.lxd, membership.relation).as_member(config)
 
     def _lxd_initialised(self) -> bool:
         return self.lxd.inventory().initialised

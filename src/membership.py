@@ -16,6 +16,7 @@ from charms.lxd_cluster.v0.lxd_cluster import fingerprint_of as certificate_fing
 from adoption import adopt, adopted_status, describe, refuse_adoption
 from config import CharmConfig, shown
 from models import PEER, ClusterInfo, JoinOffer, ServerInfo, UnitInfo, server_name_of, unit_number
+from network import join_member_config
 from preflight import prepare_device
 from preseed import (
     JoinCredential,
@@ -149,6 +150,7 @@ class Membership:
             bridge=config.bridge,
             images_auto_update=config.images_auto_update,
             maas=self.maas(config),
+            with_nic=config.network_mode == "bridged",  # other modes: instance_network makes it next
         )
         try:
             self.lxd.apply_preseed(preseed)
@@ -168,7 +170,10 @@ class Membership:
                 return offer
         return None
 
-    def join(self, config: CharmConfig, cluster: ClusterInfo, pool: PoolSpec, offer: JoinOffer) -> None:
+    def join(
+        self, config: CharmConfig, cluster: ClusterInfo, pool: PoolSpec, offer: JoinOffer, interface: str = ""
+    ) -> None:
+        """Join with the cluster's own pool driver and network (config follows the cluster's here)."""
         try:
             content = self.model.get_secret(id=offer.join_secret).get_content(refresh=True)
         except (ops.SecretNotFoundError, ops.ModelError):
@@ -190,6 +195,7 @@ class Membership:
             cluster_certificate=cluster.certificate,
             credential=credential,
             pool=pool,
+            network_config=join_member_config(cluster.network, interface),
         )
         mine = self.relation.data[self.unit]
         try:

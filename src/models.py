@@ -43,6 +43,9 @@ class ClusterInfo(_Databag):
     bootstrap_unit: str = ""
     issuer: str = ""  # the unit that issues join credentials: the leader, or a member if it is not one
     removed: str = ""  # server names removed by remove-node/force-remove (space-separated)
+    network: str = ""  # what eth0 of the default profile uses, e.g. bridged:br0 (network.NetworkChoice.key)
+    pool_driver: str = ""  # the pool `local` as it is: joiners follow it, not a changed option
+    pool_size: str = ""  # its loop size on the bootstrap member ("" when on a device)
 
     @property
     def formed(self) -> bool:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import ipaddress
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -47,6 +48,12 @@ class _LibYAML:
 _runtime.yaml = _LibYAML  # type: ignore[assignment]
 
 PEER = "cluster"
+
+
+def _cidr(address: str) -> str:
+    return str(ipaddress.ip_interface(f"{address}/24").network)
+
+
 STORAGE = "local"
 RELATION_ID = 1
 
@@ -428,7 +435,10 @@ class JujuSim:
         address = self.address_for_unit(unit.uid)
         network = testing.Network(
             PEER,
-            bind_addresses=[testing.BindAddress([testing.Address(address)])],
+            # the lab's members carry their address on lab0, a /24 (what network-get says on a machine)
+            bind_addresses=[
+                testing.BindAddress([testing.Address(address, cidr=_cidr(address))], interface_name="lab0")
+            ],
             ingress_addresses=[address],
             egress_subnets=[f"{address}/32"],
         )

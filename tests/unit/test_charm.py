@@ -38,6 +38,7 @@ def test_a_non_leader_on_a_fresh_model_waits_for_the_leader_and_announces_itself
         "address": "10.0.0.2:8443",
         "lxd-version": "5.21.2",
         "lxd-source": "deb",
+        "network-checked": "bridged:br0",  # this host can take the chosen network (the leader reads it)
     }
     assert lxd.mutations() == []
     assert out.workload_version == "5.21.2"
