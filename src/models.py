@@ -16,7 +16,7 @@ MIN_MEMBERS = 3  # the primer: keep at least three active members
 
 
 # -- the peer relation ------------------------------------------------------------------------
-class _Databag:
+class Databag:
     """Dataclass <-> databag: field foo_bar is key foo-bar; empty values are not written."""
 
     @classmethod
@@ -33,7 +33,7 @@ class _Databag:
 
 
 @dataclasses.dataclass(frozen=True)
-class ClusterInfo(_Databag):
+class ClusterInfo(Databag):
     """The leader's application databag."""
 
     cluster_address: str = ""  # HOST:PORT of a member joiners contact (the bootstrap member)
@@ -53,7 +53,7 @@ class ClusterInfo(_Databag):
 
 
 @dataclasses.dataclass(frozen=True)
-class JoinOffer(_Databag):
+class JoinOffer(Databag):
     """The one outstanding join credential (joins are serialised), in its issuer's databag:
     the application's when the leader issues, the issuing unit's otherwise."""
 
@@ -63,7 +63,7 @@ class JoinOffer(_Databag):
 
 
 @dataclasses.dataclass(frozen=True)
-class UnitInfo(_Databag):
+class UnitInfo(Databag):
     """A unit's own databag."""
 
     server_name: str = ""
