@@ -8,7 +8,8 @@ need=()
 # Juju machine has it (Debian's older pyOpenSSL included)
 # prometheus: a real Prometheus scrapes the lab in tests/functional/test_observability.py (run by the
 # test itself on 127.0.0.1; Debian's service is never started: policy-rc.d, no systemd in CI)
-for pkg in lxd lxd-client btrfs-progs busybox-static iproute2 util-linux python3-openssl python3-yaml prometheus; do
+# dnsmasq-base and iptables: LXD's DHCP and NAT for network-mode managed-bridge (tests/functional/test_networks.py)
+for pkg in lxd lxd-client btrfs-progs busybox-static dnsmasq-base iptables iproute2 util-linux python3-openssl python3-yaml prometheus; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

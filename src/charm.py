@@ -23,6 +23,7 @@ from adoption import refuse_join
 from clients import forget_client, serve_clients
 from config import CharmConfig, ConfigError, load_config, shown
 from departure import LeaveError, advice, leave
+from instance_network import InstanceNetwork, as_the_cluster_has_it
 from lxd_package import PackageStep
 from membership import Membership, check_port
 from models import PEER, ClusterInfo, ServerInfo, UnitInfo, server_name_of
@@ -99,17 +100,22 @@ class LXDClusterCharm(ops.CharmBase):
         if relation is None:
             raise Stop(ops.WaitingStatus("waiting for the cluster peer relation"))
         membership = Membership(self.model, self.lxd, relation)
+        cluster = ClusterInfo.load(relation.data[self.app])
         me = UnitInfo.load(relation.data[self.unit])
+
+        # the leader publishes the version (after an LXD refresh, its own new one); others follow it
+        republishes = self.unit.is_leader() and info.clustered
+        if cluster.lxd_version and cluster.lxd_version != info.version and not republishes:
+            raise Stop(
+                ops.BlockedStatus(
+                    f"LXD {info.version} here but the cluster runs {cluster.lxd_version}: "
+                    f"install LXD {cluster.lxd_version} on this machine"
+                )
+            )
+
         if info.clustered:
-            cluster = self._cluster(relation, info)
             self._as_member(membership, config, info, cluster, me)
             return
-
-        pool = pool_spec(self, config)
-        check_inputs(self.lxd, config, info, pool)
-        # announced before reading what the leader published: the issuer needs nothing from that
-        me = membership.announce(me, info, config)
-        cluster = self._cluster(relation, info)
         if server_name_of(self.unit.name) in cluster.removed.split():
             raise Stop(
                 ops.BlockedStatus(
@@ -117,6 +123,13 @@ class LXDClusterCharm(ops.CharmBase):
                     "(its LXD must be wiped before it can join again)"
                 )
             )
+
+        config = as_the_cluster_has_it(config, cluster)  # a joiner follows the cluster, not changed options
+        pool = pool_spec(self, config)
+        check_inputs(self.lxd, config, info, pool)
+        network = InstanceNetwork(self.model, self.lxd, relation)
+        network.preflight(config)
+        me = membership.announce(me, info, config)
 
         if not cluster.formed and self.unit.is_leader():
             if any(membership.member_of(peer) for peer in membership.peer_units().values()):
@@ -141,21 +154,7 @@ class LXDClusterCharm(ops.CharmBase):
             )
         if before := membership.turn(cluster, ahead):
             raise Stop(ops.WaitingStatus(f"waiting for {before} to join first (joins go one at a time)"))
-        membership.join(config, cluster, pool, offer)
-
-    def _cluster(self, relation: ops.Relation, info: ServerInfo) -> ClusterInfo:
-        """What the leader published; the leader publishes the version (after an LXD refresh, its own
-        new one), the others must run it."""
-        cluster = ClusterInfo.load(relation.data[self.app])
-        republishes = self.unit.is_leader() and info.clustered
-        if cluster.lxd_version and cluster.lxd_version != info.version and not republishes:
-            raise Stop(
-                ops.BlockedStatus(
-                    f"LXD {info.version} here but the cluster runs {cluster.lxd_version}: "
-                    f"install LXD {cluster.lxd_version} on this machine"
-                )
-            )
-        return cluster
+        membership.join(config, cluster, pool, offer, interface=network.interface()[0])
 
     def _as_member(
         self, membership: Membership, config: CharmConfig, info: ServerInfo, cluster: ClusterInfo, me: UnitInfo
@@ -170,6 +169,7 @@ class LXDClusterCharm(ops.CharmBase):
             serve_clients(self.lxd, self.clients, info, config)
         self.observability.as_member(config, info, address)
         check_port(config, address)
+        InstanceNetwork(self.model, self.lxd, membership.relation).as_member(config)
 
     def _is_member(self) -> bool:
         relation = self.model.get_relation(PEER)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 from collections.abc import Mapping
 from urllib.parse import urlparse
+
+from network import MODES, NetworkChoice
 
 STORAGE_DRIVERS = ("zfs", "btrfs", "lvm", "dir")
 # track/risk[/branch], or a bare track or risk: 5.21/stable, latest/edge, 5.0/stable/hotfix-1, stable
@@ -20,6 +23,7 @@ _SUBNET_NAME = re.compile(r"^[A-Za-z0-9_.:/\-]{1,253}$")
 _EXPIRY_PART = re.compile(r"^([0-9]+)(S|M|H|d|w|m|y)$")
 EXPIRY_SECONDS = {"S": 1, "M": 60, "H": 3600, "d": 86400, "w": 604800, "m": 2592000, "y": 31536000}
 CLIENT_ACCESS = ("own-project", "refuse", "admin")
+_SIZE_UNITS = {"": 1, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4, "P": 1000**5, "E": 1000**6}
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -43,6 +47,8 @@ class CharmConfig:
     storage_size: str = "20GiB"
     wipe_storage_device: bool = False
     bridge: str = "br0"
+    network_mode: str = "bridged"
+    managed_bridge_subnet: str = "auto"
     snap_channel: str = "5.21/stable"
     images_auto_update: bool = True
     maas_api_url: str = ""
@@ -56,6 +62,10 @@ class CharmConfig:
     client_access: str = "own-project"  # what a related application that names no projects gets
     join_token_expiry: str = "1H"
     client_token_expiry: str = "1H"
+
+    @property
+    def network(self) -> NetworkChoice:
+        return NetworkChoice(self.network_mode, self.bridge, self.managed_bridge_subnet)
 
     @property
     def maas_enabled(self) -> bool:
@@ -104,6 +114,21 @@ def load_config(raw: Mapping[str, object]) -> CharmConfig:
             f"bridge {shown(bridge)} is not a valid interface name: name an existing host bridge such as br0"
         )
 
+    mode = text("network-mode", "bridged")
+    if mode not in MODES:
+        raise ConfigError(f"network-mode {shown(mode)} is not supported: set it to one of {', '.join(MODES)}")
+    subnet = text("managed-bridge-subnet", "auto")
+    if subnet != "auto":
+        try:
+            gateway = ipaddress.IPv4Interface(subnet)
+        except ValueError:
+            gateway = None
+        if gateway is None or "/" not in subnet or gateway.ip == gateway.network.network_address:
+            raise ConfigError(
+                f"managed-bridge-subnet {shown(subnet)} is not a gateway address: use ADDRESS/PREFIX such as "
+                "10.120.0.1/24, or auto"
+            )
+
     channel = text("snap-channel", "5.21/stable")
     if not _CHANNEL.match(channel):
         raise ConfigError(
@@ -148,6 +173,8 @@ def load_config(raw: Mapping[str, object]) -> CharmConfig:
         storage_size=size,
         wipe_storage_device=bool(raw.get("wipe-storage-device", False)),
         bridge=bridge,
+        network_mode=mode,
+        managed_bridge_subnet=subnet,
         snap_channel=channel,
         images_auto_update=bool(raw.get("images-auto-update", True)),
         maas_api_url=maas_url,
@@ -181,6 +208,17 @@ def expiry_seconds(value: str) -> int:
     if not all(parts):
         return 0
     return sum(int(m.group(1)) * EXPIRY_SECONDS[m.group(2)] for m in parts)  # type: ignore[union-attr]
+
+
+def size_bytes(value: str) -> int:
+    """Bytes of an LXD size such as 20GiB, 2G or 1073741824 (0 if malformed)."""
+    match = re.match(r"^([0-9]+)(?:([KMGTPE])(i?)B?)?$", value.strip())
+    if not match:
+        return 0
+    number, unit, binary = match.groups()
+    if binary:
+        return int(number) * 1024 ** (" KMGTPE".index(unit))
+    return int(number) * _SIZE_UNITS[unit or ""]
 
 
 def _check_maas_url(url: str) -> None:

@@ -15,6 +15,7 @@ from adoption import adopt, adopted_status, describe, refuse_adoption
 from config import CharmConfig, shown
 from issuing import Issuer
 from models import PEER, ClusterInfo, JoinOffer, JoinQueue, ServerInfo, UnitInfo, server_name_of, unit_number
+from network import join_member_config
 from preflight import prepare_device
 from preseed import (
     JoinCredential,
@@ -169,6 +170,7 @@ class Membership:
             bridge=config.bridge,
             images_auto_update=config.images_auto_update,
             maas=self.maas(config),
+            with_nic=config.network_mode == "bridged",  # other modes: instance_network makes it next
         )
         try:
             self.lxd.apply_preseed(preseed)
@@ -205,7 +207,10 @@ class Membership:
             return offer.join_unit
         return ""
 
-    def join(self, config: CharmConfig, cluster: ClusterInfo, pool: PoolSpec, offer: JoinOffer) -> None:
+    def join(
+        self, config: CharmConfig, cluster: ClusterInfo, pool: PoolSpec, offer: JoinOffer, interface: str = ""
+    ) -> None:
+        """Join with the cluster's own pool driver and network (config follows the cluster's here)."""
         try:
             content = self.model.get_secret(id=offer.join_secret).get_content(refresh=True)
         except (ops.SecretNotFoundError, ops.ModelError):
@@ -227,6 +232,7 @@ class Membership:
             cluster_certificate=cluster.certificate,
             credential=credential,
             pool=pool,
+            network_config=join_member_config(cluster.network, interface),
         )
         mine = self.relation.data[self.unit]
         try:

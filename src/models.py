@@ -17,7 +17,7 @@ MIN_MEMBERS = 3  # the primer: keep at least three active members
 
 
 # -- the peer relation ------------------------------------------------------------------------
-class _Databag:
+class Databag:
     """Dataclass <-> databag: field foo_bar is key foo-bar; empty values are not written."""
 
     @classmethod
@@ -34,7 +34,7 @@ class _Databag:
 
 
 @dataclasses.dataclass(frozen=True)
-class ClusterInfo(_Databag):
+class ClusterInfo(Databag):
     """The leader's application databag."""
 
     cluster_address: str = ""  # HOST:PORT of a member joiners contact (the bootstrap member)
@@ -44,6 +44,9 @@ class ClusterInfo(_Databag):
     bootstrap_unit: str = ""
     issuer: str = ""  # the unit that issues join credentials: the leader, or a member if it is not one
     removed: str = ""  # server names removed by remove-node/force-remove (space-separated)
+    network: str = ""  # what eth0 of the default profile uses, e.g. bridged:br0 (network.NetworkChoice.key)
+    pool_driver: str = ""  # the pool `local` as it is: joiners follow it, not a changed option
+    pool_size: str = ""  # its loop size on the bootstrap member ("" when on a device)
 
     @property
     def formed(self) -> bool:
@@ -60,7 +63,7 @@ class JoinOffer:
 
 
 @dataclasses.dataclass(frozen=True)
-class JoinQueue(_Databag):
+class JoinQueue(Databag):
     """Every credential issued ahead, in the order the units join (one at a time: each waits for the
     one before it), in its issuer's databag: the application's when the leader issues, the issuing
     unit's otherwise. Entries of units that joined stay until the issuer next writes it."""
@@ -81,7 +84,7 @@ class JoinQueue(_Databag):
 
 
 @dataclasses.dataclass(frozen=True)
-class UnitInfo(_Databag):
+class UnitInfo(Databag):
     """A unit's own databag."""
 
     server_name: str = ""

@@ -54,11 +54,6 @@ def check_inputs(lxd: LXD, config: CharmConfig, info: ServerInfo, pool: PoolSpec
         )
     if config.maas_enabled and not info.supports("maas_network"):
         raise Stop(ops.BlockedStatus("this LXD has no MAAS support: unset maas-api-url"))
-    kind = lxd.network_type(config.bridge)
-    if kind is None:
-        raise Stop(ops.BlockedStatus(f"bridge {config.bridge} does not exist: create it or set bridge"))
-    if kind != "bridge":
-        raise Stop(ops.BlockedStatus(f"{config.bridge} is a {kind} interface, not a bridge: set bridge"))
     if pool.source and config.storage_driver == "dir":
         raise Stop(
             ops.BlockedStatus(

@@ -100,8 +100,10 @@ def bootstrap_preseed(
     bridge: str,
     images_auto_update: bool = True,
     maas: MaasSettings | None = None,
+    with_nic: bool = True,
 ) -> dict[str, Any]:
-    """The preseed that makes this member the first member of a new cluster."""
+    """The preseed that makes this member the first member of a new cluster (eth0 bridged on
+    `bridge`; without with_nic none: the network is made cluster-wide right after)."""
     config = {"core.https_address": https_address(address, port)}
     config.update(server_config(images_auto_update=images_auto_update, maas=maas))
     return {
@@ -122,7 +124,7 @@ def bootstrap_preseed(
                 "config": {},
                 "devices": {
                     "root": {"path": "/", "pool": POOL_NAME, "type": "disk"},
-                    "eth0": default_nic(bridge, maas),
+                    **({"eth0": default_nic(bridge, maas)} if with_nic else {}),
                 },
             }
         ],
@@ -138,12 +140,14 @@ def join_preseed(
     cluster_certificate: str,
     credential: JoinCredential,
     pool: PoolSpec,
+    network_config: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """The preseed that joins this member to the existing cluster at cluster_address."""
+    """The preseed that joins this member to the existing cluster at cluster_address; network_config:
+    this member's keys of the cluster's managed network (network.join_member_config)."""
     member_config = [
         {"entity": "storage-pool", "name": POOL_NAME, "key": key, "value": value}
         for key, value in pool.member_keys().items()
-    ]
+    ] + list(network_config or ())
     cluster: dict[str, Any] = {
         "enabled": True,
         "server_name": server_name,

@@ -14,9 +14,10 @@ import dataclasses
 import logging
 import os
 import shutil
-import subprocess
 
 from charmlibs import snap as snapd
+
+from workload import LXDError, run_command
 
 logger = logging.getLogger(__name__)
 
@@ -136,12 +137,6 @@ class LXDSnap:
         argv = ["snap", *args]
         logger.info("running %s", " ".join(argv))
         try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise SnapError(f"snap {args[0]} {SNAP} did not finish within {INSTALL_TIMEOUT}s") from None
-        except OSError as e:
-            raise SnapError(f"snap: {e.strerror}") from None
-        if proc.returncode != 0:
-            lines = (proc.stderr or proc.stdout).strip().splitlines()
-            raise SnapError(lines[-1] if lines else f"snap {args[0]} exited {proc.returncode}")
-        return proc.stdout
+            return run_command(argv, timeout=INSTALL_TIMEOUT)
+        except LXDError as e:  # the same runner as every other command; snapd's words, as SnapError
+            raise SnapError(str(e)) from None

@@ -11,31 +11,16 @@ from the same cohort, and nobody waits for an upgraded member to become healthy 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 
+from models import Databag
 from snap import normalise_channel, track_of
 
 LXD_WAITING = "Waiting for other cluster members to upgrade their versions"  # LXD's log line
 
 
-class _Bag:
-    """Dataclass <-> databag, field foo_bar as key foo-bar; empty values are not written."""
-
-    @classmethod
-    def load(cls, data: Mapping[str, str]):  # noqa: ANN206 - returns cls
-        return cls(**{f.name: data.get(f.name.replace("_", "-"), "") for f in dataclasses.fields(cls)})
-
-    def dump(self, data: MutableMapping[str, str]) -> None:
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            key, value = f.name.replace("_", "-"), getattr(self, f.name)
-            if value:
-                data[key] = value
-            elif key in data:
-                del data[key]
-
-
 @dataclasses.dataclass(frozen=True)
-class ClusterSnap(_Bag):
+class ClusterSnap(Databag):
     """In the application databag, written by the leader."""
 
     snap_channel: str = ""  # the channel every member runs (set when the cluster forms, and after upgrades)
@@ -55,7 +40,7 @@ class ClusterSnap(_Bag):
 
 
 @dataclasses.dataclass(frozen=True)
-class UnitSnap(_Bag):
+class UnitSnap(Databag):
     """In each unit's databag: where its LXD comes from and what it runs."""
 
     lxd_source: str = ""  # snap, deb, none

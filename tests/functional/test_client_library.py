@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import charms.lxd_cluster.v0.lxd_cluster as library
@@ -14,6 +13,7 @@ import yaml
 from ops import testing
 from pylxd.exceptions import LXDAPIException
 
+from tests.certs import self_signed_pem
 from tests.harness.cluster import form
 
 pytestmark = pytest.mark.functional
@@ -30,30 +30,11 @@ def docstring_example() -> type[ops.CharmBase]:
 
 
 def client_certificate(tmp: Path, name: str) -> tuple[Path, Path]:
-    crt, key = tmp / f"{name}.crt", tmp / f"{name}.key"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-subj",
-            f"/CN={name}",
-            "-days",
-            "1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(crt),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return crt, key
+    """A client's own self-signed certificate and key, as `lxc remote add` would make them."""
+    directory = tmp / name
+    directory.mkdir()
+    self_signed_pem(directory, name)
+    return directory / "cert.pem", directory / "key.pem"
 
 
 def tls_client(endpoint: str, crt: Path, key: Path, server_pem: Path, project: str | None = None) -> pylxd.Client:

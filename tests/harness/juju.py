@@ -24,6 +24,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import ipaddress
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -81,6 +82,12 @@ _mocking._MockModelBackend.secret_get = _recording_secret_get  # type: ignore[me
 
 PEER = "cluster"
 _UNTRACKED = 0  # ops.testing's revision a secret's reader tracks: 0 until it reads it (refresh)
+
+
+def _cidr(address: str) -> str:
+    return str(ipaddress.ip_interface(f"{address}/24").network)
+
+
 STORAGE = "local"
 RELATION_ID = 1
 
@@ -517,7 +524,10 @@ class JujuSim:
         address = self.address_for_unit(unit.uid)
         network = testing.Network(
             PEER,
-            bind_addresses=[testing.BindAddress([testing.Address(address)])],
+            # the lab's members carry their address on lab0, a /24 (what network-get says on a machine)
+            bind_addresses=[
+                testing.BindAddress([testing.Address(address, cidr=_cidr(address))], interface_name="lab0")
+            ],
             ingress_addresses=[address],
             egress_subnets=[f"{address}/32"],
         )

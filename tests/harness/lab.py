@@ -354,8 +354,26 @@ def _reap() -> None:
             return
 
 
+def _lxd_running() -> bool:
+    """Any lxd daemon on this machine (another lab's, or the demo's), once ours are gone."""
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "comm").read_text().strip() == "lxd":
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def _remove_lxc_cgroups() -> None:
-    """liblxc leaves empty lxc.pivot / lxc.payload.* / lxc.monitor.* cgroups: remove depth-first."""
+    """liblxc leaves empty lxc.pivot / lxc.payload.* / lxc.monitor.* cgroups: remove depth-first.
+
+    Only while no other lxd runs here: another lab's container that is starting has empty
+    lxc.* cgroups too, and removing them makes its `lxd forkstart` fail. Left-overs are empty and
+    harmless; the next teardown on a quiet machine removes them.
+    """
+    if _lxd_running():
+        return
     base = Path("/sys/fs/cgroup")
     for _ in range(25):
         found = [d for d in base.glob("*/lxc.*") if d.is_dir()] + [d for d in base.glob("lxc.*") if d.is_dir()]

@@ -26,6 +26,11 @@ BAD_CONFIG = [
     ({"bridge": "br0;reboot"}, "bridge"),
     ({"bridge": "b" * 16}, "bridge"),  # IFNAMSIZ: at most 15 characters
     ({"bridge": ""}, "bridge"),
+    ({"network-mode": "ovn"}, "network-mode"),
+    ({"network-mode": "Bridged"}, "network-mode"),
+    ({"managed-bridge-subnet": "10.9.0.0/24"}, "managed-bridge-subnet"),  # a network, not a gateway
+    ({"managed-bridge-subnet": "10.9.0.1"}, "managed-bridge-subnet"),
+    ({"managed-bridge-subnet": "fd00::1/64"}, "managed-bridge-subnet"),
     ({"snap-channel": "5.21/stable/a/b"}, "snap-channel"),
     ({"snap-channel": "5.21/nightly"}, "snap-channel"),
     ({"snap-channel": "5.21 /stable"}, "snap-channel"),

@@ -99,6 +99,9 @@ class FakeLXD:
         self.lxd_dir = "/nonexistent-lxd-dir"
         self.standalone = Inventory()  # what the daemon holds before it is clustered (fresh: nothing)
         self.created_pools: list[tuple[str, str, dict[str, str]]] = []
+        self.profile_devices: dict[str, dict[str, str]] = {}  # the default profile's devices
+        self.managed: dict[str, dict[str, Any]] = {}  # managed networks: name -> {type, config, status, pending}
+        self.pool: dict[str, Any] = {}  # the pool `local` once made: driver, config (this member's)
 
     # what the charm calls ----------------------------------------------------------------------
     def wait_ready(self, timeout: int = 60) -> None:
@@ -163,6 +166,13 @@ class FakeLXD:
             raise LXDError(message)
         self.clustered = True
         self.server_name = preseed["cluster"]["server_name"]
+        for pool in preseed.get("storage_pools") or ():  # a bootstrap makes the pool and the profile
+            self.pool = {"driver": pool["driver"], "config": dict(pool["config"])}
+        for profile in preseed.get("profiles") or ():
+            self.profile_devices = dict(profile["devices"])
+        for row in preseed["cluster"].get("member_config") or ():  # a joiner: its own keys
+            if row["entity"] == "storage-pool":
+                self.pool.setdefault("config", {})[row["key"]] = row["value"]
         self.member_rows.append(
             Member(
                 self.server_name,
@@ -313,6 +323,8 @@ class FakeLXD:
             Member(n, f"https://{n}:8443", ("database",), "Online", "Fully operational") for n in (name, *others)
         ]
         self.config["core.metrics_address"] = f"{name}:8444"  # a charm-formed member serves its metrics
+        self.profile_devices = {"eth0": {"name": "eth0", "nictype": "bridged", "parent": "br0", "type": "nic"}}
+        self.pool = self.pool or {"driver": "zfs", "config": {"size": "20GiB"}}
 
     def _api(self, method: str, path: str, wait: bool = True, **kwargs: Any) -> dict[str, Any]:
         """The REST helper, for what metrics.py and debug_bundle.py read and write directly."""
@@ -335,8 +347,39 @@ class FakeLXD:
             return {"metadata": list(self.warnings)}
         if path == "storage-pools":
             return {"metadata": [{"name": "local", "driver": "dir", "config": {"source": "/var/lib/lxd/x"}}]}
-        if path.startswith("storage-pools/"):
+        if path.startswith("storage-pools/") and path.endswith("/resources"):
             return {"metadata": {"space": {"used": 1, "total": 10}}}
+        if path.startswith("storage-pools/"):
+            if not self.pool:
+                raise LXDError("Storage pool not found")
+            return {"metadata": {**self.pool, "space": {"used": 1, "total": 10}}}
+        if path == "profiles/default" and method == "get":
+            return {"metadata": {"name": "default", "config": {}, "devices": dict(self.profile_devices)}}
+        if path == "profiles/default" and method == "put":
+            self.profile_devices = dict(kwargs["json"]["devices"])
+            return {"metadata": {}}
+        return self._network_api(method, path, **kwargs)
+
+    def _network_api(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        name = path.split("/", 1)[1] if "/" in path else ""
+        if path.startswith("networks/") and method == "get":
+            if name not in self.managed:
+                raise LXDError("Network not found")
+            return {"metadata": {"name": name, "managed": True, "used_by": [], **self.managed[name]}}
+        if path.startswith("networks/") and method == "delete":
+            del self.managed[name]
+            return {"metadata": {}}
+        if path.startswith("networks/") and method == "patch":
+            self.managed[name]["config"].update(kwargs["json"]["config"])
+            return {"metadata": {}}
+        if path == "networks" and method == "post":
+            body, target = kwargs["json"], (kwargs.get("params") or {}).get("target")
+            row = self.managed.setdefault(body["name"], {"type": body["type"], "config": {}, "pending": {}})
+            if target:
+                row["pending"][target], row["status"] = dict(body["config"]), "Pending"
+            else:
+                row["config"], row["status"] = dict(body["config"]), "Created"
+            return {"metadata": {}}
         raise AssertionError(f"the fake LXD does not know {method.upper()} /1.0/{path}")
 
     def mutations(self) -> list[str]:

@@ -42,6 +42,7 @@ def test_a_non_leader_on_a_fresh_model_waits_for_the_leader_and_announces_itself
         "lxd-version": "5.21.2",
         "lxd-source": "deb",
         "member-secret": membership.id,  # not a member yet: says so to the unit that joins after it
+        "network-checked": "bridged:br0",  # this host can take the chosen network (the leader reads it)
     }
     assert membership.latest_content == {"member": "no"} and membership.remote_grants
     assert lxd.mutations() == []

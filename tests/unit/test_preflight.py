@@ -67,7 +67,9 @@ def test_a_driver_lxd_cannot_use_blocks_naming_the_package(lxd, driver, package)
 
 def test_a_missing_bridge_is_named(lxd):
     out = ctx().run(ctx().on.install(), make_state(leader=True, config={"bridge": "br7"}))
-    assert out.unit_status == testing.BlockedStatus("bridge br7 does not exist: create it or set bridge")
+    assert out.unit_status == testing.BlockedStatus(
+        "bridge br7 does not exist: create it, set bridge, or choose another network-mode"
+    )
     assert lxd.mutations() == []
 
 
