@@ -53,12 +53,58 @@ _runtime.yaml = _LibYAML  # type: ignore[assignment]
 _TRACE: list[str] = []
 _relation_get = _mocking._MockModelBackend.relation_get
 _secret_get = _mocking._MockModelBackend.secret_get
-_writers = {name: getattr(_mocking._MockModelBackend, name) for name in ("relation_set", "secret_add", "secret_set")}
+_writers = {name: getattr(_mocking._MockModelBackend, name) for name in ("secret_add", "secret_set")}
+_relation_set = _mocking._MockModelBackend.relation_set
+
+
+class _ReadBag(dict):
+    """A databag as relation-get gave it, noting each key the charm reads ("*": all of them)."""
+
+    def __init__(self, data: dict[str, str], bag: str):
+        super().__init__(data)
+        self.bag = bag
+
+    def _read(self, key: str) -> None:
+        _TRACE.append(f"{self.bag}#{key}")
+
+    def __getitem__(self, key: str) -> str:
+        self._read(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        self._read(str(key))
+        return super().__contains__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self._read(key)
+        return super().get(key, default)
+
+    def __iter__(self) -> Iterator[str]:
+        self._read("*")
+        return super().__iter__()
+
+    def keys(self) -> Any:
+        self._read("*")
+        return super().keys()
+
+    def items(self) -> Any:
+        self._read("*")
+        return super().items()
+
+    def values(self) -> Any:
+        self._read("*")
+        return super().values()
+
+
+def _changed(old: Mapping[str, str], new: Mapping[str, str]) -> set[str]:
+    return {k for k in set(old) | set(new) if old.get(k) != new.get(k)}
 
 
 def _recording_relation_get(self: Any, relation_id: int, member_name: str, is_app: bool, **kw: Any) -> Any:
-    _TRACE.append("app" if is_app else f"unit:{member_name.rsplit('/', 1)[-1]}")
-    return _relation_get(self, relation_id, member_name, is_app, **kw)
+    data = _relation_get(self, relation_id, member_name, is_app, **kw)
+    if relation_id != RELATION_ID:
+        return data
+    return _ReadBag(data, "app" if is_app else f"unit:{member_name.rsplit('/', 1)[-1]}")
 
 
 def _recording_secret_get(self: Any, *, id: str | None = None, label: str | None = None, **kw: Any) -> Any:
@@ -75,8 +121,18 @@ def _recording(write: Callable[..., Any]) -> Callable[..., Any]:
     return recorded
 
 
+def _recording_relation_set(self: Any, relation_id: int, data: Mapping[str, str], is_app: bool, **kw: Any) -> Any:
+    if relation_id == RELATION_ID:  # "=<bag>#<key>": which key was written, after which reads
+        bag = "app" if is_app else f"unit:{self.unit_name.rsplit('/', 1)[-1]}"
+        _TRACE.extend(f"={bag}#{key}" for key in data)
+    else:
+        _TRACE.append("")
+    return _relation_set(self, relation_id, data, is_app, **kw)
+
+
 for _name, _write in _writers.items():
     setattr(_mocking._MockModelBackend, _name, _recording(_write))
+_mocking._MockModelBackend.relation_set = _recording_relation_set  # type: ignore[method-assign]
 _mocking._MockModelBackend.relation_get = _recording_relation_get  # type: ignore[method-assign]
 _mocking._MockModelBackend.secret_get = _recording_secret_get  # type: ignore[method-assign]
 
@@ -402,15 +458,19 @@ class JujuSim:
             self.queue.append(dataclasses.replace(hook, attempt=hook.attempt + 1))
             return
         unit.error = ""
-        last_write = max((i for i, key in enumerate(_TRACE) if not key), default=-1)
-        unit.depth = max(unit.depth, self._news(unit, _TRACE[:last_write]))  # what its writes may rest on
-        depth = 1 + max(hook.cause, unit.depth)
-        unit.depth = max(unit.depth, self._news(unit, _TRACE[last_write + 1 :]))  # its later hooks may use
-        if last_write < 0:
-            depth = 1 + max(hook.cause, unit.depth)
+        # each write waits for what the hook read before it (and for whatever queued the hook)
+        key_depths: dict[str, int] = {}
+        base, read_so_far, start = 1 + max(hook.cause, unit.depth), 0, 0
+        for i, entry in enumerate(_TRACE):
+            if entry == "" or entry.startswith("="):
+                read_so_far = max(read_so_far, self._news(unit, _TRACE[start:i]))
+                start = i + 1
+                key_depths[entry[1:] or "secret"] = max(base, 1 + read_so_far)
+        unit.depth = max(unit.depth, read_so_far, self._news(unit, _TRACE[start:]))  # its later hooks may use
+        depth = max(key_depths.values(), default=1 + max(hook.cause, unit.depth))
         record = HookRecord(hook.uid, hook.name, time.monotonic() - t0, "", depth, hook.cause > 0)
         self.log.append(record)
-        record.wrote = self._commit(unit, out, depth)
+        record.wrote = self._commit(unit, out, depth, key_depths)
         record.status_changed = (out.unit_status, "") != status_before
         if unit.dying and not any(h.uid == unit.uid for h in self.queue):
             self._gone(unit.uid)
@@ -432,11 +492,14 @@ class JujuSim:
                 else:
                     os.environ[k] = v
 
-    def _commit(self, unit: UnitSim, out: testing.State, depth: int | None = None) -> bool:
+    def _commit(
+        self, unit: UnitSim, out: testing.State, depth: int | None = None, key_depths: dict[str, int] | None = None
+    ) -> bool:
         """Carry what a hook wrote to the others; returns whether it wrote anything they can read."""
         depth = 1 + unit.depth if depth is None else depth
         relation = out.get_relation(RELATION_ID)
         new_unit_data = dict(relation.local_unit_data)
+        old_unit_data, old_app = unit.unit_data, dict(self.app_data)
         unit_changed = new_unit_data != unit.unit_data
         unit.unit_data = new_unit_data
         for secret in out.secrets:  # what this unit has now seen of each secret it owns or has read
@@ -470,20 +533,25 @@ class JujuSim:
                     changed_secrets.append(sid)
             pool_changed = new_pool.keys() != self.app_secrets.keys()
             self.app_secrets = new_pool
+        key_depths = key_depths or {}
+        unit_keys = {f"unit:{unit.uid}#{k}" for k in _changed(old_unit_data, new_unit_data)}
+        app_keys = {f"app#{k}" for k in _changed(old_app, self.app_data)}
+        for key in unit_keys | app_keys:
+            self._wrote(key, key_depths.get(key, depth))
+        unit_cause = max((key_depths.get(k, depth) for k in unit_keys), default=depth)
+        app_cause = max((key_depths.get(k, depth) for k in app_keys), default=depth)
+        secret_cause = key_depths.get("secret", depth)
         for other in self._live(exclude=unit.uid):
             if unit_changed and unit.uid in self.units[other].seen:  # Juju: only after relation-joined
-                self._enqueue(Hook(other, f"relation_changed:{unit.uid}", cause=depth))
+                self._enqueue(Hook(other, f"relation_changed:{unit.uid}", cause=unit_cause))
             if app_changed:
-                self._enqueue(Hook(other, "relation_changed:app", cause=depth))
+                self._enqueue(Hook(other, "relation_changed:app", cause=app_cause))
             for sid in changed_secrets:
                 if sid in self.units[other].tracked:  # Juju notifies units that track it
-                    self._enqueue(Hook(other, f"secret_changed:{sid}", cause=depth))
+                    self._enqueue(Hook(other, f"secret_changed:{sid}", cause=secret_cause))
         wrote = unit_changed or app_changed or bool(changed_secrets) or owned.keys() != before_owned or pool_changed
-        for key, changed in ((f"unit:{unit.uid}", unit_changed), ("app", app_changed or pool_changed)):
-            if changed:
-                self._wrote(key, depth)
         for sid in changed_secrets:
-            self._wrote(f"secret:{sid}", depth)
+            self._wrote(f"secret:{sid}", secret_cause)
         if wrote:
             unit.depth = depth
         return wrote
@@ -492,12 +560,17 @@ class JujuSim:
         self.writes[key] = (self.writes.get(key, (0, 0))[0] + 1, depth)
 
     def _news(self, unit: UnitSim, trace: list[str]) -> int:
-        """The depth of the deepest write among `trace`'s reads that this unit reads for the first
-        time: whatever queued the hook, a hook that reads new data waits for the hook that wrote it."""
+        """The depth of the deepest write among `trace`'s reads (databag keys, secrets) that this unit
+        reads for the first time: whatever queued the hook, a hook that reads new data waits for the
+        hook that wrote it."""
         depth = 0
-        for key in set(trace) - {"", f"unit:{unit.uid}"}:
-            number, wrote_at = self.writes.get(key, (0, 0))
-            if number and unit.read.get(key) != number:
+        reads = set(trace) - {""}
+        whole = {read[:-2] for read in reads if read.endswith("#*")}
+        for key, (number, wrote_at) in self.writes.items():
+            bag = key.partition("#")[0]
+            if bag == f"unit:{unit.uid}" or not (key in reads or bag in whole):
+                continue
+            if unit.read.get(key) != number:
                 unit.read[key] = number
                 depth = max(depth, wrote_at)
         return depth
