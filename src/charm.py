@@ -100,8 +100,10 @@ class LXDClusterCharm(ops.CharmBase):
         if relation is None:
             raise Stop(ops.WaitingStatus("waiting for the cluster peer relation"))
         membership = Membership(self.model, self.lxd, relation)
-        cluster = ClusterInfo.load(relation.data[self.app])
         me = UnitInfo.load(relation.data[self.unit])
+        if not info.clustered:  # who and where it is needs nothing the leader published: said first
+            me = membership.announce(me, info, config)
+        cluster = ClusterInfo.load(relation.data[self.app])
 
         # the leader publishes the version (after an LXD refresh, its own new one); others follow it
         republishes = self.unit.is_leader() and info.clustered
@@ -124,12 +126,15 @@ class LXDClusterCharm(ops.CharmBase):
                 )
             )
 
-        config = as_the_cluster_has_it(config, cluster)  # a joiner follows the cluster, not changed options
-        pool = pool_spec(self, config)
-        check_inputs(self.lxd, config, info, pool)
-        network = InstanceNetwork(self.model, self.lxd, relation)
-        network.preflight(config)
-        me = membership.announce(me, info, config)
+        with membership.held_while_blocked(me):  # announced: a Blocked unit must not hold up the queue
+            config = as_the_cluster_has_it(config, cluster)  # a joiner follows the cluster, not changed options
+            pool = pool_spec(self, config)
+            check_inputs(self.lxd, config, info, pool)
+            network = InstanceNetwork(self.model, self.lxd, relation)
+            network.preflight(config)
+            if refusal := cluster.formed and refuse_join(self.lxd.inventory()):  # joining would erase it
+                raise Stop(ops.BlockedStatus(refusal))
+        me = UnitInfo.load(relation.data[self.unit])
 
         if not cluster.formed and self.unit.is_leader():
             if any(membership.member_of(peer) for peer in membership.peer_units().values()):
@@ -140,8 +145,6 @@ class LXDClusterCharm(ops.CharmBase):
             return
         if not cluster.formed:
             raise Stop(ops.WaitingStatus("waiting for the leader to bootstrap the cluster"))
-        if refusal := refuse_join(self.lxd.inventory()):  # joining would erase what it holds
-            raise Stop(ops.BlockedStatus(refusal))
         if self.unit.is_leader():  # a leader that is not a member: a member unit issues for it
             cluster = membership.appoint_issuer(cluster, leader_is_member=False)
         membership.join_gate(me, config)  # a failed join: blocked, or backing off

@@ -54,6 +54,7 @@ class Issuer:
             and unit.server_name not in cluster.removed.split()
             and not unit.left
             and not unit.join_blocked  # a permanent failure: no new credential until it is fixed
+            and not unit.join_held  # Blocked before joining (its inputs, its network, an LXD in use)
             and float(unit.join_retry or 0) <= time.time()  # backing off: serve the others meanwhile
             and unit.lxd_version in ("", cluster.lxd_version)  # another LXD version: it is Blocked, not joining
         }

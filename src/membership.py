@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 
 import ops
@@ -96,6 +98,20 @@ class Membership:
         )
         announced.dump(self.relation.data[self.unit])
         return announced
+
+    @contextlib.contextmanager
+    def held_while_blocked(self, me: UnitInfo) -> Iterator[None]:
+        """Checks after the announcement: a unit they block is out of the join queue (join-held) until
+        they pass, so the units queued after it do not wait for it."""
+        bag = self.relation.data[self.unit]
+        try:
+            yield
+        except Stop as stop:
+            if isinstance(stop.status, ops.BlockedStatus) and not me.join_held:
+                replace(me, join_held="yes").dump(bag)
+            raise
+        if me.join_held:
+            replace(UnitInfo.load(bag), join_held="").dump(bag)
 
     # -- membership, told through a secret ------------------------------------------------
     # Only the unit that joins next needs to know when this one became a member: a databag write
@@ -200,7 +216,7 @@ class Membership:
             unit = units.get(offer.join_unit)
             if unit is None:  # not seen yet (or gone: then the issuer drops its offer and this unit hears of it)
                 return offer.join_unit
-            if unit.left or unit.join_blocked or unit.join_failed == offer.join_id:
+            if unit.left or unit.join_blocked or unit.join_held or unit.join_failed == offer.join_id:
                 continue  # out of the chain until it gets a new credential (queued after this one)
             if self.member_of(unit, track=True):
                 return ""  # it joined after everyone before it

@@ -98,6 +98,7 @@ class UnitInfo(Databag):
     join_attempts: str = ""  # failed joins in a row
     join_retry: str = ""  # epoch seconds before which it does not ask for another credential (backoff)
     left: str = ""  # "yes" once this unit's member left the cluster (on its way out of the model)
+    join_held: str = ""  # "yes" while a check before joining blocks it: the queue goes on without it
     join_blocked: str = ""  # "<epoch>:<config digest>": a permanent failure; no credential until fixed
 
     @property
