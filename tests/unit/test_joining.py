@@ -133,3 +133,30 @@ def test_with_a_trust_password_one_joiner_at_a_time(lxd, cluster_pem):
     lxd.extensions.discard("clustering_join_token")
     out = ctx().run(ctx().on.update_status(), issuer_state(cluster_pem, peers={1: announced(1), 2: announced(2)}))
     assert [o["join-unit"] for o in offers(out.get_relation(REL).local_app_data)] == ["lxd-cluster/1"]
+
+
+def test_a_unit_blocked_after_announcing_is_held_out_of_the_queue(lxd, cluster_pem):
+    """It announced in its first hook, then a check blocked it (here: its storage-device is missing): it says so
+    (join-held), the issuer gives it no token and the unit after it does not wait for it."""
+    out = ctx(1).run(
+        ctx(1).on.install(),
+        make_state(ip="10.0.0.2", app=published(cluster_pem), config={"storage-device": "/dev/vdz"}),
+    )
+    unit = out.get_relation(REL).local_unit_data
+    assert out.unit_status.name == "blocked" and unit["join-held"] == "yes" and unit["server-name"]
+
+    theirs = membership_of(None)
+    held = announced(1, **{"member-secret": theirs.id, "join-held": "yes"})
+    ctx(2).run(ctx(2).on.update_status(), queued_for_2(cluster_pem, held, [theirs]))
+    assert len(lxd.preseeds) == 1  # 2 joined without waiting for 1
+
+    lxd.be_member("lxd-cluster-0")
+    peers = {1: dict(unit), 2: announced(2)}
+    issued = ctx().run(ctx().on.update_status(), issuer_state(cluster_pem, peers=peers))
+    assert [o["join-unit"] for o in offers(issued.get_relation(REL).local_app_data)] == ["lxd-cluster/2"]
+
+
+def test_a_held_unit_whose_check_passes_again_rejoins_the_queue(lxd, cluster_pem):
+    state = make_state(ip="10.0.0.2", app=published(cluster_pem), unit=announced(1, **{"join-held": "yes"}))
+    out = ctx(1).run(ctx(1).on.config_changed(), state)
+    assert "join-held" not in out.get_relation(REL).local_unit_data
