@@ -93,7 +93,7 @@ class Membership:
             server_name=self.server_name,
             address=https_address(self.address(), config.cluster_port),
             lxd_version=info.version,
-            member_secret=me.member_secret or self._membership_secret().get_info().id,
+            member_secret=me.member_secret or self._membership_secret().get_info().id,  # made once
             announced=me.announced or str(int(time.time())),
         )
         announced.dump(self.relation.data[self.unit])
@@ -116,16 +116,23 @@ class Membership:
     # -- membership, told through a secret ------------------------------------------------
     # Only the unit that joins next needs to know when this one became a member: a databag write
     # would run a hook on every peer, a secret's new revision only on the units that read it.
-    def _membership_secret(self) -> ops.Secret:
-        try:
-            return self.model.get_secret(label=MEMBERSHIP)
-        except ops.SecretNotFoundError:
-            secret = self.unit.add_secret({"member": "no"}, label=MEMBERSHIP, description="LXD cluster membership")
-            secret.grant(self.relation)  # nothing secret in it: whether this unit is a cluster member
-            return secret
+    def _membership_secret(self, secret_id: str = "") -> ops.Secret:
+        """This unit's membership secret: by its id from the databag, or a new one (never a lookup
+        Juju would refuse)."""
+        if secret_id:
+            try:
+                return self.model.get_secret(id=secret_id)
+            except ops.SecretNotFoundError:
+                pass
+        secret = self.unit.add_secret({"member": "no"}, label=MEMBERSHIP, description="LXD cluster membership")
+        secret.grant(self.relation)  # nothing secret in it: whether this unit is a cluster member
+        return secret
 
     def record_membership(self) -> None:
-        secret = self._membership_secret()
+        me = UnitInfo.load(self.relation.data[self.unit])
+        secret = self._membership_secret(me.member_secret)
+        if not me.member_secret:
+            replace(me, member_secret=secret.get_info().id).dump(self.relation.data[self.unit])
         if secret.get_content(refresh=True).get("member") != "yes":
             secret.set_content({"member": "yes"})
 

@@ -165,7 +165,7 @@ def test_without_a_scraper_the_leader_reads_no_secret(lxd, cluster_pem, monkeypa
     real_get_secret = ops.Model.get_secret
 
     def no_secret_get(self, *args, **kwargs):
-        if kwargs.get("label") == "membership":  # it exists: each member's own (membership.py)
+        if kwargs.get("id"):  # by id, named in a databag (each unit's membership secret): it exists
             return real_get_secret(self, *args, **kwargs)
         raise AssertionError("secret-get without a scraper")
 
