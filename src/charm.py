@@ -31,7 +31,7 @@ from observability import DASHBOARD_RELATION, LOGGING_RELATION, METRICS_RELATION
 from preflight import check_inputs, ensure_lxd, pool_spec
 from snap import LXDSnap
 from status import Stop, member_status
-from workload import LXD, LXDError
+from workload import LXD, ClientUnavailable, LXDError
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class LXDClusterCharm(ops.CharmBase):
         except Stop as stop:
             self._outcome = stop.status
         except LXDError as e:
-            self._outcome = ops.BlockedStatus(f"LXD: {e}")
+            self._outcome = ops.BlockedStatus(str(e) if isinstance(e, ClientUnavailable) else f"LXD: {e}")
 
     def _converge(self, config: CharmConfig) -> None:
         # snapd decides what is installed: install, hold, catch up, or this unit's turn in an upgrade
