@@ -101,8 +101,7 @@ class Membership:
 
     @contextlib.contextmanager
     def held_while_blocked(self, me: UnitInfo) -> Iterator[None]:
-        """Checks after the announcement: a unit they block is out of the join queue (join-held) until
-        they pass, so the units queued after it do not wait for it."""
+        """Checks after the announcement: a unit they block is out of the join queue until they pass."""
         bag = self.relation.data[self.unit]
         try:
             yield
@@ -114,11 +113,9 @@ class Membership:
             replace(UnitInfo.load(bag), join_held="").dump(bag)
 
     # -- membership, told through a secret ------------------------------------------------
-    # Only the unit that joins next needs to know when this one became a member: a databag write
-    # would run a hook on every peer, a secret's new revision only on the units that read it.
+    # Only the next joiner needs it: a databag write runs a hook on every peer, a new revision only on readers.
     def _membership_secret(self, secret_id: str = "") -> ops.Secret:
-        """This unit's membership secret: by its id from the databag, or a new one (never a lookup
-        Juju would refuse)."""
+        """This unit's membership secret, by its id (a label lookup Juju refuses before it exists)."""
         if secret_id:
             try:
                 return self.model.get_secret(id=secret_id)
