@@ -68,7 +68,7 @@ def secure_tokens(lxd: LXD, config: CharmConfig, info: ServerInfo, now: datetime
         return
     now = now or datetime.datetime.now(datetime.timezone.utc)
     for token in lxd.pending_tokens():
-        if token.kind in unenforced and _age(token.created_at, now) > expiry_seconds(lifetime(config, token.kind)):
+        if token.kind in unenforced and token_age(token.created_at, now) > expiry_seconds(lifetime(config, token.kind)):
             lxd.revoke_token(token.operation_id)
             logger.info("revoked an unused %s token for %s: older than its lifetime", token.kind, token.name)
 
@@ -92,7 +92,7 @@ def token_terms(token: str, config: CharmConfig, info: ServerInfo, kind: str) ->
     return terms
 
 
-def _age(created_at: str, now: datetime.datetime) -> float:
+def token_age(created_at: str, now: datetime.datetime) -> float:
     """Seconds since an RFC 3339 time as LXD writes it (nanoseconds cut to microseconds)."""
     stamp, _, fraction = created_at.rstrip("Z").partition(".")
     try:

@@ -15,7 +15,7 @@ from access import AccessError, ensure_projects, secure_tokens, token_terms
 from action_checks import ActionError, check_known_member, check_removal, parse_launch
 from config import CharmConfig, ConfigError, load_config
 from departure import move_off
-from membership import issue_credential
+from issuing import issue_credential
 from models import PEER, ClusterInfo, Member, server_name_of
 from preseed import REDACTED, JoinCredential, PoolSpec, join_preseed
 from workload import LXD

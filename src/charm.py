@@ -31,7 +31,7 @@ from observability import DASHBOARD_RELATION, LOGGING_RELATION, METRICS_RELATION
 from preflight import check_inputs, ensure_lxd, pool_spec
 from snap import LXDSnap
 from status import Stop, member_status
-from workload import LXD, LXDError
+from workload import LXD, ClientUnavailable, LXDError
 
 logger = logging.getLogger(__name__)
 
@@ -86,11 +86,13 @@ class LXDClusterCharm(ops.CharmBase):
         except Stop as stop:
             self._outcome = stop.status
         except LXDError as e:
-            self._outcome = ops.BlockedStatus(f"LXD: {e}")
+            self._outcome = ops.BlockedStatus(str(e) if isinstance(e, ClientUnavailable) else f"LXD: {e}")
 
     def _converge(self, config: CharmConfig) -> None:
         # snapd decides what is installed: install, hold, catch up, or this unit's turn in an upgrade
-        step = PackageStep(self.snap, self.unit, self.app, self.model.get_relation(PEER), self._lxd_initialised)
+        step = PackageStep(
+            self.snap, self.unit, self.app, self.model.get_relation(PEER), self._lxd_initialised, self._is_member
+        )
         if (status := step.ensure(config.snap_channel)) is not None:
             raise Stop(status)
         info = ensure_lxd(self.lxd, self.unit, config)
@@ -98,8 +100,10 @@ class LXDClusterCharm(ops.CharmBase):
         if relation is None:
             raise Stop(ops.WaitingStatus("waiting for the cluster peer relation"))
         membership = Membership(self.model, self.lxd, relation)
-        cluster = ClusterInfo.load(relation.data[self.app])
         me = UnitInfo.load(relation.data[self.unit])
+        if not info.clustered:  # who and where it is needs nothing the leader published: said first
+            me = membership.announce(me, info, config)
+        cluster = ClusterInfo.load(relation.data[self.app])
 
         # the leader publishes the version (after an LXD refresh, its own new one); others follow it
         republishes = self.unit.is_leader() and info.clustered
@@ -122,15 +126,18 @@ class LXDClusterCharm(ops.CharmBase):
                 )
             )
 
-        config = as_the_cluster_has_it(config, cluster)  # a joiner follows the cluster, not changed options
-        pool = pool_spec(self, config)
-        check_inputs(self.lxd, config, info, pool)
-        network = InstanceNetwork(self.model, self.lxd, relation)
-        network.preflight(config)
-        me = membership.announce(me, info, config)
+        with membership.held_while_blocked(me):  # announced: a Blocked unit must not hold up the queue
+            config = as_the_cluster_has_it(config, cluster)  # a joiner follows the cluster, not changed options
+            pool = pool_spec(self, config)
+            check_inputs(self.lxd, config, info, pool)
+            network = InstanceNetwork(self.model, self.lxd, relation)
+            network.preflight(config)
+            if refusal := cluster.formed and refuse_join(self.lxd.inventory()):  # joining would erase it
+                raise Stop(ops.BlockedStatus(refusal))
+        me = UnitInfo.load(relation.data[self.unit])
 
         if not cluster.formed and self.unit.is_leader():
-            if any(peer.is_member for peer in membership.peer_units().values()):
+            if any(membership.member_of(peer) for peer in membership.peer_units().values()):
                 raise Stop(ops.WaitingStatus("a peer is already a cluster member: waiting for it"))
             if adopted := membership.bootstrap(config, pool):
                 self._outcome = ops.ActiveStatus(adopted)
@@ -138,18 +145,18 @@ class LXDClusterCharm(ops.CharmBase):
             return
         if not cluster.formed:
             raise Stop(ops.WaitingStatus("waiting for the leader to bootstrap the cluster"))
-        if refusal := refuse_join(self.lxd.inventory()):  # joining would erase what it holds
-            raise Stop(ops.BlockedStatus(refusal))
         if self.unit.is_leader():  # a leader that is not a member: a member unit issues for it
             cluster = membership.appoint_issuer(cluster, leader_is_member=False)
         membership.join_gate(me, config)  # a failed join: blocked, or backing off
-        offer = membership.offer_for_me(cluster)
+        offer, ahead = membership.offer_for_me(cluster)
         if offer is None:
             raise Stop(ops.WaitingStatus("waiting for a join credential (joins go one at a time)"))
         if me.join_failed and me.join_failed == offer.join_id:
             raise Stop(
                 ops.WaitingStatus(f"join failed, waiting for a new credential: {shown(me.join_error, 200)[1:-1]}")
             )
+        if before := membership.turn(cluster, ahead):
+            raise Stop(ops.WaitingStatus(f"waiting for {before} to join first (joins go one at a time)"))
         membership.join(config, cluster, pool, offer, interface=network.interface()[0])
 
     def _as_member(
@@ -166,6 +173,13 @@ class LXDClusterCharm(ops.CharmBase):
         self.observability.as_member(config, info, address)
         check_port(config, address)
         InstanceNetwork(self.model, self.lxd, membership.relation).as_member(config)
+
+    def _is_member(self) -> bool:
+        relation = self.model.get_relation(PEER)
+        if relation is None:
+            return False
+        me = UnitInfo.load(relation.data[self.unit])
+        return Membership(self.model, self.lxd, relation).member_of(me)
 
     def _lxd_initialised(self) -> bool:
         return self.lxd.inventory().initialised

@@ -25,7 +25,8 @@ from workload import LXD, LXDError
 REDACTED = "<redacted>"
 DEFAULT_DIRECTORY = "/var/log/lxd-cluster"
 LOG_LINES = 500
-_SECRET_KEY = re.compile(r"password|secret|token|credential|(^|[._-])key$", re.IGNORECASE)
+# join-queue: the issuer's queue names the secrets that hold join credentials
+_SECRET_KEY = re.compile(r"password|secret|token|credential|join-queue|(^|[._-])key$", re.IGNORECASE)
 _PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.DOTALL)
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{40,}={0,2}")
 

@@ -32,12 +32,14 @@ class PackageStep:
         app: ops.Application,
         relation: ops.Relation | None,
         initialised: Callable[[], bool],
+        member: Callable[[], bool] | None = None,
     ):
         self.snap = snap
         self.unit = unit
         self.app = app
         self.relation = relation
         self.initialised = initialised  # asks LXD: has it been configured (lxd init, or by hand)?
+        self.member = member  # is this unit a cluster member (its membership secret says so)?
 
     # -- data -----------------------------------------------------------------------------
     @property
@@ -50,6 +52,8 @@ class PackageStep:
 
     @property
     def is_member(self) -> bool:
+        if self.member is not None:
+            return self.member()
         return bool(self.relation and self.relation.data[self.unit].get("member"))
 
     def _report(self, package: LXDPackage, error: str = "") -> None:
@@ -109,7 +113,7 @@ class PackageStep:
             return ops.BlockedStatus(
                 "LXD is not installed and snapd is not available to install it: install snapd, or an LXD package"
             )
-        if self.plan.upgrading and self.is_member:
+        if self.is_member and self.plan.upgrading:
             return ops.BlockedStatus(
                 f"LXD here is not the snap (no snapd, or a deb): it cannot follow snap-channel "
                 f"{self.plan.upgrade_channel}, and the cluster's upgrade waits for it: replace this machine"

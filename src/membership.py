@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
-import secrets
 import time
-import uuid
+from collections.abc import Iterator
 from dataclasses import replace
 
 import ops
@@ -15,7 +15,8 @@ from charms.lxd_cluster.v0.lxd_cluster import fingerprint_of as certificate_fing
 
 from adoption import adopt, adopted_status, describe, refuse_adoption
 from config import CharmConfig, shown
-from models import PEER, ClusterInfo, JoinOffer, ServerInfo, UnitInfo, server_name_of, unit_number
+from issuing import Issuer
+from models import PEER, ClusterInfo, JoinOffer, JoinQueue, ServerInfo, UnitInfo, server_name_of, unit_number
 from network import join_member_config
 from preflight import prepare_device
 from preseed import (
@@ -32,6 +33,7 @@ from workload import LXD, LXDError
 
 logger = logging.getLogger(__name__)
 BACKOFF = (0, 30, 60, 120, 300, 600, 1800)  # seconds before the next try after 1, 2, ... transient failures
+MEMBERSHIP = "membership"  # label of each unit's membership secret
 RETRY_BLOCKED = 3600  # a permanent failure is tried again after this long (or at once on a config change)
 
 
@@ -56,15 +58,6 @@ def _same_failure(a: str, b: str) -> bool:
 
 def config_digest(config: CharmConfig) -> str:
     return hashlib.sha256(repr(config).encode()).hexdigest()[:12]
-
-
-def issue_credential(lxd: LXD, info: ServerInfo, server_name: str) -> JoinCredential:
-    """A join token where LXD has them, else the cluster trust password (LXD 3.x/4.x)."""
-    if info.supports("clustering_join_token"):
-        return JoinCredential("token", lxd.issue_join_token(server_name))
-    password = secrets.token_urlsafe(24)
-    lxd.set_trust_password(password)
-    return JoinCredential("password", password)
 
 
 def check_port(config: CharmConfig, address: str) -> None:
@@ -100,9 +93,56 @@ class Membership:
             server_name=self.server_name,
             address=https_address(self.address(), config.cluster_port),
             lxd_version=info.version,
+            member_secret=me.member_secret or self._membership_secret().get_info().id,  # made once
+            announced=me.announced or str(int(time.time())),
         )
         announced.dump(self.relation.data[self.unit])
         return announced
+
+    @contextlib.contextmanager
+    def held_while_blocked(self, me: UnitInfo) -> Iterator[None]:
+        """Checks after the announcement: a unit they block is out of the join queue until they pass."""
+        bag = self.relation.data[self.unit]
+        try:
+            yield
+        except Stop as stop:
+            if isinstance(stop.status, ops.BlockedStatus) and not me.join_held:
+                replace(me, join_held="yes").dump(bag)
+            raise
+        if me.join_held:
+            replace(UnitInfo.load(bag), join_held="").dump(bag)
+
+    # -- membership, told through a secret ------------------------------------------------
+    # Only the next joiner needs it: a databag write runs a hook on every peer, a new revision only on readers.
+    def _membership_secret(self, secret_id: str = "") -> ops.Secret:
+        """This unit's membership secret, by its id (a label lookup Juju refuses before it exists)."""
+        if secret_id:
+            try:
+                return self.model.get_secret(id=secret_id)
+            except ops.SecretNotFoundError:
+                pass
+        secret = self.unit.add_secret({"member": "no"}, label=MEMBERSHIP, description="LXD cluster membership")
+        secret.grant(self.relation)  # nothing secret in it: whether this unit is a cluster member
+        return secret
+
+    def record_membership(self) -> None:
+        me = UnitInfo.load(self.relation.data[self.unit])
+        secret = self._membership_secret(me.member_secret)
+        if not me.member_secret:
+            replace(me, member_secret=secret.get_info().id).dump(self.relation.data[self.unit])
+        if secret.get_content(refresh=True).get("member") != "yes":
+            secret.set_content({"member": "yes"})
+
+    def member_of(self, unit: UnitInfo, track: bool = False) -> bool:
+        """Is a peer a cluster member? track: Juju tells this unit (secret-changed) when that changes."""
+        if unit.member or not unit.member_secret:
+            return bool(unit.member)  # written by an earlier version of this charm
+        try:
+            secret = self.model.get_secret(id=unit.member_secret)
+            content = secret.get_content(refresh=True) if track else secret.peek_content()
+        except (ops.SecretNotFoundError, ops.ModelError):
+            return False
+        return content.get("member") == "yes"
 
     def address(self) -> str:
         binding = self.model.get_binding(PEER)
@@ -160,15 +200,32 @@ class Membership:
         logger.info("bootstrapped LXD cluster as %s", self.server_name)
         return ""
 
-    def offer_for_me(self, cluster: ClusterInfo) -> JoinOffer | None:
-        """The credential offered to this unit, by the leader (app databag) or the issuing member."""
+    def offer_for_me(self, cluster: ClusterInfo) -> tuple[JoinOffer | None, list[JoinOffer]]:
+        """The credential offered to this unit, by the leader (app databag) or the issuing member,
+        and the offers queued before it."""
         data = self.relation.data
         bags = [data[self.app]] + [data[u] for u in self.relation.units if u.name == cluster.issuer]
         for bag in bags:
-            offer = JoinOffer.load(bag)
-            if offer.join_unit == self.unit.name and offer.join_secret:
-                return offer
-        return None
+            queue = JoinQueue.load(bag).offers
+            for i, offer in enumerate(queue):
+                if offer.join_unit == self.unit.name and offer.join_secret:
+                    return offer, queue[:i]
+        return None, []
+
+    def turn(self, cluster: ClusterInfo, ahead: list[JoinOffer]) -> str:
+        """The unit this one waits for before it joins ("" when it is its turn): the nearest unit
+        queued before it that is still on its way in. LXD takes one join at a time."""
+        units = {u.name: UnitInfo.load(self.relation.data[u]) for u in self.relation.units}
+        for offer in reversed(ahead):
+            unit = units.get(offer.join_unit)
+            if unit is None:  # not seen yet (or gone: then the issuer drops its offer and this unit hears of it)
+                return offer.join_unit
+            if unit.left or unit.join_blocked or unit.join_held or unit.join_failed == offer.join_id:
+                continue  # out of the chain until it gets a new credential (queued after this one)
+            if self.member_of(unit, track=True):
+                return ""  # it joined after everyone before it
+            return offer.join_unit
+        return ""
 
     def join(
         self, config: CharmConfig, cluster: ClusterInfo, pool: PoolSpec, offer: JoinOffer, interface: str = ""
@@ -204,7 +261,8 @@ class Membership:
             if not self._joined_anyway():  # `lxd init` may time out after the join went through
                 self._join_failed(UnitInfo.load(mine), offer, str(e), config)
             logger.warning("lxd init said %s, but this server is a member now", e)
-        replace(UnitInfo.load(mine), member=cluster.fingerprint, **_NO_FAILURE).dump(mine)
+        self.record_membership()  # the next in line joins on this
+        replace(UnitInfo.load(mine), **_NO_FAILURE).dump(mine)
         logger.info("joined the LXD cluster at %s", cluster.cluster_address)
 
     def _joined_anyway(self) -> bool:
@@ -264,18 +322,22 @@ class Membership:
                     f"this LXD is a member of another cluster ({fingerprint[:12]}): remove it from that cluster first"
                 )
             )
-        if me.member != fingerprint:
-            me = self.announce(me, info, config)
-            replace(me, member=fingerprint, **_NO_FAILURE).dump(self.relation.data[self.unit])
+        if not me.member_secret or me.member:
+            me = replace(self.announce(me, info, config), member="", **_NO_FAILURE)
+            me.dump(self.relation.data[self.unit])
+        self.record_membership()
         # LXD cannot move a member's address: publish the one it has, whatever the option says
-        own = next((m for m in self.lxd.members() if m.server_name == self.server_name), None)
+        listed = self.lxd.members()
+        members = {m.server_name for m in listed}
+        own = next((m for m in listed if m.server_name == self.server_name), None)
         address = own.url.removeprefix("https://") if own and ":" in own.url[8:] else ""
         address = address or https_address(self.address(), config.cluster_port)
+        issuer = Issuer(self.model, self.lxd, self.relation, info)
         if not self.unit.is_leader():
             if cluster.issuer == self.unit.name:  # the leader is not a member: this unit issues
-                self._serve_joiners(info, cluster, self.relation.data[self.unit], self.unit)
+                issuer.serve(cluster, members, self.relation.data[self.unit], self.unit, config)
             else:
-                self._withdraw_offer(info, self.relation.data[self.unit])
+                issuer.withdraw(self.relation.data[self.unit])
             return address
         cluster = replace(
             cluster,
@@ -292,7 +354,7 @@ class Membership:
         if changed:
             logger.info("cluster configuration updated: %s", ", ".join(changed))
         cluster = self.appoint_issuer(cluster, leader_is_member=True)
-        self._serve_joiners(info, cluster, self.relation.data[self.app], self.app)
+        issuer.serve(cluster, members, self.relation.data[self.app], self.app, config)
         return address
 
     # -- join credentials -----------------------------------------------------------------
@@ -302,80 +364,13 @@ class Membership:
         if leader_is_member:
             issuer = self.unit.name
         else:
-            members = [n for n, u in self.peer_units().items() if u.member == cluster.fingerprint]
+            members = [n for n, u in self.peer_units().items() if self.member_of(u)]
             issuer = min(members, key=unit_number, default="")
-            JoinOffer().dump(self.relation.data[self.app])  # an offer the leader made as a member is void
+            JoinQueue().dump(self.relation.data[self.app])  # offers the leader made as a member are void
         if issuer != cluster.issuer:
             cluster = replace(cluster, issuer=issuer)
             cluster.dump(self.relation.data[self.app])
         return cluster
-
-    def _serve_joiners(
-        self,
-        info: ServerInfo,
-        cluster: ClusterInfo,
-        bag: ops.RelationDataContent,
-        owner: ops.Application | ops.Unit,
-    ) -> None:
-        """Hand one join credential at a time to the next unit waiting to join."""
-        members = {m.server_name for m in self.lxd.members()}
-        waiting = {
-            name: unit
-            for name, unit in self.peer_units().items()
-            if unit.server_name
-            and unit.address
-            and unit.server_name not in members
-            and unit.server_name not in cluster.removed.split()
-            and not unit.left
-            and not unit.join_blocked  # a permanent failure: no new credential until it is fixed
-            and float(unit.join_retry or 0) <= time.time()  # backing off: serve the others meanwhile
-        }
-        offer = JoinOffer.load(bag)
-        current = offer.join_unit
-        if current and current in waiting and waiting[current].join_failed != offer.join_id:
-            return  # its credential is still outstanding
-        if current and current not in waiting:
-            self._drop_credential(info, server_name_of(current))
-            current = ""
-        if not current and self._offer_elsewhere(bag, waiting):
-            JoinOffer().dump(bag)
-            return  # the previous issuer's credential is still outstanding: one join at a time
-        nxt = current or min(waiting, key=unit_number, default="")
-        if not nxt:
-            JoinOffer().dump(bag)
-            return
-        credential = issue_credential(self.lxd, info, waiting[nxt].server_name)
-        content = {"kind": credential.kind, "value": credential.value}
-        label = f"join-{waiting[nxt].server_name}"
-        try:
-            secret = self.model.get_secret(label=label)
-            secret.set_content(content)
-        except ops.SecretNotFoundError:
-            secret = owner.add_secret(content, label=label, description=f"LXD join credential for {nxt}")
-            if isinstance(owner, ops.Unit):
-                secret.grant(self.relation)  # the joiner reads it over the peer relation
-        JoinOffer(nxt, secret.get_info().id, uuid.uuid4().hex[:12]).dump(bag)
-        logger.info("issued a join %s for %s", credential.kind, nxt)
-
-    def _offer_elsewhere(self, bag: ops.RelationDataContent, waiting: dict[str, UnitInfo]) -> bool:
-        """Is a credential from another issuer still outstanding for a unit that has not joined?"""
-        bags = [self.relation.data[self.app]] + [self.relation.data[u] for u in self.relation.units]
-        return any(b is not bag and JoinOffer.load(b).join_unit in waiting for b in bags)
-
-    def _withdraw_offer(self, info: ServerInfo, bag: ops.RelationDataContent) -> None:
-        """A unit that stopped being the issuer removes its offer and its credential."""
-        offer = JoinOffer.load(bag)
-        if offer.join_unit:
-            self._drop_credential(info, server_name_of(offer.join_unit))
-            JoinOffer().dump(bag)
-
-    def _drop_credential(self, info: ServerInfo, server_name: str) -> None:
-        try:
-            self.model.get_secret(label=f"join-{server_name}").remove_all_revisions()
-        except ops.SecretNotFoundError:
-            pass
-        if not info.supports("clustering_join_token"):
-            self.lxd.set_trust_password("")
 
 
 _NO_FAILURE = dict(join_failed="", join_error="", join_attempts="", join_retry="", join_blocked="")

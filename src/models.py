@@ -8,6 +8,7 @@ No I/O and no ops import here.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
@@ -53,13 +54,33 @@ class ClusterInfo(Databag):
 
 
 @dataclasses.dataclass(frozen=True)
-class JoinOffer(Databag):
-    """The one outstanding join credential (joins are serialised), in its issuer's databag:
-    the application's when the leader issues, the issuing unit's otherwise."""
+class JoinOffer:
+    """One join credential, for one unit."""
 
     join_unit: str = ""  # the unit it is for
     join_secret: str = ""  # Juju secret id of the credential
     join_id: str = ""  # identifies the credential, so a joiner can report it failed
+
+
+@dataclasses.dataclass(frozen=True)
+class JoinQueue(Databag):
+    """Every credential issued ahead, in the order the units join (one at a time: each waits for the
+    one before it), in its issuer's databag: the application's when the leader issues, the issuing
+    unit's otherwise. Entries of units that joined stay until the issuer next writes it."""
+
+    join_queue: str = ""  # JSON: [[unit, secret id, join id], ...]
+
+    @property
+    def offers(self) -> list[JoinOffer]:
+        try:
+            return [JoinOffer(*entry) for entry in json.loads(self.join_queue or "[]")]
+        except (ValueError, TypeError):
+            return []
+
+    @classmethod
+    def of(cls, offers: list[JoinOffer]) -> JoinQueue:
+        entries = [[o.join_unit, o.join_secret, o.join_id] for o in offers]
+        return cls(json.dumps(entries, separators=(",", ":")) if entries else "")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,12 +90,15 @@ class UnitInfo(Databag):
     server_name: str = ""
     address: str = ""  # its HOST:PORT on the cluster binding
     lxd_version: str = ""
-    member: str = ""  # fingerprint of the cluster this unit is a member of
+    member: str = ""  # (written by earlier versions) fingerprint of the cluster it is a member of
+    announced: str = ""  # epoch seconds of its first announcement (the issuer waits for stragglers so long)
+    member_secret: str = ""  # its membership secret: {"member": "yes" or "no"} (see membership.py)
     join_failed: str = ""  # join_id of a credential that failed, so the leader issues a new one
     join_error: str = ""  # LXD's words for that failure
     join_attempts: str = ""  # failed joins in a row
     join_retry: str = ""  # epoch seconds before which it does not ask for another credential (backoff)
     left: str = ""  # "yes" once this unit's member left the cluster (on its way out of the model)
+    join_held: str = ""  # "yes" while a check before joining blocks it: the queue goes on without it
     join_blocked: str = ""  # "<epoch>:<config digest>": a permanent failure; no credential until fixed
 
     @property

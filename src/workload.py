@@ -2,8 +2,8 @@
 
 No ops import here: the charm translates Juju events into these calls, and the functional tests
 drive them against real LXD daemons. All failures surface as LXDError carrying LXD's own words.
-pylxd is imported lazily: hooks that never talk to LXD (update-status on a blocked unit, say)
-do not pay for it.
+pylxd is imported lazily, for writes and rare reads: the cached reads a steady-state hook makes
+(GET /1.0, the member list) go over the socket with the standard library (lxd_socket.py).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 import devices
+import lxd_socket
 
 if TYPE_CHECKING:
     from adoption import Inventory
@@ -146,8 +147,8 @@ class LXD:
         """A cached GET of the server document or the member list."""
         key = _cache_key(path, params)
         if key not in self._cache:
-            body = self._api("get", path, params=params) if params else self._api("get", path)
-            self._cache[key] = body
+            # without pylxd: a hook that only reads these never imports it
+            self._cache[key] = lxd_socket.get(os.path.join(self.lxd_dir, "unix.socket"), path, params, LXDError)
         return self._cache[key]
 
     def _api(self, method: str, path: str, wait: bool = True, **kwargs: Any) -> dict[str, Any]:
@@ -185,7 +186,6 @@ class LXD:
             time.sleep(0.2)
 
     def info(self) -> ServerInfo:
-        self.client  # noqa: B018 - connecting reads GET /1.0 once
         meta = self._get("")["metadata"]
         env = meta.get("environment", {})
         drivers = env.get("storage_supported_drivers")

@@ -17,9 +17,7 @@ import pytest
 import yaml
 
 import workload
-from models import JoinOffer
-from tests.harness.cluster import FormedCluster, charm_sim, form
-from tests.harness.juju import JujuSim
+from tests.harness.cluster import FormedCluster, charm_sim, form, membership, one_join_at_a_time
 from tests.harness.lab import Lab
 
 pytestmark = pytest.mark.functional
@@ -63,15 +61,6 @@ def instance_locations(cluster: FormedCluster, via: int = 0) -> dict[str, str]:
 
 def members_of(cluster: FormedCluster, via: int) -> list[str]:
     return sorted(m["server_name"] for m in json.loads(cluster.lxc(via, "cluster", "list", "--format", "json").stdout))
-
-
-def at_most_one_offer(sim: JujuSim) -> None:
-    """Joins are serialised: never two credentials outstanding at once."""
-    bags = [sim.app_data] + [sim.units[u].unit_data for u in sim.units]
-    members = {sim.units[u].unit_data.get("server-name") for u in sim.units if sim.units[u].unit_data.get("member")}
-    pending = [JoinOffer.load(b).join_unit for b in bags if JoinOffer.load(b).join_unit]
-    pending = [p for p in pending if p.replace("/", "-") not in members]
-    assert len(pending) <= 1, f"two join credentials outstanding: {pending}"
 
 
 # -- 1. bad inputs ---------------------------------------------------------------------------------
@@ -204,8 +193,8 @@ def test_bad_action_parameters_fail_with_the_reason_and_change_nothing(lab):
 # -- 2. leader changes -------------------------------------------------------------------------------
 def one_cluster(cluster: FormedCluster, n: int) -> None:
     live = [uid for uid, unit in cluster.sim.units.items() if unit.alive]
-    fingerprints = {cluster.sim.units[uid].unit_data.get("member") for uid in live}
-    assert len(fingerprints) == 1 and None not in fingerprints, fingerprints
+    fingerprints = {membership(cluster.sim, uid) for uid in live}
+    assert len(fingerprints) == 1 and "" not in fingerprints, fingerprints
     for uid in live:
         assert len(members_of(cluster, uid)) == n  # every daemon sees the same n members
         assert cluster.sim.units[uid].status.name == "active", cluster.sim.units[uid].status
@@ -215,7 +204,7 @@ def one_cluster(cluster: FormedCluster, n: int) -> None:
 def test_leader_change_during_formation_gives_exactly_one_cluster(lab, step):
     lab.up(3)
     sim = charm_sim(lab, {"storage-driver": "dir"})
-    sim.after_hook.append(at_most_one_offer)
+    sim.after_hook.append(one_join_at_a_time())
     sim.deploy(3)
     if step == "before-publish":
         sim.elect(1)
@@ -223,8 +212,8 @@ def test_leader_change_during_formation_gives_exactly_one_cluster(lab, step):
         sim.run_until(lambda s: "fingerprint" in s.app_data)
         sim.elect(2)  # a unit that is not a member yet
     else:
-        sim.run_until(lambda s: bool(s.units[1].unit_data.get("member") or s.units[2].unit_data.get("member")))
-        sim.elect(2 if not sim.units[2].unit_data.get("member") else 1)
+        sim.run_until(lambda s: bool(membership(s, 1) or membership(s, 2)))
+        sim.elect(2 if not membership(sim, 2) else 1)
     sim.settle()
     one_cluster(FormedCluster(lab, sim, 0, 0), 3)
 
@@ -330,7 +319,7 @@ def test_a_spent_token_is_replaced_and_the_join_succeeds(lab, monkeypatch):
 # -- 5, 6: concurrent scale-out, scale-in with instances -----------------------------------------------
 def test_five_units_added_at_once_join_one_at_a_time(lab):
     cluster = form(lab, 1, driver="dir")
-    cluster.sim.after_hook.append(at_most_one_offer)
+    cluster.sim.after_hook.append(one_join_at_a_time())
     for _ in range(5):
         lab.add_member()
         cluster.sim.add_unit()

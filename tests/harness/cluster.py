@@ -7,6 +7,7 @@ of the application talks to lab member N+1 (its LXD_DIR, its address, its loop d
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import time
 from collections.abc import Callable
@@ -35,6 +36,39 @@ class FormedCluster:
     def hook_seconds(self, uid: int) -> float:
         """The longest hook of a unit: its bootstrap or its join."""
         return max((r.seconds for r in self.sim.log if r.uid == uid), default=0.0)
+
+
+def membership(sim: JujuSim, uid: int) -> str:
+    """ "yes" when a unit's membership secret says it is a cluster member, else "" """
+    for owner, secret in sim.unit_secrets.values():
+        if owner == uid and secret.label == "membership":
+            return "yes" if secret.latest_content.get("member") == "yes" else ""
+    return sim.units[uid].unit_data.get("member", "")  # written by earlier versions of the charm
+
+
+def one_join_at_a_time() -> Callable[[JujuSim], None]:
+    """An after-hook check: at most one unit becomes a member per hook, and only once every unit
+    queued before it (still there, its join not failed) is a member: LXD never sees two joins at once."""
+    before: set[int] = set()
+
+    def check(sim: JujuSim) -> None:
+        live = [u for u, unit in sim.units.items() if unit.alive]
+        members = {u for u in live if membership(sim, u)}
+        new = members - before
+        assert len(new) <= 1, f"two units joined in one hook: {sorted(new)}"
+        bags = [sim.app_data] + [sim.units[u].unit_data for u in live]
+        queue = [entry for bag in bags for entry in json.loads(bag.get("join-queue") or "[]")]
+        for uid in new:
+            mine = [i for i, entry in enumerate(queue) if entry[0] == f"{sim.app}/{uid}"]
+            for name, _, join_id in queue[: mine[0]] if mine else []:
+                other = int(name.rsplit("/", 1)[1])
+                bag = sim.units[other].unit_data if other in live else {}
+                if other in live and bag.get("join-failed") != join_id and not bag.get("join-blocked"):
+                    assert other in members, f"{uid} joined before {other}, queued ahead of it"
+        before.clear()
+        before.update(members)
+
+    return check
 
 
 def charm_sim(

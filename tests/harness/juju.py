@@ -34,6 +34,7 @@ from typing import Any
 import yaml
 from ops import testing
 from scenario import _runtime
+from scenario import mocking as _mocking
 
 
 class _LibYAML:
@@ -47,7 +48,96 @@ class _LibYAML:
 
 _runtime.yaml = _LibYAML  # type: ignore[assignment]
 
+# What a hook reads (relation-get, secret-get) and when it writes (relation-set, secret-add/-set, ""), in
+# order: a write waits for the hooks that wrote what was read before it.
+_TRACE: list[str] = []
+_relation_get = _mocking._MockModelBackend.relation_get
+_secret_get = _mocking._MockModelBackend.secret_get
+_writers = {name: getattr(_mocking._MockModelBackend, name) for name in ("secret_add", "secret_set")}
+_relation_set = _mocking._MockModelBackend.relation_set
+
+
+class _ReadBag(dict):
+    """A databag as relation-get gave it, noting each key the charm reads ("*": all of them)."""
+
+    def __init__(self, data: dict[str, str], bag: str):
+        super().__init__(data)
+        self.bag = bag
+
+    def _read(self, key: str) -> None:
+        _TRACE.append(f"{self.bag}#{key}")
+
+    def __getitem__(self, key: str) -> str:
+        self._read(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        self._read(str(key))
+        return super().__contains__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self._read(key)
+        return super().get(key, default)
+
+    def __iter__(self) -> Iterator[str]:
+        self._read("*")
+        return super().__iter__()
+
+    def keys(self) -> Any:
+        self._read("*")
+        return super().keys()
+
+    def items(self) -> Any:
+        self._read("*")
+        return super().items()
+
+    def values(self) -> Any:
+        self._read("*")
+        return super().values()
+
+
+def _changed(old: Mapping[str, str], new: Mapping[str, str]) -> set[str]:
+    return {k for k in set(old) | set(new) if old.get(k) != new.get(k)}
+
+
+def _recording_relation_get(self: Any, relation_id: int, member_name: str, is_app: bool, **kw: Any) -> Any:
+    data = _relation_get(self, relation_id, member_name, is_app, **kw)
+    if relation_id != RELATION_ID:
+        return data
+    return _ReadBag(data, "app" if is_app else f"unit:{member_name.rsplit('/', 1)[-1]}")
+
+
+def _recording_secret_get(self: Any, *, id: str | None = None, label: str | None = None, **kw: Any) -> Any:
+    content = _secret_get(self, id=id, label=label, **kw)
+    _TRACE.append(f"secret:{self._get_secret(id, label).id}")
+    return content
+
+
+def _recording(write: Callable[..., Any]) -> Callable[..., Any]:
+    def recorded(*args: Any, **kw: Any) -> Any:
+        _TRACE.append("")
+        return write(*args, **kw)
+
+    return recorded
+
+
+def _recording_relation_set(self: Any, relation_id: int, data: Mapping[str, str], is_app: bool, **kw: Any) -> Any:
+    if relation_id == RELATION_ID:  # "=<bag>#<key>": which key was written, after which reads
+        bag = "app" if is_app else f"unit:{self.unit_name.rsplit('/', 1)[-1]}"
+        _TRACE.extend(f"={bag}#{key}" for key in data)
+    else:
+        _TRACE.append("")
+    return _relation_set(self, relation_id, data, is_app, **kw)
+
+
+for _name, _write in _writers.items():
+    setattr(_mocking._MockModelBackend, _name, _recording(_write))
+_mocking._MockModelBackend.relation_set = _recording_relation_set  # type: ignore[method-assign]
+_mocking._MockModelBackend.relation_get = _recording_relation_get  # type: ignore[method-assign]
+_mocking._MockModelBackend.secret_get = _recording_secret_get  # type: ignore[method-assign]
+
 PEER = "cluster"
+_UNTRACKED = 0  # ops.testing's revision a secret's reader tracks: 0 until it reads it (refresh)
 
 
 def _cidr(address: str) -> str:
@@ -63,6 +153,7 @@ class Hook:
     uid: int
     name: str  # install, start, config_changed, leader_elected, relation_changed:<uid|app>, ...
     attempt: int = 1
+    cause: int = 0  # depth of the deepest hook whose writes queued this one (0: the model queued it)
 
 
 @dataclasses.dataclass
@@ -71,6 +162,10 @@ class HookRecord:
     name: str
     seconds: float
     error: str = ""
+    depth: int = 0  # its step on the longest chain of causally dependent hooks (see JujuSim.rounds)
+    caused: bool = False  # queued by another hook's writes, not by the model (Juju's floor)
+    wrote: bool = False  # changed a databag or a secret others can read
+    status_changed: bool = False
 
 
 @dataclasses.dataclass
@@ -84,6 +179,8 @@ class UnitSim:
     dying: bool = False  # `juju remove-unit` ran: it runs its departure hooks, then goes
     error: str = ""  # the hook that failed last (Juju: `error: hook failed: ...`), until one succeeds
     seen: set[int] = dataclasses.field(default_factory=set)  # peers it has had relation-joined for
+    depth: int = 0  # depth of its last hook that wrote something, or of the deepest write it has read
+    read: dict[str, int] = dataclasses.field(default_factory=dict)  # data it has seen: key -> write number
 
     @property
     def status(self) -> Any:
@@ -150,6 +247,8 @@ class JujuSim:
         self.log: list[HookRecord] = []
         self.after_hook: list[Callable[[JujuSim], None]] = []  # invariants checked after each hook
         self.secret_values: set[str] = set()  # every secret value any unit ever wrote
+        # the last write of each databag / secret: key (app, unit:<uid>, secret:<id>) -> (number, depth)
+        self.writes: dict[str, tuple[int, int]] = {}
 
     # -- model operations -------------------------------------------------------------------
     def add_unit(self) -> int:
@@ -341,21 +440,38 @@ class JujuSim:
             unit.seen.discard(int(arg.partition(":")[0]))
         state = self._state_for(unit)
         event = self._event(unit, hook.name, state)
+        # Juju runs different units' hooks in parallel, one unit's one at a time: a hook waits for the
+        # hook whose writes queued it and for the last hook of its own unit that changed anything
+        status_before = (unit.state.unit_status, unit.error)
+        _TRACE.clear()
         t0 = time.monotonic()
         try:
             with self._unit_env(hook.uid):
                 out = unit.ctx.run(event, state)
         except Exception as e:  # the hook failed: Juju commits nothing, the unit is in error, retried later
+            depth = 1 + max(hook.cause, unit.depth, self._news(unit, _TRACE))
             cause = e.__cause__ or e
-            self.log.append(HookRecord(hook.uid, hook.name, time.monotonic() - t0, repr(cause)))
+            self.log.append(HookRecord(hook.uid, hook.name, time.monotonic() - t0, repr(cause), depth, hook.cause > 0))
             unit.error = f"hook failed: {hook.name}: {cause}"
             if hook.attempt >= self.max_attempts:
                 raise HookFailed(f"unit {hook.uid} {hook.name} failed {hook.attempt}x: {cause!r}") from e
             self.queue.append(dataclasses.replace(hook, attempt=hook.attempt + 1))
             return
         unit.error = ""
-        self.log.append(HookRecord(hook.uid, hook.name, time.monotonic() - t0))
-        self._commit(unit, out)
+        # each write waits for what the hook read before it (and for whatever queued the hook)
+        key_depths: dict[str, int] = {}
+        base, read_so_far, start = 1 + max(hook.cause, unit.depth), 0, 0
+        for i, entry in enumerate(_TRACE):
+            if entry == "" or entry.startswith("="):
+                read_so_far = max(read_so_far, self._news(unit, _TRACE[start:i]))
+                start = i + 1
+                key_depths[entry[1:] or "secret"] = max(base, 1 + read_so_far)
+        unit.depth = max(unit.depth, read_so_far, self._news(unit, _TRACE[start:]))  # its later hooks may use
+        depth = max(key_depths.values(), default=1 + max(hook.cause, unit.depth))
+        record = HookRecord(hook.uid, hook.name, time.monotonic() - t0, "", depth, hook.cause > 0)
+        self.log.append(record)
+        record.wrote = self._commit(unit, out, depth, key_depths)
+        record.status_changed = (out.unit_status, "") != status_before
         if unit.dying and not any(h.uid == unit.uid for h in self.queue):
             self._gone(unit.uid)
         for check in self.after_hook:
@@ -376,13 +492,19 @@ class JujuSim:
                 else:
                     os.environ[k] = v
 
-    def _commit(self, unit: UnitSim, out: testing.State) -> None:
+    def _commit(
+        self, unit: UnitSim, out: testing.State, depth: int | None = None, key_depths: dict[str, int] | None = None
+    ) -> bool:
+        """Carry what a hook wrote to the others; returns whether it wrote anything they can read."""
+        depth = 1 + unit.depth if depth is None else depth
         relation = out.get_relation(RELATION_ID)
         new_unit_data = dict(relation.local_unit_data)
+        old_unit_data, old_app = unit.unit_data, dict(self.app_data)
         unit_changed = new_unit_data != unit.unit_data
         unit.unit_data = new_unit_data
-        for secret in out.secrets:  # what this unit has now seen of each secret
-            unit.tracked[secret.id] = dict(secret.tracked_content)
+        for secret in out.secrets:  # what this unit has now seen of each secret it owns or has read
+            if secret.owner or secret.id in unit.tracked or getattr(secret, "_tracked_revision", 1) != _UNTRACKED:
+                unit.tracked[secret.id] = dict(secret.tracked_content)
         unit.state = out
         if unit.uid == self.leader:
             for rid in self.remote:
@@ -392,13 +514,14 @@ class JujuSim:
             if secret.owner:
                 self.secret_values.update(secret.latest_content.values())
         owned = {s.id: s for s in out.secrets if s.owner == "unit"}
+        before_owned = {sid for sid, (owner, _) in self.unit_secrets.items() if owner == unit.uid}
         for sid, (owner, old) in list(self.unit_secrets.items()):
             if owner == unit.uid and sid not in owned:
                 del self.unit_secrets[sid]  # removed by its owner
             elif owner == unit.uid and old.latest_content != owned[sid].latest_content:
                 changed_secrets.append(sid)
         self.unit_secrets.update({sid: (unit.uid, secret) for sid, secret in owned.items()})
-        app_changed = False
+        app_changed = pool_changed = False
         if unit.uid == self.leader:
             new_app = dict(relation.local_app_data)
             app_changed = new_app != self.app_data
@@ -408,19 +531,58 @@ class JujuSim:
                 old = self.app_secrets.get(sid)
                 if old is not None and old.latest_content != secret.latest_content:
                     changed_secrets.append(sid)
+            pool_changed = new_pool.keys() != self.app_secrets.keys()
             self.app_secrets = new_pool
+        key_depths = key_depths or {}
+        unit_keys = {f"unit:{unit.uid}#{k}" for k in _changed(old_unit_data, new_unit_data)}
+        app_keys = {f"app#{k}" for k in _changed(old_app, self.app_data)}
+        for key in unit_keys | app_keys:
+            self._wrote(key, key_depths.get(key, depth))
+        unit_cause = max((key_depths.get(k, depth) for k in unit_keys), default=depth)
+        app_cause = max((key_depths.get(k, depth) for k in app_keys), default=depth)
+        secret_cause = key_depths.get("secret", depth)
         for other in self._live(exclude=unit.uid):
             if unit_changed and unit.uid in self.units[other].seen:  # Juju: only after relation-joined
-                self._enqueue(Hook(other, f"relation_changed:{unit.uid}"))
+                self._enqueue(Hook(other, f"relation_changed:{unit.uid}", cause=unit_cause))
             if app_changed:
-                self._enqueue(Hook(other, "relation_changed:app"))
+                self._enqueue(Hook(other, "relation_changed:app", cause=app_cause))
             for sid in changed_secrets:
                 if sid in self.units[other].tracked:  # Juju notifies units that track it
-                    self._enqueue(Hook(other, f"secret_changed:{sid}"))
+                    self._enqueue(Hook(other, f"secret_changed:{sid}", cause=secret_cause))
+        wrote = unit_changed or app_changed or bool(changed_secrets) or owned.keys() != before_owned or pool_changed
+        for sid in changed_secrets:
+            self._wrote(f"secret:{sid}", secret_cause)
+        if wrote:
+            unit.depth = depth
+        return wrote
+
+    def _wrote(self, key: str, depth: int) -> None:
+        self.writes[key] = (self.writes.get(key, (0, 0))[0] + 1, depth)
+
+    def _news(self, unit: UnitSim, trace: list[str]) -> int:
+        """The depth of the deepest write among `trace`'s reads (databag keys, secrets) that this unit
+        reads for the first time: whatever queued the hook, a hook that reads new data waits for the
+        hook that wrote it."""
+        depth = 0
+        reads = set(trace) - {""}
+        whole = {read[:-2] for read in reads if read.endswith("#*")}
+        for key, (number, wrote_at) in self.writes.items():
+            bag = key.partition("#")[0]
+            if bag == f"unit:{unit.uid}" or not (key in reads or bag in whole):
+                continue
+            if unit.read.get(key) != number:
+                unit.read[key] = number
+                depth = max(depth, wrote_at)
+        return depth
 
     def _enqueue(self, hook: Hook) -> None:
-        if not any(h.uid == hook.uid and h.name == hook.name for h in self.queue):
-            self.queue.append(hook)
+        """Juju coalesces: a change to a databag whose relation-changed is still queued rides on it
+        (which then also waits for this write)."""
+        for queued in self.queue:
+            if queued.uid == hook.uid and queued.name == hook.name:
+                queued.cause = max(queued.cause, hook.cause)
+                return
+        self.queue.append(hook)
 
     # -- building each unit's view ----------------------------------------------------------
     def _state_for(self, unit: UnitSim) -> testing.State:
@@ -455,7 +617,10 @@ class JujuSim:
                 secrets.append(secret)
             else:  # a peer reads the app's secret as an observer, from the revision it tracks
                 tracked = unit.tracked.get(sid, secret.latest_content)
-                secrets.append(testing.Secret(tracked, latest_content=secret.latest_content, id=sid, owner=None))
+                seen = testing.Secret(tracked, latest_content=secret.latest_content, id=sid, owner=None)
+                if sid not in unit.tracked:  # Juju: a unit tracks a secret (gets secret-changed) once it read it
+                    object.__setattr__(seen, "_tracked_revision", _UNTRACKED)
+                secrets.append(seen)
         others = [
             testing.Relation(
                 endpoint,
@@ -525,3 +690,18 @@ class JujuSim:
 
     def hooks_run(self) -> int:
         return len(self.log)
+
+    def rounds(self, include_status: bool = False) -> int:
+        """Sequential hook rounds on the critical path: the longest chain of hooks each of which waited
+        for the previous one (its writes queued it, or it ran after it on the same unit), ending in a
+        hook that wrote something others read (with include_status: or changed only its status)."""
+        return max(
+            (r.depth for r in self.log if r.wrote or (include_status and r.status_changed)),
+            default=0,
+        )
+
+    def floor(self) -> int:
+        """Hooks the model queued whatever the charm wrote (install, start, relation-joined and
+        -changed per pair, one update-status round): the part of hooks_run() no charm can save."""
+        once = [r for r in self.log if not r.caused and not r.name.startswith(("action:", "update_status"))]
+        return len(once) + len(self._live())  # and one update-status round

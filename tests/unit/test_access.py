@@ -105,4 +105,4 @@ def test_the_first_join_token_is_issued_under_the_configured_lifetime(lxd: FakeL
     token = json.loads(base64.b64decode(lxd.tokens["lxd-cluster-1"]))
     assert token["expires_at"] == EXPIRES_AT  # LXD stamps an expiry only when the key was set first
     assert lxd.config["cluster.join_token_expiry"] == "1H"
-    assert out.get_relation(1).local_app_data["join-unit"] == "lxd-cluster/1"
+    assert json.loads(out.get_relation(1).local_app_data["join-queue"])[0][0] == "lxd-cluster/1"

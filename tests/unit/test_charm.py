@@ -33,13 +33,18 @@ def test_leader_on_a_fresh_lxd_bootstraps_and_publishes(lxd, cluster_pem):
 def test_a_non_leader_on_a_fresh_model_waits_for_the_leader_and_announces_itself(lxd):
     out = ctx(1).run(ctx(1).on.install(), make_state(ip="10.0.0.2"))
     assert out.unit_status == testing.WaitingStatus("waiting for the leader to bootstrap the cluster")
-    assert out.get_relation(REL).local_unit_data == {
+    unit = dict(out.get_relation(REL).local_unit_data)
+    assert float(unit.pop("announced")) > 0
+    membership = next(s for s in out.secrets if s.label == "membership")
+    assert unit == {
         "server-name": "lxd-cluster-1",
         "address": "10.0.0.2:8443",
         "lxd-version": "5.21.2",
         "lxd-source": "deb",
+        "member-secret": membership.id,  # not a member yet: says so to the unit that joins after it
         "network-checked": "bridged:br0",  # this host can take the chosen network (the leader reads it)
     }
+    assert membership.latest_content == {"member": "no"} and membership.remote_grants
     assert lxd.mutations() == []
     assert out.workload_version == "5.21.2"
 

@@ -182,3 +182,60 @@ def test_two_departing_units_hooks_interleave_and_neither_is_planned(sim):
     order = [r.uid for r in sim.log if r.name.startswith("relation_departed") and r.uid in (2, 3)]
     assert order[:4] == [2, 3, 2, 3]
     assert sorted(sim.statuses()) == [0, 1]
+
+
+class Relay(ops.CharmBase):
+    """Unit 0 says go at once; unit k says go once unit k-1 has (a chain); with parallel, each at once."""
+
+    parallel = False
+
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        for event in (self.on.install, self.on.cluster_relation_changed, self.on.update_status):
+            framework.observe(event, self._relay)
+
+    def _relay(self, _: ops.EventBase) -> None:
+        relation = self.model.get_relation("cluster")
+        if relation is None:
+            return
+        uid = int(self.unit.name.rsplit("/", 1)[1])
+        before = [u for u in relation.units if int(u.name.rsplit("/", 1)[1]) == uid - 1]
+        if self.parallel or uid == 0 or (before and relation.data[before[0]].get("go")):
+            relation.data[self.unit]["go"] = "yes"
+
+
+def relay_sim(parallel: bool) -> JujuSim:
+    Relay.parallel = parallel
+    return JujuSim(
+        Relay,
+        env_for_unit=lambda uid: {},
+        address_for_unit=lambda uid: f"10.9.0.{uid + 1}",
+        app="relay",
+        context_kw={"meta": {"name": "relay", "peers": {"cluster": {"interface": "relay"}}}},
+    )
+
+
+@pytest.mark.parametrize("n", [2, 4, 6])
+def test_rounds_are_the_length_of_a_chain_of_hooks_each_waiting_for_the_previous_ones_write(n):
+    sim = relay_sim(parallel=False)
+    sim.deploy(n)
+    sim.settle()
+    assert all(sim.units[u].unit_data.get("go") for u in range(n))
+    assert sim.rounds() == n  # unit k's write waits for unit k-1's: one round each
+
+
+def test_writes_that_need_nothing_from_each_other_take_one_round_however_many_units():
+    sim = relay_sim(parallel=True)
+    sim.deploy(6)
+    sim.settle()
+    assert sim.rounds() == 1
+    assert sim.floor() == sim.hooks_run()  # nothing written after a peer had read the databag: no extra hook
+
+
+def test_a_hook_the_model_queued_still_waits_for_the_write_it_reads():
+    """Unit 1's relation-changed for unit 0 was queued at deploy, but it reads unit 0's write: depth 2."""
+    sim = relay_sim(parallel=False)
+    sim.deploy(2)
+    sim.settle()
+    writer = next(r for r in sim.log if r.uid == 1 and r.wrote)
+    assert writer.depth == 2

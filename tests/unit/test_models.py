@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models import ClusterInfo, JoinOffer, UnitInfo, server_name_of, unit_number
+from models import ClusterInfo, JoinOffer, JoinQueue, UnitInfo, server_name_of, unit_number
 
 
 def test_cluster_info_dumps_hyphenated_keys_and_loads_back_equal():
@@ -46,12 +46,16 @@ def test_unit_info_round_trips_through_a_databag():
     assert UnitInfo.load(bag) == me
 
 
-def test_join_offer_round_trips_through_a_databag():
-    offer = JoinOffer("lxd-cluster/2", "secret:abc", "0123456789ab")
+def test_the_join_queue_round_trips_through_a_databag_in_order():
+    offers = [JoinOffer("lxd-cluster/2", "secret:abc", "0123456789ab"), JoinOffer("lxd-cluster/10", "secret:d", "e")]
     bag: dict[str, str] = {}
-    offer.dump(bag)
-    assert bag == {"join-unit": "lxd-cluster/2", "join-secret": "secret:abc", "join-id": "0123456789ab"}
-    assert JoinOffer.load(bag) == offer
+    JoinQueue.of(offers).dump(bag)
+    assert list(bag) == ["join-queue"]
+    assert JoinQueue.load(bag).offers == offers
+
+
+def test_an_unreadable_queue_is_an_empty_one():
+    assert JoinQueue.load({"join-queue": "not json"}).offers == []
 
 
 def test_dump_removes_keys_whose_value_became_empty_and_keeps_foreign_keys():
@@ -60,9 +64,9 @@ def test_dump_removes_keys_whose_value_became_empty_and_keeps_foreign_keys():
     assert bag == {"server-name": "lxd-cluster-1", "member": "ff" * 32, "egress-subnets": "x"}
 
 
-def test_an_empty_offer_clears_a_spent_offer_but_not_the_cluster_data():
-    bag = {"cluster-address": "10.0.0.1:8443", "join-unit": "lxd-cluster/1", "join-secret": "secret:x", "join-id": "j1"}
-    JoinOffer().dump(bag)
+def test_an_empty_queue_clears_the_offers_but_not_the_cluster_data():
+    bag = {"cluster-address": "10.0.0.1:8443", "join-queue": '[["lxd-cluster/1","secret:x","j1"]]'}
+    JoinQueue().dump(bag)
     assert bag == {"cluster-address": "10.0.0.1:8443"}
 
 

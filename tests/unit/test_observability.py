@@ -49,7 +49,7 @@ def test_a_non_leader_serves_metrics_but_publishes_nothing(lxd, cluster_pem):
         dataclasses.replace(state, relations=[*state.relations, relation]),
     )
     assert lxd.config["core.metrics_address"] == "lxd-cluster-1:8444"
-    assert out.get_relation(relation.id).local_app_data == {} and not out.secrets and lxd.metrics_certs == {}
+    assert out.get_relation(relation.id).local_app_data == {} and not others(out) and lxd.metrics_certs == {}
 
 
 def test_the_leader_publishes_every_member_as_a_target_and_keeps_the_key_in_a_secret(lxd, cluster_pem):
@@ -60,7 +60,7 @@ def test_the_leader_publishes_every_member_as_a_target_and_keeps_the_key_in_a_se
     assert job["scheme"] == "https" and job["metrics_path"] == "/1.0/metrics"
     assert [c["targets"] for c in job["static_configs"]] == [[f"lxd-cluster-{i}:8444"] for i in range(3)]
     assert job["tls_config"] == {"ca_file": cluster_pem}  # verified against the cluster certificate
-    (secret,) = out.secrets
+    (secret,) = others(out)
     assert secret.label == "metrics-client" and secret.owner == "app"
     assert (
         data["tls_client_key_secret"] == secret.id
@@ -85,7 +85,7 @@ def test_the_key_goes_into_the_job_only_with_consent(lxd, cluster_pem):
     out = ctx().run(ctx().on.relation_changed(relation, remote_unit=0), state)
     data = out.get_relation(relation.id).local_app_data
     tls = json.loads(data["scrape_jobs"])[0]["tls_config"]
-    (secret,) = out.secrets
+    (secret,) = others(out)
     assert (
         tls["key_file"] == secret.tracked_content["key"] and tls["cert_file"] == secret.tracked_content["certificate"]
     )
@@ -95,9 +95,9 @@ def test_the_key_goes_into_the_job_only_with_consent(lxd, cluster_pem):
 def test_the_certificate_is_made_once_and_untrusted_when_no_scraper_is_left(lxd, cluster_pem):
     relation = scraper()
     out = ctx().run(ctx().on.relation_joined(relation, remote_unit=0), leader_state(cluster_pem, relation))
-    (secret,) = out.secrets
+    (secret,) = others(out)
     again = ctx().run(ctx().on.update_status(), dataclasses.replace(out))
-    assert [s.id for s in again.secrets] == [secret.id] and len(lxd.metrics_certs) == 1
+    assert [s.id for s in others(again)] == [secret.id] and len(lxd.metrics_certs) == 1
     gone = dataclasses.replace(again, relations=[r for r in again.relations if r.id != relation.id])
     ctx().run(ctx().on.update_status(), gone)
     assert lxd.metrics_certs == {}
@@ -162,9 +162,18 @@ def test_an_lxd_without_loki_support_is_left_alone(lxd, cluster_pem):
 def test_without_a_scraper_the_leader_reads_no_secret(lxd, cluster_pem, monkeypatch):
     """secret-get of a label that does not exist is refused by Juju: not asked on every hook."""
 
-    def no_secret_get(*args, **kwargs):
+    real_get_secret = ops.Model.get_secret
+
+    def no_secret_get(self, *args, **kwargs):
+        if kwargs.get("id"):  # by id, named in a databag (each unit's membership secret): it exists
+            return real_get_secret(self, *args, **kwargs)
         raise AssertionError("secret-get without a scraper")
 
     monkeypatch.setattr(ops.Model, "get_secret", no_secret_get)
     out = ctx().run(ctx().on.update_status(), leader_state(cluster_pem))
-    assert not out.secrets and lxd.metrics_certs == {} and out.unit_status.name == "active"
+    assert not others(out) and lxd.metrics_certs == {} and out.unit_status.name == "active"
+
+
+def others(out: testing.State) -> list[testing.Secret]:
+    """The secrets beside the unit's membership secret (membership.py)."""
+    return [s for s in out.secrets if s.label != "membership"]

@@ -124,7 +124,7 @@ def test_a_pylxd_that_cannot_be_imported_is_an_error_with_its_cause_not_a_crash(
 
     monkeypatch.setattr(builtins, "__import__", broken)
     with pytest.raises(workload.ClientUnavailable, match="cannot load pylxd .AttributeError: .*GEN_EMAIL"):
-        workload.LXD("/nonexistent").info()
+        workload.LXD("/nonexistent").issue_join_token("lxd-cluster-1")  # a write: through pylxd
 
 
 def test_a_client_that_cannot_load_blocks_the_unit_with_the_cause(monkeypatch, cluster_pem):

@@ -49,6 +49,7 @@ class Model:
         self.app: dict[str, str] = {}
         self.bags: dict[int, dict[str, str]] = {uid: {} for uid in machines}
         self.status: dict[int, testing.StatusBase] = {}
+        self.secrets: dict[int, list[testing.Secret]] = {uid: [] for uid in machines}  # each unit's own
         self.config: dict[str, object] = {}
         self._current = 0
         monkeypatch.setattr(charm, "LXD", lambda: self.machines[self._current].lxd)
@@ -73,6 +74,7 @@ class Model:
             networks=[network],
             config=dict(self.config),
             planned_units=len(self.machines),
+            secrets=list(self.secrets.get(uid, [])),
         )
         ctx = testing.Context(charm.LXDClusterCharm, unit_id=uid)
         out = ctx.run(getattr(ctx.on, event)(), state)
@@ -81,6 +83,7 @@ class Model:
             other.snap["cohorts"] = dict(machine.snap["cohorts"])
         rel = out.get_relation(REL)
         self.bags[uid] = dict(rel.local_unit_data)
+        self.secrets[uid] = [s for s in out.secrets if s.owner == "unit"]
         if uid == self.leader:
             self.app = dict(rel.local_app_data)
         self.status[uid] = out.unit_status

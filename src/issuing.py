@@ -1,0 +1,160 @@
+"""Join credentials: the issuer hands every waiting unit its own credential at once, in its own secret.
+
+Tokens first, joins chained (as MicroCloud does): one issuer hook issues a credential per waiting
+unit and fixes the order in its databag; each joiner then joins once the unit before it is a member
+(membership.py), so LXD never sees two joins at once and the issuer is out of the join loop.
+A token waiting for its turn is re-issued (same secret, new content) once half its lifetime has
+passed, so it never expires in the queue.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import secrets
+import time
+import uuid
+
+import ops
+
+from access import token_age
+from config import CharmConfig, expiry_seconds
+from models import ClusterInfo, JoinOffer, JoinQueue, ServerInfo, UnitInfo, server_name_of, unit_number
+from preseed import JoinCredential
+from workload import LXD
+
+logger = logging.getLogger(__name__)
+STRAGGLER = 60  # seconds the issuer waits for units Juju is still bringing up before it issues without them
+
+
+def issue_credential(lxd: LXD, info: ServerInfo, server_name: str) -> JoinCredential:
+    """A join token where LXD has them, else the cluster trust password (LXD 3.x/4.x)."""
+    if info.supports("clustering_join_token"):
+        return JoinCredential("token", lxd.issue_join_token(server_name))
+    password = secrets.token_urlsafe(24)
+    lxd.set_trust_password(password)
+    return JoinCredential("password", password)
+
+
+class Issuer:
+    """The member that issues join credentials: the leader, or a member unit when it is not one."""
+
+    def __init__(self, model: ops.Model, lxd: LXD, relation: ops.Relation, info: ServerInfo):
+        self.model, self.lxd, self.relation, self.info = model, lxd, relation, info
+
+    def waiting(self, cluster: ClusterInfo, members: set[str]) -> dict[str, UnitInfo]:
+        """Units that announced themselves, are not members, and may get a credential now."""
+        peers = {unit.name: UnitInfo.load(self.relation.data[unit]) for unit in self.relation.units}
+        return {
+            name: unit
+            for name, unit in peers.items()
+            if unit.server_name
+            and unit.address
+            and unit.server_name not in members
+            and unit.server_name not in cluster.removed.split()
+            and not unit.left
+            and not unit.join_blocked  # a permanent failure: no new credential until it is fixed
+            and not unit.join_held  # Blocked before joining (its inputs, its network, an LXD in use)
+            and float(unit.join_retry or 0) <= time.time()  # backing off: serve the others meanwhile
+            and unit.lxd_version in ("", cluster.lxd_version)  # another LXD version: it is Blocked, not joining
+        }
+
+    def batch_ready(self, waiting: dict[str, UnitInfo]) -> bool:
+        """Issue once for every unit Juju is bringing up (goal state), not once per unit as each
+        appears: each issue costs every peer a hook. A unit that is slow to appear holds the others
+        back at most STRAGGLER seconds."""
+        peers = [UnitInfo.load(self.relation.data[u]) for u in self.relation.units]
+        if len(peers) + 1 >= self.model.app.planned_units() and all(p.server_name for p in peers):
+            return True
+        return any(time.time() - float(u.announced or 0) >= STRAGGLER for u in waiting.values())
+
+    def serve(
+        self,
+        cluster: ClusterInfo,
+        members: set[str],
+        bag: ops.RelationDataContent,
+        owner: ops.Application | ops.Unit,
+        config: CharmConfig,
+    ) -> None:
+        """Issue a credential to every waiting unit that has none; drop those nobody can use."""
+        waiting = self.waiting(cluster, members)
+        queue = JoinQueue.load(bag).offers
+        live = [o for o in queue if o.join_unit in waiting and waiting[o.join_unit].join_failed != o.join_id]
+        joined = [o for o in queue if o not in live and server_name_of(o.join_unit) in members]
+        # departed, removed, blocked or backing off (a unit whose join failed gets a new token in the same secret)
+        dead = [o for o in queue if o not in live and o not in joined and o.join_unit not in waiting]
+        if not live and self._offers_elsewhere(bag, waiting):
+            self.withdraw(bag)
+            return  # the previous issuer's credentials are still outstanding: its chain runs first
+        self._refresh(live, waiting, config)
+        offered = {o.join_unit for o in live}
+        names = [name for name in sorted(waiting, key=unit_number) if name not in offered]
+        if names and not self.batch_ready(waiting):
+            names = []
+        tokens = self.info.supports("clustering_join_token")
+        if not tokens:  # one trust password at a time: a new one replaces the last
+            names = names[:1] if not live else []
+        # entries of units that joined stay until the next batch (their token is used up): removing
+        # them at once would cost every peer a hook; their secrets go at once (that costs nobody a hook)
+        if tokens:
+            for offer in joined:
+                self.drop(server_name_of(offer.join_unit))
+        if not (dead or names or (joined and not tokens)):  # a trust password must be cleared at once
+            return
+        for offer in dead + joined:
+            self.drop(server_name_of(offer.join_unit))
+        new = [self._issue(name, waiting[name], owner) for name in names]
+        JoinQueue.of(live + new).dump(bag)
+
+    def _issue(self, name: str, unit: UnitInfo, owner: ops.Application | ops.Unit) -> JoinOffer:
+        credential = issue_credential(self.lxd, self.info, unit.server_name)
+        content = {"kind": credential.kind, "value": credential.value}
+        label = f"join-{unit.server_name}"
+        try:
+            secret = self.model.get_secret(label=label)
+            secret.set_content(content)
+        except ops.SecretNotFoundError:
+            secret = owner.add_secret(content, label=label, description=f"LXD join credential for {name}")
+            if isinstance(owner, ops.Unit):  # only the joiner may read it
+                secret.grant(self.relation, unit=self.model.get_unit(name))
+        logger.info("issued a join %s for %s", credential.kind, name)
+        return JoinOffer(name, secret.get_info().id, uuid.uuid4().hex[:12])
+
+    def _refresh(self, live: list[JoinOffer], waiting: dict[str, UnitInfo], config: CharmConfig) -> None:
+        """A token still waiting for its turn is re-issued once half its lifetime passed (LXD's own
+        record of when it was made; re-issuing cancels the old one): a long formation never hands a
+        joiner an expired token. Same secret, new revision: no databag write."""
+        if not live or not self.info.supports("clustering_join_token"):
+            return  # one trust password serves every joiner; it does not expire
+        names = {waiting[o.join_unit].server_name for o in live}
+        now = datetime.datetime.now(datetime.timezone.utc)
+        half = expiry_seconds(config.join_token_expiry) / 2
+        for token in self.lxd.pending_tokens():
+            if token.kind == "join" and token.name in names and token_age(token.created_at, now) >= half:
+                try:
+                    secret = self.model.get_secret(label=f"join-{token.name}")
+                except ops.SecretNotFoundError:
+                    continue
+                secret.set_content({"kind": "token", "value": self.lxd.issue_join_token(token.name)})
+                logger.info("re-issued the join token for %s before it expires", token.name)
+
+    def _offers_elsewhere(self, bag: ops.RelationDataContent, waiting: dict[str, UnitInfo]) -> bool:
+        """Is a credential from another issuer still outstanding for a unit that has not joined?"""
+        bags = [self.relation.data[self.model.app]] + [self.relation.data[u] for u in self.relation.units]
+        return any(b is not bag and any(o.join_unit in waiting for o in JoinQueue.load(b).offers) for b in bags)
+
+    def withdraw(self, bag: ops.RelationDataContent) -> None:
+        """A unit that stopped being the issuer removes its offers and their credentials."""
+        queue = JoinQueue.load(bag).offers
+        for offer in queue:
+            self.drop(server_name_of(offer.join_unit))
+        if queue:
+            JoinQueue().dump(bag)
+
+    def drop(self, server_name: str) -> None:
+        try:
+            self.model.get_secret(label=f"join-{server_name}").remove_all_revisions()
+        except ops.SecretNotFoundError:
+            return
+        if not self.info.supports("clustering_join_token"):
+            self.lxd.set_trust_password("")
