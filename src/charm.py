@@ -76,7 +76,8 @@ class LXDClusterCharm(ops.CharmBase):
             framework.observe(self.on[action].action, self._on_action)
 
     # -- the flow -------------------------------------------------------------------------
-    def _reconcile(self, _: ops.EventBase) -> None:
+    def _reconcile(self, event: ops.EventBase) -> None:
+        self._steady = isinstance(event, ops.UpdateStatusEvent)  # a settled member's host checks wait
         try:
             config = load_config(self.config)
         except ConfigError:
@@ -162,8 +163,7 @@ class LXDClusterCharm(ops.CharmBase):
     def _as_member(
         self, membership: Membership, config: CharmConfig, info: ServerInfo, cluster: ClusterInfo, me: UnitInfo
     ) -> None:
-        """A member publishes and issues (membership) and opens its port; the leader keeps tokens
-        short-lived and serves the clients too."""
+        """A member publishes, issues and opens its port; the leader keeps tokens short-lived, serves clients."""
         if self.unit.is_leader():  # before the next join token is issued
             secure_tokens(self.lxd, config, info)
         address = membership.as_member(config, info, cluster, me)
@@ -172,7 +172,7 @@ class LXDClusterCharm(ops.CharmBase):
             serve_clients(self.lxd, self.clients, info, config)
         self.observability.as_member(config, info, address)
         check_port(config, address)
-        InstanceNetwork(self.model, self.lxd, membership.relation).as_member(config)
+        InstanceNetwork(self.model, self.lxd, membership.relation).as_member(config, self._steady)
 
     def _is_member(self) -> bool:
         relation = self.model.get_relation(PEER)

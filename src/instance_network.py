@@ -74,15 +74,28 @@ class InstanceNetwork:
         if lacking := self.check(config):
             raise Stop(ops.BlockedStatus(lacking))
 
-    def as_member(self, config: CharmConfig) -> None:
+    def as_member(self, config: CharmConfig, steady: bool = False) -> None:
         """Every member checks itself; the leader applies the choice once every member can take it,
-        and publishes what a joiner must follow. Options fixed once the cluster exists block here."""
+        and publishes what a joiner must follow. Options fixed once the cluster exists block here.
+        In a steady hook (update-status) a settled member asks LXD nothing here: every other hook checks."""
+        if steady and self._settled(config):
+            return
         lacking = self.check(config)
         if self.model.unit.is_leader():  # membership has just republished: read it again
             self._apply(config, ClusterInfo.load(self.relation.data[self.model.app]))
         elif lacking:
             raise Stop(ops.BlockedStatus(f"{lacking}; eth0 stays as it is on every member"))
         self._check_fixed(config)
+
+    def _settled(self, config: CharmConfig) -> bool:
+        """This unit checked the chosen network on the interface it has now, the cluster applied that
+        choice, and the pool options are the ones the cluster published."""
+        bag, choice = self.relation.data[self.model.unit], config.network
+        cluster = ClusterInfo.load(self.relation.data[self.model.app])
+        here = bag.get(INTERFACE, "") == self.interface()[0]
+        checked = bag.get(CHECKED) == choice.key and not bag.get(MISSING) and here
+        size_kept = not cluster.pool_size or size_bytes(cluster.pool_size) == size_bytes(config.storage_size)
+        return checked and cluster.network == choice.key and cluster.pool_driver == config.storage_driver and size_kept
 
     def _apply(self, config: CharmConfig, cluster: ClusterInfo) -> None:
         choice = config.network

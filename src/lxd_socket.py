@@ -1,8 +1,8 @@
 """GET requests to LXD over its unix socket with the standard library only.
 
-The reads a steady-state hook needs (GET /1.0 and the member list) go through here, so such a hook
-never imports pylxd (requests, urllib3, cryptography: most of a hook's start-up time). Anything
-else goes through pylxd (workload.py). No ops import here.
+Every read of workload.LXD goes through here, so a hook that only reads (update-status, a leader's
+steady state, cluster-list) never imports pylxd (requests, urllib3, cryptography: most of a hook's
+start-up time). Writes and operations go through pylxd (workload.py). No ops import here.
 """
 
 from __future__ import annotations

@@ -147,20 +147,20 @@ class LXD:
         """A cached GET of the server document or the member list."""
         key = _cache_key(path, params)
         if key not in self._cache:
-            # without pylxd: a hook that only reads these never imports it
-            self._cache[key] = lxd_socket.get(os.path.join(self.lxd_dir, "unix.socket"), path, params, LXDError)
+            self._cache[key] = self._api("get", path, params=params)
         return self._cache[key]
 
     def _api(self, method: str, path: str, wait: bool = True, **kwargs: Any) -> dict[str, Any]:
         """Call the REST API and return the response document.
 
-        An async operation is waited for (unless wait=False) and its failure raised with LXD's
-        own error text.
+        Reads go through lxd_socket, without pylxd: a hook that only reads never imports it. An
+        async operation is waited for (unless wait=False) and its failure raised with LXD's own words.
         """
+        if method == "get":
+            return lxd_socket.get(os.path.join(self.lxd_dir, "unix.socket"), path, kwargs.get("params"), LXDError)
         exceptions = _pylxd().exceptions
         node = self.client.api
-        if method != "get":
-            self._cache.clear()
+        self._cache.clear()
         for part in filter(None, path.split("/")):
             node = node[part]
         try:

@@ -54,7 +54,8 @@ def serve(directory: Path, pem: str, requests: list[str]) -> _Server:
             requests.append(f"GET {self.path}")
             path = self.path.split("?")[0]
             networks = {"/1.0/networks/br0": {"name": "br0", "type": "bridge", "managed": False}}
-            doc = {"/1.0": server_doc, "/1.0/cluster/members": members, **networks}.get(path)
+            collections = {"/1.0/operations": {}, "/1.0/certificates": []}  # no pending tokens, no clients
+            doc = {"/1.0": server_doc, "/1.0/cluster/members": members, **networks, **collections}.get(path)
             body = json.dumps(
                 {"type": "sync", "status_code": 200, "metadata": doc}
                 if doc is not None
@@ -92,18 +93,60 @@ def daemon(tmp_path, cluster_pem, monkeypatch):
     server.server_close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="since issue 15 (merged from main) a member's hook also checks its network and pool on every hook: "
-    "GET /1.0 again (pylxd connects), /1.0/networks/br0, /1.0/storage-pools/local twice; 6 calls, not 2",
-)
-def test_update_status_on_a_member_makes_two_rest_calls(daemon, cluster_pem):
+def settled(
+    pem: str, event: str = "update_status", unit: dict | None = None, leader: bool = False, **config: str
+) -> list[str]:
+    """Runs `event` on member lxd-cluster-1 of a cluster that applied bridged:br0 and published its dir pool."""
+    app = published(pem, network="bridged:br0", **{"pool-driver": "dir", "pool-size": "20GiB"})
+    checked = {"network-checked": "bridged:br0"} if unit is None else unit
     state = make_state(
-        ip="10.0.0.2", app=published(cluster_pem), unit=announced(1), peers={0: announced(0), 2: announced(2)}
+        leader=leader,
+        ip="10.0.0.2",
+        app=app,
+        unit=announced(1, **checked),
+        peers={0: announced(0), 2: announced(2)},
+        config={"storage-driver": "dir", **config},
     )
-    out = ctx(1).run(ctx(1).on.update_status(), state)
-    assert out.unit_status == testing.ActiveStatus("member lxd-cluster-1 of 3 (database), fully operational")
+    out = ctx(1).run(getattr(ctx(1).on, event)(), state)
+    return [str(out.unit_status)]
+
+
+def test_update_status_on_a_member_makes_two_rest_calls(daemon, cluster_pem):
+    status = settled(cluster_pem)
+    assert status == [str(testing.ActiveStatus("member lxd-cluster-1 of 3 (database), fully operational"))]
     assert daemon == ["GET /1.0", "GET /1.0/cluster/members?recursion=1"]
+
+
+def test_update_status_on_the_leader_only_reads(daemon, cluster_pem):
+    """Token lifecycle and client trust are checked, every read over the socket: no pylxd connect (a
+    second GET /1.0) and no write."""
+    status = settled(cluster_pem, leader=True)
+    assert status == [str(testing.ActiveStatus("member lxd-cluster-1 of 3 (database), fully operational"))]
+    assert daemon == [
+        "GET /1.0",
+        "GET /1.0/operations?recursion=1",
+        "GET /1.0/cluster/members?recursion=1",
+        "GET /1.0/certificates?recursion=1",
+    ]
+
+
+def test_every_other_hook_checks_the_host_again(daemon, cluster_pem):
+    settled(cluster_pem, event="config_changed")
+    assert "GET /1.0/networks/br0" in daemon and "GET /1.0/storage-pools/local" in daemon
+
+
+@pytest.mark.parametrize(
+    "unit, config",
+    [
+        ({}, {}),  # this unit never checked the network
+        ({"network-checked": "bridged:br1"}, {}),  # it checked another choice
+        ({"network-checked": "bridged:br0", "network-missing": "no bridge br0"}, {}),  # its check failed
+        ({"network-checked": "bridged:br0"}, {"storage-size": "50GiB"}),  # pool option unlike the cluster's
+    ],
+)
+def test_update_status_checks_the_host_until_settled(daemon, cluster_pem, unit, config):
+    settled(cluster_pem, unit=unit, **config)
+    assert "GET /1.0/networks/br0" in daemon
 
 
 def test_reading_the_server_and_its_members_does_not_import_pylxd(tmp_path, cluster_pem):
