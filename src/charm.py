@@ -167,7 +167,7 @@ class LXDClusterCharm(ops.CharmBase):
         if self.unit.is_leader():  # before the next join token is issued
             secure_tokens(self.lxd, config, info)
         address = membership.as_member(config, info, cluster, me)
-        self.unit.set_ports(int(address.rsplit(":", 1)[-1]))  # the port LXD listens on: `juju expose` opens it
+        self.unit.set_ports(int(address.rsplit(":", 1)[-1]), config.metrics_port)  # for `juju expose`: API, metrics
         if self.unit.is_leader():
             serve_clients(self.lxd, self.clients, info, config)
         self.observability.as_member(config, info, address)

@@ -126,7 +126,7 @@ def test_packed_hooks_bootstrap_a_real_lxd_member_and_answer_an_action(packed_ch
     # what the unit set
     version = lab.in_netns(member, ["lxd", "--version"]).stdout.strip()
     assert state["workload-version"] == version
-    assert state["ports"] == ["8443/tcp"]  # the cluster port, for `juju expose`
+    assert sorted(state["ports"]) == ["8443/tcp", "8444/tcp"]  # the cluster and metrics ports, for `juju expose`
     assert state["unit-status"] == [
         "active",
         "member lxd-cluster-0 of 1 (database), fully operational; fewer than 3 members: no database redundancy",

@@ -1,9 +1,10 @@
 """Least privilege: what a client is granted, token lifetimes set where LXD has them and enforced by the
-leader where it has not, and the cluster port opened for `juju expose`."""
+leader where it has not, and the cluster and metrics ports opened for `juju expose`."""
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime
 import json
 
@@ -86,10 +87,19 @@ def test_where_lxd_has_one_key_only_the_other_kind_is_revoked_by_the_leader(lxd:
     assert set_here == {"cluster.join_token_expiry": "1H"}
 
 
-def test_a_member_opens_the_port_its_lxd_listens_on(lxd: FakeLXD, cluster_pem):
+def test_a_member_opens_the_ports_its_lxd_listens_on(lxd: FakeLXD, cluster_pem):
     lxd.be_member("lxd-cluster-0")
     out = ctx().run(ctx().on.update_status(), make_state(leader=True, app=published(cluster_pem)))
-    assert out.opened_ports == {testing.TCPPort(8443)}
+    assert out.opened_ports == {testing.TCPPort(8443), testing.TCPPort(8444)}
+
+
+def test_a_changed_metrics_port_is_the_one_opened(lxd: FakeLXD, cluster_pem):
+    lxd.be_member("lxd-cluster-0")
+    state = make_state(leader=True, app=published(cluster_pem), config={"metrics-port": 9100})
+    state = dataclasses.replace(state, opened_ports={testing.TCPPort(8443), testing.TCPPort(8444)})
+    out = ctx().run(ctx().on.config_changed(), state)
+    assert out.opened_ports == {testing.TCPPort(8443), testing.TCPPort(9100)}
+    assert lxd.config["core.metrics_address"].endswith(":9100")
 
 
 def test_a_unit_that_is_not_a_member_opens_nothing(lxd: FakeLXD, cluster_pem):
