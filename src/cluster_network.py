@@ -9,9 +9,10 @@ import os
 import shutil
 from typing import Any
 
+from lxd_paths import SNAP_LXD_DIR
 from network import FAN_SYSCTL, NETWORK_NAMES, HostFacts, NetworkChoice
 from preseed import POOL_NAME
-from workload import LXD, SNAP_LXD_DIR, LXDError
+from workload import LXD, LXDError
 
 
 def host_facts(lxd: LXD, choice: NetworkChoice, interface: str, underlay: str) -> HostFacts:

@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import shutil
 
 from charmlibs import snap as snapd
 
+from lxd_paths import non_snap_source
 from workload import LXDError, run_command
 
 logger = logging.getLogger(__name__)
 
 SNAP = "lxd"
-SNAP_LXD = "/snap/bin/lxd"  # called by path: /usr/sbin (a shim's place) comes first on Juju's PATH
 INSTALL_TIMEOUT = 900
 RISKS = ("stable", "candidate", "beta", "edge")
 
@@ -71,15 +69,6 @@ def track_of(channel: str) -> str:
     return normalise_channel(channel).split("/", 1)[0]
 
 
-def _is_binary(path: str) -> bool:
-    """An executable LXD binary (ELF), not a shell script such as lxd-installer's shim."""
-    try:
-        with open(os.path.realpath(path), "rb") as f:
-            return f.read(4) == b"\x7fELF"
-    except OSError:
-        return False
-
-
 class LXDSnap:
     """The lxd snap as snapd sees it."""
 
@@ -87,9 +76,9 @@ class LXDSnap:
         try:
             info = snapd.list_one(SNAP)
         except snapd.NotInstalledError:
-            return LXDPackage(self._non_snap_source(), snapd=True)
+            return LXDPackage(non_snap_source(), snapd=True)
         except (snapd.SocketNotFoundError, snapd.ConnectionError):
-            return LXDPackage(self._non_snap_source(), snapd=False)
+            return LXDPackage(non_snap_source(), snapd=False)
         except snapd.Error as e:
             raise SnapError(f"snapd: {e}") from None
         return LXDPackage(
@@ -100,13 +89,6 @@ class LXDSnap:
             version=info.version,
             held=info.hold is not None,
         )
-
-    @staticmethod
-    def _non_snap_source() -> str:
-        found = shutil.which("lxd")
-        if found is None or os.path.realpath(found) == os.path.realpath(SNAP_LXD):
-            return "none"
-        return "deb" if _is_binary(found) else "shim"
 
     def install(self, channel: str, cohort: str = "+") -> None:
         """`snap install lxd --channel=C --cohort=K`: every member from the same snapshot of the channel."""

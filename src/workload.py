@@ -2,8 +2,8 @@
 
 No ops import here: the charm translates Juju events into these calls, and the functional tests
 drive them against real LXD daemons. All failures surface as LXDError carrying LXD's own words.
-pylxd is imported lazily, for writes and rare reads: the cached reads a steady-state hook makes
-(GET /1.0, the member list) go over the socket with the standard library (lxd_socket.py).
+pylxd is imported lazily, for writes: every read goes over the socket with the standard library
+(lxd_socket.py), GET /1.0 and the member list cached for the hook.
 """
 
 from __future__ import annotations
@@ -12,17 +12,16 @@ import base64
 import json
 import logging
 import os
-import shutil
 import ssl
 import subprocess
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
 import devices
 import lxd_socket
+from lxd_paths import default_lxd_dir, lxd_command
 
 if TYPE_CHECKING:
     from adoption import Inventory
@@ -31,9 +30,6 @@ from models import Instance, Member, PendingToken, ServerInfo, TrustedClient
 
 logger = logging.getLogger(__name__)
 
-SNAP_LXD_DIR = "/var/snap/lxd/common/lxd"
-DEB_LXD_DIR = "/var/lib/lxd"
-SNAP_LXD_BIN = "/snap/bin/lxd"
 # Host tool LXD needs for each storage driver (the snap bundles them; a deb LXD uses the host's).
 DRIVER_PACKAGES = {"zfs": "zfsutils-linux", "btrfs": "btrfs-progs", "lvm": "lvm2", "dir": ""}
 JOIN_TIMEOUT = 300  # seconds for one `lxd init --preseed`
@@ -100,21 +96,6 @@ def run_command(argv: list[str], stdin: str | None = None, timeout: int = 120, l
         message = (proc.stderr or proc.stdout).strip().splitlines()
         raise LXDError(message[-1] if message else f"{argv[0]} exited {proc.returncode}")
     return proc.stdout
-
-
-def lxd_command() -> str:
-    """The snap's lxd by path when it is installed: on Ubuntu 24.04 /usr/sbin/lxd may be lxd-installer's
-    shim, and /usr/sbin comes before /snap/bin on the hook's PATH."""
-    return SNAP_LXD_BIN if os.path.exists(SNAP_LXD_BIN) else "lxd"
-
-
-def default_lxd_dir() -> str:
-    """LXD_DIR if set (LXD's own convention), else the snap's or the deb's daemon directory."""
-    if os.environ.get("LXD_DIR"):
-        return os.environ["LXD_DIR"]
-    if Path(SNAP_LXD_DIR).exists() or shutil.which("snap"):
-        return SNAP_LXD_DIR
-    return DEB_LXD_DIR
 
 
 class LXD:
