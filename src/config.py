@@ -158,6 +158,11 @@ def load_config(raw: Mapping[str, object]) -> CharmConfig:
     for key, value in subnets.items():
         if value and not _SUBNET_NAME.match(value):
             raise ConfigError(f"{key} {shown(value)} is not a MAAS subnet name: give the subnet's name in MAAS")
+    if mode != "bridged" and (given := [key for key, value in subnets.items() if value]):
+        raise ConfigError(
+            f"{' and '.join(given)} apply only to network-mode bridged (eth0 on a host bridge): "
+            f"unset {' and '.join(given)}, or set network-mode=bridged"
+        )
 
     access = text("client-access", "own-project")
     if access not in CLIENT_ACCESS:

@@ -51,6 +51,8 @@ BAD_CONFIG = [
     ({"maas-subnet-ipv4": "bad subnet"}, "maas-subnet-ipv4"),
     ({"maas-subnet-ipv6": "lab\nv6"}, "maas-subnet-ipv6"),
     ({"maas-subnet-ipv6": "x" * 254}, "maas-subnet-ipv6"),
+    ({"network-mode": "macvlan", "maas-subnet-ipv4": "lab"}, "maas-subnet-ipv4"),  # bridged only
+    ({"network-mode": "fan", "maas-subnet-ipv6": "lab6"}, "maas-subnet-ipv6"),
     ({"client-access": "root"}, "client-access"),
     ({"client-access": ""}, "client-access"),
     ({"join-token-expiry": ""}, "join-token-expiry"),  # every token expires

@@ -68,6 +68,15 @@ def test_valid_values_are_accepted_and_typed(changes, expected):
         assert getattr(got, field) == value
 
 
+def test_maas_subnets_outside_bridged_mode_name_both_fixes():
+    with pytest.raises(ConfigError) as error:
+        load_config({**DEFAULTS, "network-mode": "managed-bridge", "maas-subnet-ipv4": "a", "maas-subnet-ipv6": "b"})
+    assert str(error.value) == (
+        "maas-subnet-ipv4 and maas-subnet-ipv6 apply only to network-mode bridged (eth0 on a host bridge): "
+        "unset maas-subnet-ipv4 and maas-subnet-ipv6, or set network-mode=bridged"
+    )
+
+
 def test_maas_is_enabled_only_with_a_url():
     assert not load_config(DEFAULTS).maas_enabled
     assert not load_config({**DEFAULTS, "maas-subnet-ipv4": "lab"}).maas_enabled
