@@ -150,8 +150,8 @@ def test_packed_hooks_bootstrap_a_real_lxd_member_and_answer_an_action(packed_ch
     assert refused["failed"] == "lxd-cluster-0 is online: use remove-node, which moves its instances first"
     assert len(json.loads(lab.lxc(member, "cluster", "list", "--format", "json").stdout)) == 1
 
-    # the clash the venv's own pyOpenSSL prevents: without it the distribution's is imported, and
-    # the hook still ends cleanly with the cause in the status (never a hook crash)
+    # the clash the venv's own pyOpenSSL prevents: without it the distribution's is imported when
+    # pylxd is, and the hook still ends cleanly with the cause in the status (never a hook crash)
     broken_dir = tmp_path / "broken"
     shutil.copytree(unit.charm_dir, broken_dir, symlinks=True)
     shutil.rmtree(broken_dir / "venv/OpenSSL")
@@ -164,7 +164,14 @@ def test_packed_hooks_bootstrap_a_real_lxd_member_and_answer_an_action(packed_ch
         storage={"local/0": member.loop},
         config={"storage-driver": "btrfs"},
     )
-    broken.hook("update-status")
+    broken.hook("update-status")  # it only reads LXD (the standard library's socket client): no pylxd
+    assert broken.state["unit-status"][0] == "active", broken.state["unit-status"]
+    assert not any("importing pylxd failed" in line for _, line in broken.state["log"])
+    state = broken.state
+    state["config"]["images-auto-update"] = False  # the leader writes images.auto_update_interval=0
+    broken.write(state)
+    broken.hook("config-changed")
     status, message = broken.state["unit-status"]
     assert status == "blocked" and message.startswith("cannot load pylxd (AttributeError:"), message
     assert any("importing pylxd failed" in line for _, line in broken.state["log"])
+    assert lab.lxc(member, "config", "get", "images.auto_update_interval").stdout.strip() in ("", "6")
