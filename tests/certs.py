@@ -38,8 +38,12 @@ def x509_pem(
     days: tuple[float, float] = (-1, 1),
     key_usage: dict[str, bool] | None = None,
     extended: tuple[str, ...] | None = None,
+    dns: tuple[str, ...] = (),
 ) -> str:
-    """A self-signed certificate valid from days[0] to days[1] around now, with the usages given."""
+    """A self-signed certificate valid from days[0] to days[1] around now, with the usages given;
+    with dns, subject alternative names as LXD gives its own: those DNS names and 127.0.0.1."""
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -76,5 +80,8 @@ def x509_pem(
     if extended is not None:
         oids = [getattr(ExtendedKeyUsageOID, e) for e in extended]
         builder = builder.add_extension(x509.ExtendedKeyUsage(oids), critical=False)
+    if dns:
+        sans = [x509.DNSName(d) for d in dns] + [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     cert = builder.sign(key, hashes.SHA256())
     return cert.public_bytes(serialization.Encoding.PEM).decode()

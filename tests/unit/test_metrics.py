@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import datetime
-
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding, load_pem_private_key
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from fake_lxd import FakeLXD
 
 from metrics import (
@@ -20,28 +16,12 @@ from metrics import (
     trust_metrics_certificate,
     untrust_metrics_certificate,
 )
+from tests.certs import x509_pem
 
 
 def server_pem(*dns: str) -> str:
-    """A certificate as LXD makes its cluster certificate: DNS name of the host, loopback IPs."""
-    key = ec.generate_private_key(ec.SECP384R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lxd")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-    )
-    if dns:
-        import ipaddress
-
-        sans = [x509.DNSName(d) for d in dns] + [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    return builder.sign(key, hashes.SHA384()).public_bytes(Encoding.PEM).decode()
+    """A certificate as LXD makes its cluster certificate: CN lxd, DNS name of the host, loopback IP."""
+    return x509_pem("lxd", dns=dns)
 
 
 def test_the_client_certificate_is_a_client_certificate_whose_key_matches():
