@@ -15,6 +15,7 @@ import os
 import ssl
 import subprocess
 import time
+import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -300,8 +301,10 @@ class LXD:
         return Instance(name, where, status, kind, tuple(ipv4), tuple(ipv6))
 
     def image_exists(self, ref: str) -> bool:
-        """An alias or a (partial) fingerprint of an image in the cluster's image store."""
-        for path in (f"images/aliases/{ref}", f"images/{ref}"):
+        """An alias (images: remote copies bring some such as ubuntu/24.04) or a (partial) fingerprint
+        of an image in the cluster's image store."""
+        quoted = urllib.parse.quote(ref, safe="")
+        for path in (f"images/aliases/{quoted}", f"images/{quoted}"):
             try:
                 self._api("get", path)
                 return True
