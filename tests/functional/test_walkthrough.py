@@ -49,6 +49,12 @@ def test_primer_walkthrough_launch_exec_remove_force_remove(lab):
     assert pinned.ok, pinned.failure
     assert pinned.results["location"] == "lxd-cluster-3"
 
+    # an alias with a slash, as `lxc image copy images:ubuntu/24.04 local: --copy-aliases` makes
+    fingerprint = json.loads(cluster.lxc(0, "image", "list", "--format", "json").stdout)[0]["fingerprint"]
+    cluster.lxc(0, "image", "alias", "create", "distro/busybox", fingerprint)
+    slashed = sim.run_action(0, "launch", name="slashed", image="distro/busybox")
+    assert slashed.ok and slashed.results["status"] == "Running", slashed.failure
+
     # exec in the container on member 3 through the API of member 1 (lab member index 0)
     hostname = cluster.lxc(0, "exec", "pinned", "--", "hostname").stdout.strip()
     assert hostname == "pinned"
