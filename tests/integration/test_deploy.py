@@ -139,6 +139,10 @@ async def test_deploy_three_units_forms_one_cluster(ops_test, charm_path, base):
     assert all(r["state"] == "ONLINE" and r["message"] == "Fully operational" for r in rows)
     for unit in ops_test.model.applications[APP].units:
         assert " of 3 " in unit.workload_status_message and "fully operational" in unit.workload_status_message
+    # every member opened its API and metrics ports for `juju expose`
+    status = json.loads(await juju(ops_test, "status", APP, "--format", "json"))
+    for unit in status["applications"][APP]["units"].values():
+        assert sorted(unit.get("open-ports", [])) == ["8443/tcp", "8444/tcp"], unit
 
 
 async def test_launch_spreads_and_targets(ops_test):
