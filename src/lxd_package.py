@@ -113,7 +113,7 @@ class PackageStep:
             return ops.BlockedStatus(
                 "LXD is not installed and snapd is not available to install it: install snapd, or an LXD package"
             )
-        if self.is_member and self.plan.upgrading:
+        if self.plan.upgrading and self.is_member:  # the databag first: membership costs secret reads
             return ops.BlockedStatus(
                 f"LXD here is not the snap (no snapd, or a deb): it cannot follow snap-channel "
                 f"{self.plan.upgrade_channel}, and the cluster's upgrade waits for it: replace this machine"
