@@ -301,8 +301,8 @@ class LXD:
         return Instance(name, where, status, kind, tuple(ipv4), tuple(ipv6))
 
     def image_exists(self, ref: str) -> bool:
-        """An alias (images: remote copies bring some such as ubuntu/24.04) or a (partial) fingerprint
-        of an image in the cluster's image store."""
+        """An alias or a (partial) fingerprint of an image in the cluster's image store; the reference is
+        one quoted path segment (the socket client sends the URL as given: a space would break it)."""
         quoted = urllib.parse.quote(ref, safe="")
         for path in (f"images/aliases/{quoted}", f"images/{quoted}"):
             try:

@@ -66,6 +66,7 @@ def test_primer_walkthrough_launch_exec_remove_force_remove(lab):
     for params, reason in [
         ({"name": "pinned", "image": "busybox"}, "exists already"),
         ({"name": "x1", "image": "no-such-image"}, "no image"),
+        ({"name": "x3", "image": "no such image?"}, "no image"),  # quoted in the URL, not "cannot reach LXD"
         ({"name": "x2", "image": "busybox", "target": "lxd-cluster-9"}, "no cluster member named"),
         ({"name": "9bad", "image": "busybox"}, "not a valid instance name"),
     ]:
