@@ -104,6 +104,7 @@ class LXD:
 
     def __init__(self, lxd_dir: str | None = None):
         self.lxd_dir = lxd_dir or default_lxd_dir()
+        self.socket = os.path.join(self.lxd_dir, "unix.socket")
         self._client: Any = None
         # GET /1.0 and the member list, read once per hook; any change through this object drops them
         self._cache: dict[str, dict[str, Any]] = {}
@@ -117,12 +118,10 @@ class LXD:
     def client(self) -> Any:
         if self._client is None:
             pylxd = _pylxd()
-            socket = os.path.join(self.lxd_dir, "unix.socket")
             try:
-                self._client = pylxd.Client(endpoint=socket)
+                self._client = pylxd.Client(endpoint=self.socket)
             except Exception as e:  # pylxd raises several types while connecting
-                raise LXDError(f"cannot reach LXD at {socket}: {e}") from None
-            self._cache[_cache_key("", {})] = {"metadata": self._client.host_info}  # pylxd read GET /1.0
+                raise LXDError(f"cannot reach LXD at {self.socket}: {e}") from None
         return self._client
 
     def _get(self, path: str, **params: Any) -> dict[str, Any]:
@@ -139,7 +138,7 @@ class LXD:
         async operation is waited for (unless wait=False) and its failure raised with LXD's own words.
         """
         if method == "get":
-            return lxd_socket.get(os.path.join(self.lxd_dir, "unix.socket"), path, kwargs.get("params"), LXDError)
+            return lxd_socket.get(self.socket, path, kwargs.get("params"), LXDError)
         exceptions = _pylxd().exceptions
         node = self.client.api
         self._cache.clear()
