@@ -31,7 +31,7 @@ def daemon(tmp_path, cluster_pem, monkeypatch):
 
 def settled(
     pem: str, event: str = "update_status", unit: dict | None = None, leader: bool = False, **config: str
-) -> list[str]:
+) -> testing.StatusBase:
     """Runs `event` on member lxd-cluster-1 of a cluster that applied bridged:br0 and published its dir pool."""
     app = published(pem, network="bridged:br0", **{"pool-driver": "dir", "pool-size": "20GiB"})
     checked = {"network-checked": "bridged:br0"} if unit is None else unit
@@ -44,12 +44,12 @@ def settled(
         config={"storage-driver": "dir", **config},
     )
     out = ctx(1).run(getattr(ctx(1).on, event)(), state)
-    return [str(out.unit_status)]
+    return out.unit_status
 
 
 def test_update_status_on_a_member_makes_two_rest_calls(daemon, cluster_pem):
     status = settled(cluster_pem)
-    assert status == [str(testing.ActiveStatus("member lxd-cluster-1 of 3 (database), fully operational"))]
+    assert status == testing.ActiveStatus("member lxd-cluster-1 of 3 (database), fully operational")
     assert daemon == ["GET /1.0", "GET /1.0/cluster/members?recursion=1"]
 
 
@@ -57,7 +57,7 @@ def test_update_status_on_the_leader_only_reads(daemon, cluster_pem):
     """Token lifecycle and client trust are checked, every read over the socket: no pylxd connect (a
     second GET /1.0) and no write."""
     status = settled(cluster_pem, leader=True)
-    assert status == [str(testing.ActiveStatus("member lxd-cluster-1 of 3 (database), fully operational"))]
+    assert status == testing.ActiveStatus("member lxd-cluster-1 of 3 (database), fully operational")
     assert daemon == [
         "GET /1.0",
         "GET /1.0/operations?recursion=1",
