@@ -118,12 +118,19 @@ def formation(cases: list[tuple[int, str]], reps: int) -> list[dict]:
 
 
 # -- 3, 5: whole-process hooks -------------------------------------------------------------------
-def tools_state(sim, uid: int) -> dict:
-    """What Juju's hook tools (tests/packed/hooktools.py) answer unit `uid` of the formed model:
-    its config, leadership, binding, the peer databags it sees and the secrets it can read."""
-    app, unit = sim.app, f"{sim.app}/{uid}"
-    options = yaml.safe_load((ROOT / "config.yaml").read_text())["options"]
-    data = {f"{app}/{o}": dict(sim.units[o].unit_data) for o in sim.units}
+def member_unit(charm_dir: Path, root: Path, sim, uid: int) -> PackedUnit:
+    """Unit `uid` of the formed model as Juju's hook tools (tests/packed/hooktools.py) answer it: its
+    leadership, config, binding (PackedUnit's defaults), the peer databags it sees, the secrets it can
+    read and the ports its earlier hooks opened."""
+    app = sim.app
+    unit = PackedUnit(
+        charm_dir,
+        root,
+        unit=f"{app}/{uid}",
+        leader=uid == sim.leader,
+        address=sim.address_for_unit(uid),
+        config=sim.config,
+    )
     secrets = {}
     owned = [(sid, None, s) for sid, s in sim.app_secrets.items()]
     for sid, owner, secret in owned + [(sid, o, s) for sid, (o, s) in sim.unit_secrets.items()]:
@@ -135,22 +142,14 @@ def tools_state(sim, uid: int) -> dict:
             "revisions": [dict(secret.latest_content)],
             "grants": sorted({name for names in secret.remote_grants.values() for name in names}),
         }
-    return {
-        "leader": uid == sim.leader,
-        "config": {**{k: v["default"] for k, v in options.items() if "default" in v}, **sim.config},
-        "bindings": {"cluster": sim.address_for_unit(uid), "lxd-cluster": sim.address_for_unit(uid)},
-        "relations": {
-            "1": {
-                "endpoint": "cluster",
-                "remote-app": app,
-                "units": [f"{app}/{o}" for o in sim.units if o != uid],
-                "data": {**data, app: dict(sim.app_data)},
-            }
-        },
-        "ports": ["8443/tcp", "8444/tcp"],  # opened by the member's earlier hooks (default ports)
-        **{"storage": {}, "secrets": secrets, "action": {}, "log": [], "calls": []},
-        **{"unknown": [], "refused": [], "unit-status-history": [], "unit": unit},
-    }
+    bags = {f"{app}/{o}": dict(sim.units[o].unit_data) for o in sim.units}
+    state = unit.state
+    state["relations"]["0"].update(
+        units=[f"{app}/{o}" for o in sim.units if o != uid], data={**bags, app: dict(sim.app_data)}
+    )
+    state.update(secrets=secrets, ports=["8443/tcp", "8444/tcp"])  # the default ports
+    unit.write(state)
+    return unit
 
 
 def charm_dirs(work: Path) -> tuple[Path, Path]:
@@ -170,35 +169,34 @@ def charm_dirs(work: Path) -> tuple[Path, Path]:
     return ours, bare
 
 
-def dispatch(charm_dir: Path, work: Path, state: dict, lxd_dir: str) -> tuple[float, int, dict]:
-    """One update-status hook as Juju runs it, with Juju's hook tools emulated (tests/packed/hooktools.py)
-    from `state`: seconds, peak RSS (KiB) of the process, and the tools' state afterwards."""
-    unit = PackedUnit(charm_dir, work / "tools" / charm_dir.name, unit=state["unit"], address="127.0.0.1")
+def dispatch(unit: PackedUnit, state: dict, lxd_dir: str) -> tuple[float, int, dict]:
+    """One update-status hook as Juju runs it, the hook tools answering from `state`: seconds, peak
+    RSS (KiB) of the process, and the tools' state afterwards."""
     unit.write(state)
-    env = unit.env("hooks/update-status", LXD_DIR=lxd_dir, PYTHONPATH=f"{charm_dir / 'lib'}:{charm_dir / 'src'}")
+    env = unit.env(
+        "hooks/update-status", LXD_DIR=lxd_dir, PYTHONPATH=f"{unit.charm_dir / 'lib'}:{unit.charm_dir / 'src'}"
+    )
     with tempfile.NamedTemporaryFile("r") as rss:
         t0 = time.monotonic()  # GNU time adds ~1 ms to both sides alike
         subprocess.run(
-            ["/usr/bin/time", "-f", "%M", "-o", rss.name, sys.executable, str(charm_dir / "src/charm.py")],
+            ["/usr/bin/time", "-f", "%M", "-o", rss.name, sys.executable, str(unit.charm_dir / "src/charm.py")],
             env=env,
             check=True,
             capture_output=True,
-            cwd=charm_dir,
+            cwd=unit.charm_dir,
         )
         seconds = time.monotonic() - t0
         return seconds, int(rss.read().strip().splitlines()[-1]), unit.state
 
 
-def tool_call_seconds(tools: Path, state: dict, calls: int = 20) -> float:
+def tool_call_seconds(unit: PackedUnit, calls: int = 20) -> float:
     """Median seconds of one emulated hook-tool call (`is-leader`) here: what each call of a hook costs
     in this benchmark (Juju's own tools cost something else: a jujuc process and a call to the agent)."""
-    state_file = tools.parent / "state.json"
-    state_file.write_text(json.dumps(state))
-    env = {"PATH": f"{tools}:/usr/bin:/bin", "HOOKTOOLS_STATE": str(state_file), "JUJU_UNIT_NAME": state["unit"]}
+    env = unit.env("hooks/update-status")
     times = []
     for _ in range(calls):
         t0 = time.monotonic()
-        subprocess.run([str(tools / "is-leader"), "--format=json"], env=env, check=True, capture_output=True)
+        subprocess.run([str(unit.tools / "is-leader"), "--format=json"], env=env, check=True, capture_output=True)
         times.append(time.monotonic() - t0)
     return med(times)
 
@@ -255,20 +253,21 @@ def hooks_and_launch(reps: int) -> dict:
         work = Path(tmp)
         ours, bare = charm_dirs(work)
         uid = next(u for u in sim.units if u != sim.leader)
-        member, bare_state = tools_state(sim, uid), {**tools_state(sim, uid), "relations": {}, "config": {}}
-        bare_state["unit"] = "bare/0"
+        member = member_unit(ours, work / "juju-member", sim, uid)
+        plain = PackedUnit(bare, work / "juju-bare", unit="bare/0", leader=False, address=sim.address_for_unit(uid))
+        member_state, bare_state = member.state, plain.state
         member_dir = str(lb.members[uid].lxd_dir)
         ours_t, bare_t, rss = [], [], []
         for _ in range(10):
-            t, _, bare_after = dispatch(bare, work, bare_state, member_dir)
+            t, _, bare_after = dispatch(plain, bare_state, member_dir)
             bare_t.append(t)
-            t, r, after = dispatch(ours, work, member, member_dir)
+            t, r, after = dispatch(member, member_state, member_dir)
             assert after["unit-status"][0] == "active" and not after["unknown"] + after["refused"], after
             ours_t.append(t)
             rss.append(r)
         out["cold_start_status"] = after["unit-status"][1]
         out["hook_tool_calls"] = {"charm": [c[0] for c in after["calls"]], "bare": [c[0] for c in bare_after["calls"]]}
-        out["hook_tool_seconds"] = tool_call_seconds(work / "tools" / ours.name / "tools", member)
+        out["hook_tool_seconds"] = tool_call_seconds(member)
         out["cold"] = {"charm": ours_t, "bare": bare_t}
         out["hook_rss_kib"] = max(rss)
     out["join_rss_kib"] = rss_of_child(JOIN_RSS)
