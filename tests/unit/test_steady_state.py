@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import ops
 import pytest
 from lxd_standin import serve
 from ops import testing
@@ -31,7 +32,7 @@ def daemon(tmp_path, cluster_pem, monkeypatch):
 
 def settled(
     pem: str, event: str = "update_status", unit: dict | None = None, leader: bool = False, **config: str
-) -> testing.StatusBase:
+) -> ops.StatusBase:
     """Runs `event` on member lxd-cluster-1 of a cluster that applied bridged:br0 and published its dir pool."""
     app = published(pem, network="bridged:br0", **{"pool-driver": "dir", "pool-size": "20GiB"})
     checked = {"network-checked": "bridged:br0"} if unit is None else unit
