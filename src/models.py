@@ -124,6 +124,7 @@ class ServerInfo:
     clustered: bool
     server_name: str
     certificate: str  # PEM; the cluster certificate once clustered
+    pid: int = 0  # the daemon's process (server_pid): its /proc/PID/net is the network it makes bridges in
 
     def supports(self, extension: str) -> bool:
         return extension in self.api_extensions

@@ -177,6 +177,7 @@ class LXD:
             clustered=bool(env.get("server_clustered")),
             server_name=str(env.get("server_name", "")),
             certificate=str(env.get("certificate", "")),
+            pid=int(env.get("server_pid") or 0),  # shared/api/server.go ServerPid, in 5.0.2, 5.21.7 and 6.9
         )
 
     def network_type(self, name: str) -> str | None:

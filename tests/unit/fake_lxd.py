@@ -97,6 +97,7 @@ class FakeLXD:
         self.metrics_certs: dict[str, dict[str, str]] = {}  # fingerprint -> certificate row (type metrics)
         self.warnings: list[dict[str, Any]] = []
         self.lxd_dir = "/nonexistent-lxd-dir"
+        self.pid = 0  # the daemon's server_pid (0: unknown, the host network is read from /proc/self)
         self.standalone = Inventory()  # what the daemon holds before it is clustered (fresh: nothing)
         self.created_pools: list[tuple[str, str, dict[str, str]]] = []
         self.profile_devices: dict[str, dict[str, str]] = {}  # the default profile's devices
@@ -118,6 +119,7 @@ class FakeLXD:
             self.clustered,
             self.server_name or "none",
             self.certificate,
+            self.pid,
         )
 
     def network_type(self, name: str) -> str | None:
