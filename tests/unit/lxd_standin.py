@@ -60,7 +60,10 @@ def serve(directory: Path, pem: str, requests: list[str]) -> _Server:
             doc = {"/1.0": server_doc, "/1.0/cluster/members": members, **networks, **collections}.get(path)
             if path.startswith("/1.0/instances"):
                 doc = instances_get(path, urllib.parse.parse_qs(query))
-            elif path.startswith("/1.0/operations/") and path.endswith("/wait"):
+                if isinstance(doc, str):
+                    self.answer({"type": "error", "error_code": 400, "error": doc}, 400)
+                    return
+            elif path.startswith("/1.0/operations/") and path.endswith("/wait"):  # lxd-5.0.2 lxd/operations.go:854
                 doc = {"id": path.split("/")[3], "status": "Success", "status_code": 200, "err": ""}
             self.answer(
                 {"type": "sync", "status_code": 200, "metadata": doc}
@@ -104,12 +107,15 @@ def serve(directory: Path, pem: str, requests: list[str]) -> _Server:
         def log_message(self, *args) -> None:
             pass
 
-    def instances_get(path: str, query: dict[str, list[str]]) -> dict | list | None:
-        """As LXD's ProjectParams: `project` (default: default) or `all-projects`, never both
-        (lxd-6.9 lxd/request/parse.go:14-26); rows carry their `project` (shared/api/instance.go:126)."""
+    def instances_get(path: str, query: dict[str, list[str]]) -> dict | list | str | None:
+        """As LXD's ProjectParams: `project` (default: default) or `all-projects`, both is a 400 (its
+        words returned here) (lxd-6.9 lxd/request/parse.go:14-26); rows carry their `project` (lxd-6.9
+        shared/api/instance.go:126)."""
         project = query.get("project", ["default"])[0]
-        everywhere = query.get("all-projects", [""])[0] in ("1", "true")  # shared.IsTrue
-        if path == "/1.0/instances":
+        everywhere = query.get("all-projects", [""])[0].lower() in ("1", "true", "yes", "on")  # shared.IsTrue
+        if everywhere and "project" in query:
+            return "Cannot specify a project when requesting all projects"
+        if path == "/1.0/instances":  # with recursion=1, as workload.LXD asks
             return [i for i in instances if everywhere or i["project"] == project]
         name = path.split("/")[3]
         row = next((i for i in instances if (i["project"], i["name"]) == (project, name)), None)
