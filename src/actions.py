@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 from collections.abc import Callable
 from dataclasses import replace
@@ -74,7 +75,7 @@ class ClusterActions:
                 raise ActionError(f"no cluster group named {request.target[1:]!r}")
         elif request.target:
             check_known_member(request.target, [m.server_name for m in members])
-        if any(i.name == request.name for i in self.lxd.instances()):
+        if any((i.project, i.name) == ("default", request.name) for i in self.lxd.instances()):  # it launches there
             raise ActionError(f"an instance named {request.name} exists already: choose another name")
         if not request.remote and not self.lxd.image_exists(request.image):
             raise ActionError(
@@ -103,14 +104,14 @@ class ClusterActions:
                 "which moves its instances and leaves the cluster"
             )
         names = [m.server_name for m in members]
-        on_member = [i.name for i in self.lxd.instances(location=name)] if name in names else []
-        check_removal(name, names, on_member, event.params)
-        before = sorted(i.name for i in self.lxd.instances())
+        on_member = self.lxd.instances(location=name) if name in names else []  # of every project
+        check_removal(name, names, [i.ref for i in on_member], event.params)
+        before = sorted(i.ref for i in self.lxd.instances())
         moved = move_off(self.lxd, name, on_member, event.log, members=members) if on_member else {}
         event.log(f"removing {name} from the cluster")
         self.lxd.remove_member(name)
         self._record_removed(name)
-        after = sorted(i.name for i in self.lxd.instances())
+        after = sorted(i.ref for i in self.lxd.instances())
         lost = sorted(set(before) - set(after))
         event.set_results(
             {
@@ -134,7 +135,7 @@ class ClusterActions:
         row = next(m for m in members if m.server_name == name)
         if row.status == "Online":
             raise ActionError(f"{name} is online: use remove-node, which moves its instances first")
-        lost = sorted(i.name for i in self.lxd.instances(location=name))
+        lost = sorted(i.ref for i in self.lxd.instances(location=name))
         event.log(f"force-removing {name} ({row.status}: {row.message})")
         self.lxd.remove_member(name, force=True)
         self._record_removed(name)
@@ -157,12 +158,14 @@ class ClusterActions:
 
     def cluster_list(self, event: ops.ActionEvent) -> None:
         members = self._require_member()
+        counts = collections.Counter(i.location for i in self.lxd.instances())  # of every project
         rows = [
             {
                 "name": m.server_name,
                 "url": m.url,
                 "database": m.database_role,
                 "state": m.status.upper(),
+                "instances": str(counts[m.server_name]),
                 "message": m.message,
             }
             for m in members
@@ -216,7 +219,7 @@ class ClusterActions:
             {
                 "name": name,
                 "state": row.status.upper(),
-                "instances": ", ".join(f"{i.name} ({i.status})" for i in instances) or "none",
+                "instances": ", ".join(f"{i.ref} ({i.status})" for i in instances) or "none",
             }
         )
 

@@ -1,4 +1,5 @@
-"""Scale-in: move a member's instances to the emptiest online members that stay, then leave the cluster.
+"""Scale-in: move a member's instances, of every project, to the emptiest online members that stay, then
+leave the cluster.
 
 A departure never strands an instance. The departing member is marked leaving in LXD's own
 database first (every member sees it at once, unlike a Juju databag), so no other departing unit
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from action_checks import ActionError
-from models import Member
+from models import Instance, Member
 from workload import LEAVING_KEY, LXD, LXDError
 
 logger = logging.getLogger(__name__)
@@ -53,13 +54,14 @@ def leave(lxd: LXD, name: str, planned: int | None = None, app: str = "", now: f
         lxd.mark_leaving(name, "leaving")
     blocked = _recent_failures(mine.leaving, now)
     for _ in range(MOVE_ROUNDS):
-        left = [i.name for i in lxd.instances(location=name)]
+        left = lxd.instances(location=name)  # of every project
         if not left:
             break
-        if set(blocked) & set(left):
+        stuck = sorted(set(blocked) & {i.ref for i in left})
+        if stuck:
             again = time.strftime("%H:%M:%S UTC", time.gmtime(max(blocked.values()) + RETRY_MOVE_AFTER))
             raise LeaveError(
-                f"{', '.join(sorted(set(blocked) & set(left)))} could not move (LXD's words in juju debug-log); "
+                f"{', '.join(stuck)} could not move (LXD's words in juju debug-log); "
                 f"not stopped again before {again} (at once after `lxc cluster unset {name} {LEAVING_KEY}`)"
             )
         staying = targets(lxd.members(), name)
@@ -73,7 +75,7 @@ def leave(lxd: LXD, name: str, planned: int | None = None, app: str = "", now: f
         try:
             move_off(lxd, name, left, logger.info, eligible=lambda m, ok=staying: m.server_name in ok)
         except MoveFailed as e:
-            failed = str(e).split(" ", 1)[0]
+            failed = str(e).split(" ", 1)[0]  # its ref: no space in a project or instance name
             lxd.mark_leaving(name, f"leaving {failed}@{int(now)}")
             raise LeaveError(str(e)) from None
     lxd.remove_member(name)
@@ -84,7 +86,7 @@ def advice(name: str, unit: str, error: Exception) -> str:
     """What the operator sees when a leave failed: what happened and what to do next."""
     return (
         f"cannot leave the cluster: {error}; {name} stays a member with its instances. Fix: make room on "
-        f"another member or move/delete the instance by hand (lxc move NAME --target MEMBER), then "
+        f"another member or move/delete the instance by hand (lxc move NAME --target MEMBER [--project P]), then "
         f"`juju resolve {unit}`; Juju holds the removal until this hook succeeds"
     )
 
@@ -97,12 +99,13 @@ def targets(members: list[Member], name: str) -> set[str]:
 def move_off(
     lxd: LXD,
     name: str,
-    instances: list[str],
+    instances: list[Instance],
     log: Callable[[str], object],
     members: list[Member] | None = None,
     eligible: Callable[[Member], bool] = lambda m: True,
 ) -> dict[str, str]:
-    """Move instances off member `name`, each to the eligible online member with fewest instances.
+    """Move instances (of any project) off member `name`, each to the eligible online member with the
+    fewest instances of all projects; returns each instance's ref -> its new member.
 
     The member list is read again before each move: a member marked leaving meanwhile is skipped.
     """
@@ -115,37 +118,39 @@ def move_off(
             if other.location in counts:
                 counts[other.location] += 1
         target = pick_target(counts)
-        log(f"moving {instance} from {name} to {target}")
+        log(f"moving {instance.ref} from {name} to {target}")
         move_instance(lxd, instance, name, target, log)
-        moved[instance] = target
+        moved[instance.ref] = target
     return moved
 
 
-def move_instance(lxd: LXD, instance: str, source: str, target: str, log: Callable[[str], object]) -> None:
-    """Stop, move, start; if the move or the start fails, the instance goes back and runs where it was."""
-    running = lxd.instance(instance).status == "Running"
+def move_instance(lxd: LXD, instance: Instance, source: str, target: str, log: Callable[[str], object]) -> None:
+    """Stop, move, start, in its project; if the move or the start fails, the instance goes back and
+    runs where it was."""
+    name, project, ref = instance.name, instance.project, instance.ref
+    running = lxd.instance(name, project).status == "Running"
     if running:
-        lxd.set_instance_state(instance, "stop")
+        lxd.set_instance_state(name, "stop", project)
     try:
-        lxd.migrate(instance, target)
+        lxd.migrate(name, target, project)
     except LXDError as e:
         _restart(lxd, instance, running)
-        raise MoveFailed(f"{instance} cannot move to {target}: {e}; it {_where(running, source)}") from None
+        raise MoveFailed(f"{ref} cannot move to {target}: {e}; it {_where(running, source)}") from None
     if not running:
         return
     try:
-        lxd.set_instance_state(instance, "start")
+        lxd.set_instance_state(name, "start", project)
     except LXDError as e:
-        log(f"{instance} does not start on {target} ({e}): moving it back to {source}")
+        log(f"{ref} does not start on {target} ({e}): moving it back to {source}")
         try:
-            lxd.migrate(instance, source)
-            lxd.set_instance_state(instance, "start")
+            lxd.migrate(name, source, project)
+            lxd.set_instance_state(name, "start", project)
         except LXDError as back:
             raise MoveFailed(
-                f"{instance} cannot start on {target}: {e}; moving it back to {source} failed too ({back}): "
-                f"it is stopped on {lxd.instance(instance).location}"
+                f"{ref} cannot start on {target}: {e}; moving it back to {source} failed too ({back}): "
+                f"it is stopped on {lxd.instance(name, project).location}"
             ) from None
-        raise MoveFailed(f"{instance} cannot start on {target}: {e}; it {_where(True, source)}") from None
+        raise MoveFailed(f"{ref} cannot start on {target}: {e}; it {_where(True, source)}") from None
 
 
 def pick_target(counts: Mapping[str, int]) -> str:
@@ -155,12 +160,12 @@ def pick_target(counts: Mapping[str, int]) -> str:
     return min(sorted(counts), key=lambda m: counts[m])
 
 
-def _restart(lxd: LXD, instance: str, running: bool) -> None:
+def _restart(lxd: LXD, instance: Instance, running: bool) -> None:
     if running:
         try:
-            lxd.set_instance_state(instance, "start")
+            lxd.set_instance_state(instance.name, "start", instance.project)
         except LXDError as e:
-            logger.error("%s did not start again after a failed move: %s", instance, e)
+            logger.error("%s did not start again after a failed move: %s", instance.ref, e)
 
 
 def _where(running: bool, source: str) -> str:

@@ -124,6 +124,7 @@ class ServerInfo:
     clustered: bool
     server_name: str
     certificate: str  # PEM; the cluster certificate once clustered
+    pid: int = 0  # the daemon's process (server_pid): its /proc/PID/net is the network it makes bridges in
 
     def supports(self, extension: str) -> bool:
         return extension in self.api_extensions
@@ -192,6 +193,13 @@ class Instance:
     type: str = "container"
     ipv4: tuple[str, ...] = ()
     ipv6: tuple[str, ...] = ()
+    project: str = "default"  # two projects may each hold an instance of the same name
+
+    @property
+    def ref(self) -> str:
+        """How the charm names it: `name` in the default project, `project/name` elsewhere (LXD refuses
+        a slash or a space in a project name: lxd-5.0.2 lxd/api_project.go:1154-1160)."""
+        return self.name if self.project == "default" else f"{self.project}/{self.name}"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -74,6 +74,8 @@ class HostFacts:
     dnsmasq: bool = True  # LXD's DHCP/DNS for a managed bridge (the snap bundles it)
     firewall: bool = True  # iptables or nft, for the managed bridge's NAT (the snap bundles them)
     fan: bool = False  # the kernel has the fan overlay
+    # IPv4 routes and addresses on this host, (CIDR, how to name it), but the charm's own bridge's
+    in_use: tuple[tuple[str, str], ...] = ()
 
 
 def missing(choice: NetworkChoice, facts: HostFacts) -> str:
@@ -88,6 +90,12 @@ def missing(choice: NetworkChoice, facts: HostFacts) -> str:
         return (
             "network-mode macvlan needs the interface carrying the cluster binding address, and Juju "
             "names none here: choose network-mode managed-bridge"
+        )
+    if choice.mode == "managed-bridge" and (clash := overlapping(choice.subnet, facts.in_use)):
+        return (
+            f"managed-bridge-subnet {choice.subnet} overlaps {', '.join(clash)} on this host: the bridge "
+            "would cut the host off from that network; set managed-bridge-subnet to a subnet no member "
+            "uses, or auto (LXD picks a free one)"
         )
     if choice.mode == "managed-bridge":
         needs = (("dnsmasq", facts.dnsmasq), ("iptables or nftables", facts.firewall))
@@ -106,6 +114,14 @@ def missing(choice: NetworkChoice, facts: HostFacts) -> str:
         if not facts.underlay or ipaddress.ip_network(facts.underlay, strict=False).version != 4:
             return "network-mode fan needs an IPv4 subnet on the cluster binding: choose another network-mode"
     return ""
+
+
+def overlapping(subnet: str, in_use: tuple[tuple[str, str], ...]) -> list[str]:
+    """The names of the routes and addresses a managed bridge's subnet (gateway/prefix) overlaps."""
+    if subnet == "auto":
+        return []
+    bridge = ipaddress.IPv4Interface(subnet).network
+    return [name for cidr, name in in_use if bridge.overlaps(ipaddress.IPv4Network(cidr))]
 
 
 def parse_choice(key: str) -> tuple[str, str]:

@@ -177,6 +177,7 @@ class LXD:
             clustered=bool(env.get("server_clustered")),
             server_name=str(env.get("server_name", "")),
             certificate=str(env.get("certificate", "")),
+            pid=int(env.get("server_pid") or 0),  # shared/api/server.go ServerPid, in 5.0.2, 5.21.7 and 6.9
         )
 
     def network_type(self, name: str) -> str | None:
@@ -281,15 +282,30 @@ class LXD:
 
     # -- instances -------------------------------------------------------------------------
     def instances(self, location: str | None = None) -> list[Instance]:
-        rows = self._api("get", "instances", params={"recursion": 1})["metadata"] or []
+        """The instances of every project, each with its project: a client's own project holds instances
+        as `default` does, and LXD refuses to remove a member holding any of any project ("Node still has
+        the following containers": lxd-5.0.2 lxd/db/node.go:912-919; lxd-6.9 :915-920 says instances).
+        `all-projects` has API extension instance_all_projects, in every LXD this charm runs on (4.0.9,
+        5.0.2, 5.21.7, 6.9; lxd-5.0.2 lxd/instances_get.go:272, lxd-6.9 lxd/request/parse.go:16); an
+        LXD without it ignores the parameter and lists the default project's."""
+        params = {"recursion": 1, "all-projects": "true"}
+        rows = self._api("get", "instances", params=params)["metadata"] or []
         found = [
-            Instance(r["name"], r.get("location", ""), r.get("status", ""), r.get("type", "container")) for r in rows
+            Instance(
+                r["name"],
+                r.get("location", ""),
+                r.get("status", ""),
+                r.get("type", "container"),
+                project=r.get("project") or "default",
+            )
+            for r in rows
         ]
         return [i for i in found if location is None or i.location == location]
 
-    def instance(self, name: str) -> Instance:
-        meta = self._api("get", f"instances/{name}")["metadata"]
-        state = self._api("get", f"instances/{name}/state")["metadata"] or {}
+    def instance(self, name: str, project: str = "default") -> Instance:
+        params = {"project": project}
+        meta = self._api("get", f"instances/{name}", params=params)["metadata"]
+        state = self._api("get", f"instances/{name}/state", params=params)["metadata"] or {}
         ipv4, ipv6 = [], []
         for nic, net in (state.get("network") or {}).items():
             if nic == "lo":
@@ -297,7 +313,7 @@ class LXD:
             for addr in net.get("addresses") or []:
                 (ipv4 if addr.get("family") == "inet" else ipv6).append(addr["address"])
         where, status, kind = meta.get("location", ""), meta.get("status", ""), meta.get("type", "container")
-        return Instance(name, where, status, kind, tuple(ipv4), tuple(ipv6))
+        return Instance(name, where, status, kind, tuple(ipv4), tuple(ipv6), project)
 
     def image_exists(self, ref: str) -> bool:
         """An alias or a (partial) fingerprint of an image in the cluster's image store; the reference is
@@ -326,13 +342,18 @@ class LXD:
         self._api("put", f"instances/{name}/state", json={"action": "start", "timeout": 30})
         return self.instance(name)
 
-    def set_instance_state(self, name: str, action: str) -> None:
-        """start or stop (forced) an instance, wherever it is."""
-        self._api("put", f"instances/{name}/state", json={"action": action, "timeout": 30, "force": action == "stop"})
+    def set_instance_state(self, name: str, action: str, project: str = "default") -> None:
+        """start or stop (forced) an instance of project, wherever it is."""
+        request = {"action": action, "timeout": 30, "force": action == "stop"}
+        self._api("put", f"instances/{name}/state", json=request, params={"project": project})
 
-    def migrate(self, name: str, target: str) -> None:
-        """Move a stopped instance to member target (works on every driver and with bridged NICs)."""
-        self._api("post", f"instances/{name}", json={"name": name, "migration": True}, params={"target": target})
+    def migrate(self, name: str, target: str, project: str = "default") -> None:
+        """Move a stopped instance of project to member target (works on every driver and with bridged NICs).
+
+        The server administrator may target a member even in a restricted project (lxd-5.0.2
+        lxd/project/permissions.go:1474-1476; lxd-6.9 lxd/project/limits/permissions.go:1586-1588)."""
+        params = {"target": target, "project": project}
+        self._api("post", f"instances/{name}", json={"name": name, "migration": True}, params=params)
 
     # -- lxd init --------------------------------------------------------------------------
     def apply_preseed(self, preseed: dict[str, Any], timeout: int = JOIN_TIMEOUT) -> None:
@@ -363,7 +384,7 @@ class LXD:
             p["name"] for p in names("profiles") if p["name"] != "default" or p.get("devices") or p.get("config")
         )
         return Inventory(
-            instances=tuple(i["name"] for i in names("instances")),
+            instances=tuple(i.ref for i in self.instances()),  # a joiner's project instances are erased too
             images=images,
             pools=tuple(p["name"] for p in names("storage-pools")),
             profiles=profiles,

@@ -76,6 +76,31 @@ def test_managed_bridge_gives_dhcp_addresses_per_member_and_nat_to_the_other_mem
         assert pings(cluster, f"c{uid}", other), f"c{uid} cannot reach {other} through its member's NAT"
 
 
+def test_a_managed_bridge_subnet_inside_the_members_own_network_is_refused_before_lxd_sees_it(lab):
+    """Issue 23.4: the member's lab0 (NET.11/24) is in the network namespace LXD runs in, where the
+    bridge would be made; the charm reads it there (/proc/<server_pid>/net), not in its own."""
+    member = lab.up(1)[0]
+    clash = f"{lab.net}.254/24"
+    sim = charm_sim(lab, {"storage-driver": "dir", "network-mode": "managed-bridge", "managed-bridge-subnet": clash})
+    sim.deploy(1)
+    sim.settle()
+    assert sim.units[0].status.message == (
+        f"managed-bridge-subnet {clash} overlaps address {member.address} (lab0), route {lab.net}.0/24 (lab0) on "
+        "this host: the bridge would cut the host off from that network; set managed-bridge-subnet to a subnet "
+        "no member uses, or auto (LXD picks a free one)"
+    )
+    assert lab.lxc(member, "cluster", "list", check=False).returncode != 0  # not even bootstrapped
+    a, b, c = lab.net.split(".")
+    free = f"{a}.{b}.{int(c) + 100}.1/24"
+    sim.set_config(**{"managed-bridge-subnet": free})
+    sim.settle()
+    assert sim.units[0].status.name == "active", sim.units[0].status
+    sim.set_config(**{"managed-bridge-subnet": clash})  # after deploy: blocked, the bridge keeps its subnet
+    sim.settle()
+    assert f"managed-bridge-subnet {clash} overlaps address {member.address}" in sim.units[0].status.message
+    assert lab.lxc(member, "network", "get", "lxdbr0", "ipv4.address").stdout.strip() == free
+
+
 def test_options_after_deploy_apply_cluster_wide_or_block_with_the_reason(lab):
     cluster = form(lab, 2, driver="dir")
     sim = cluster.sim

@@ -83,9 +83,9 @@ class FakeLXD:
         self.tokens: dict[str, str] = {}
         self.wiped: list[str] = []
         self.removed: list[tuple[str, bool]] = []
-        self.moves: list[tuple[str, str]] = []  # every migration (a rollback is a move back)
-        self.unstartable: set[tuple[str, str]] = set()  # (instance, member) where it cannot start
-        self.unmovable: dict[str, str] = {}  # instance -> LXD's words when a migration is refused
+        self.moves: list[tuple[str, str]] = []  # every migration, (instance ref, member); a rollback is a move back
+        self.unstartable: set[tuple[str, str]] = set()  # (instance ref, member) where it cannot start
+        self.unmovable: dict[str, str] = {}  # instance ref -> LXD's words when a migration is refused
         self.on_migrate: list = []  # callables run before each migration (another unit acting meanwhile)
         self.calls: list[str] = []
         self.fail_next_preseed = ""
@@ -97,6 +97,7 @@ class FakeLXD:
         self.metrics_certs: dict[str, dict[str, str]] = {}  # fingerprint -> certificate row (type metrics)
         self.warnings: list[dict[str, Any]] = []
         self.lxd_dir = "/nonexistent-lxd-dir"
+        self.pid = 0  # the daemon's server_pid (0: unknown, the host network is read from /proc/self)
         self.standalone = Inventory()  # what the daemon holds before it is clustered (fresh: nothing)
         self.created_pools: list[tuple[str, str, dict[str, str]]] = []
         self.profile_devices: dict[str, dict[str, str]] = {}  # the default profile's devices
@@ -118,6 +119,7 @@ class FakeLXD:
             self.clustered,
             self.server_name or "none",
             self.certificate,
+            self.pid,
         )
 
     def network_type(self, name: str) -> str | None:
@@ -194,6 +196,7 @@ class FakeLXD:
 
     def remove_member(self, name: str, force: bool = False) -> None:
         self.calls.append("remove_member")
+        # as LXD: instances of every project count, named without their project (lxd-5.0.2 lxd/db/node.go:912-919)
         if not force and any(i.location == name for i in self.instance_rows):
             names = ", ".join(i.name for i in self.instance_rows if i.location == name)
             raise LXDError(f"Node still has the following containers: {names}")
@@ -214,10 +217,20 @@ class FakeLXD:
         return name in self.groups
 
     def instances(self, location: str | None = None) -> list[Instance]:
+        """Of every project, as workload.LXD.instances lists them."""
         return [i for i in self.instance_rows if location is None or i.location == location]
 
-    def instance(self, name: str) -> Instance:
-        return next(i for i in self.instance_rows if i.name == name)
+    def instance(self, name: str, project: str = "default") -> Instance:
+        found = [i for i in self.instance_rows if (i.project, i.name) == (project, name)]
+        if not found:
+            raise LXDError("Instance not found")  # as LXD, asked in the wrong project
+        return found[0]
+
+    def _replace(self, name: str, project: str, **changes: str) -> None:
+        self.instance_rows = [
+            dataclasses.replace(i, **changes) if (i.project, i.name) == (project, name) else i
+            for i in self.instance_rows
+        ]
 
     def image_exists(self, ref: str) -> bool:
         return ref in self.images
@@ -229,24 +242,24 @@ class FakeLXD:
         self.instance_rows.append(instance)
         return instance
 
-    def migrate(self, name: str, target: str) -> None:
+    def migrate(self, name: str, target: str, project: str = "default") -> None:
         self.calls.append("migrate")
         for hook in self.on_migrate:
             hook(self, name, target)
-        if name in self.unmovable:
-            raise LXDError(self.unmovable[name])
-        if self.instance(name).status == "Running":
+        instance = self.instance(name, project)
+        if instance.ref in self.unmovable:
+            raise LXDError(self.unmovable[instance.ref])
+        if instance.status == "Running":
             raise LXDError("Instance must be stopped to be moved statelessly")
-        self.moves.append((name, target))
-        self.instance_rows = [i if i.name != name else Instance(i.name, target, i.status) for i in self.instance_rows]
+        self.moves.append((instance.ref, target))
+        self._replace(name, project, location=target)
 
-    def set_instance_state(self, name: str, action: str) -> None:
+    def set_instance_state(self, name: str, action: str, project: str = "default") -> None:
         self.calls.append("set_instance_state")
-        instance = self.instance(name)
-        if action == "start" and (name, instance.location) in self.unstartable:
+        instance = self.instance(name, project)
+        if action == "start" and (instance.ref, instance.location) in self.unstartable:
             raise LXDError('Failed to start device "eth1": Parent device "onlyhere" doesn\'t exist')
-        status = "Running" if action == "start" else "Stopped"
-        self.instance_rows = [i if i.name != name else Instance(i.name, i.location, status) for i in self.instance_rows]
+        self._replace(name, project, status="Running" if action == "start" else "Stopped")
 
     def mark_leaving(self, name: str, value: str) -> None:
         self.calls.append("mark_leaving")

@@ -79,6 +79,66 @@ def test_remove_node_moves_instances_when_asked_and_loses_none(member, cluster_p
     assert results["lost"] == "none" and results["instances-after"] == results["instances-before"] == 3
 
 
+def test_remove_node_sees_and_moves_the_instances_of_every_project(member, cluster_pem):
+    """A client's own project counts: the refusal names its instances as project/name, and evacuate
+    moves each within its project; `web` exists in two projects, and both are kept."""
+    member.instance_rows = [
+        Instance("web", "lxd-cluster-3", "Running"),
+        Instance("web", "lxd-cluster-3", "Running", project="runner"),
+        Instance("b", "lxd-cluster-1", "Running", project="runner"),
+    ]
+    _, failure = run(leader_state(cluster_pem), "remove-node", name="lxd-cluster-3")
+    assert "still has instances: runner/web, web;" in failure and member.removed == []
+    results, failure = run(leader_state(cluster_pem), "remove-node", name="lxd-cluster-3", evacuate=True)
+    assert failure == "" and member.removed == [("lxd-cluster-3", False)]
+    assert results["moved"] == "web->lxd-cluster-0, runner/web->lxd-cluster-2"
+    assert results["lost"] == "none" and results["instances-after"] == results["instances-before"] == 3
+    assert {(i.project, i.name, i.status) for i in member.instance_rows if i.location != "lxd-cluster-3"} == {
+        ("default", "web", "Running"),
+        ("runner", "web", "Running"),
+        ("runner", "b", "Running"),
+    }
+
+
+def test_force_remove_counts_the_lost_instances_of_every_project(member, cluster_pem):
+    member.instance_rows = [
+        Instance("gone", "lxd-cluster-3", "Running"),
+        Instance("gone", "lxd-cluster-3", "Running", project="runner"),
+        Instance("kept", "lxd-cluster-1", "Running", project="runner"),
+    ]
+    member.member_rows[3] = Member("lxd-cluster-3", "u", ("database",), "Offline", "No heartbeat")
+    results, failure = run(leader_state(cluster_pem), "force-remove", name="lxd-cluster-3", confirm=True)
+    assert failure == "" and results["lost-instances"] == "gone, runner/gone"
+
+
+def test_cluster_list_counts_the_instances_of_every_project(member, cluster_pem):
+    member.instance_rows = [
+        Instance("a", "lxd-cluster-1", "Running"),
+        Instance("a", "lxd-cluster-1", "Running", project="runner"),
+        Instance("c", "lxd-cluster-2", "Stopped", project="ci"),
+    ]
+    results, _ = run(leader_state(cluster_pem), "cluster-list")
+    counts = {r["name"]: r["instances"] for r in json.loads(results["members"])}
+    assert counts == {"lxd-cluster-0": "0", "lxd-cluster-1": "2", "lxd-cluster-2": "1", "lxd-cluster-3": "0"}
+    assert "| INSTANCES |" in results["table"]
+
+
+def test_evacuate_names_the_instances_of_every_project_on_the_member(member, cluster_pem):
+    member.instance_rows = [
+        Instance("web", "lxd-cluster-2", "Stopped"),
+        Instance("web", "lxd-cluster-2", "Stopped", project="runner"),
+    ]
+    results, _ = run(leader_state(cluster_pem), "evacuate", name="lxd-cluster-2")
+    assert results["instances"] == "web (Stopped), runner/web (Stopped)"
+
+
+def test_launch_takes_a_name_another_project_uses(member, cluster_pem):
+    """launch creates in the default project: a client's `web` in its own project is another instance."""
+    member.instance_rows = [Instance("web", "lxd-cluster-1", "Running", project="runner")]
+    results, failure = run(leader_state(cluster_pem), "launch", name="web", image="busybox")
+    assert failure == "" and results["name"] == "web"
+
+
 def test_remove_node_is_for_the_leader_and_not_its_own_member(member, cluster_pem):
     _, failure = run(make_state(app=published(cluster_pem)), "remove-node", name="lxd-cluster-3")
     assert "leader" in failure
@@ -114,6 +174,7 @@ def test_cluster_list_gives_the_table_and_json(member, cluster_pem):
         "url": "https://lxd-cluster-0:8443",
         "database": "database",
         "state": "ONLINE",
+        "instances": "0",
         "message": "Fully operational",
     }
     assert "| lxd-cluster-3 |" in results["table"]

@@ -14,6 +14,7 @@ from states import announced, ctx, make_state, published
 
 from debug_bundle import REDACTED, redact, redact_text, write_bundle
 from metrics import generate_certificate
+from models import Instance
 
 TOKEN = base64.b64encode(
     json.dumps(
@@ -107,3 +108,20 @@ def test_the_debug_action_bundles_what_the_unit_sees_and_redacts_its_secrets(lxd
     for secret in ("trust-me-please", TOKEN, key, join.id, "only-in-a-secret"):
         assert secret not in bundle
     assert files["lxd.log"] == "no LXD log found\n"
+
+
+def test_the_bundle_lists_the_instances_of_every_project_with_their_project(lxd: FakeLXD, cluster_pem, tmp_path):
+    lxd.be_member("lxd-cluster-0", "lxd-cluster-1")
+    lxd.instance_rows = [
+        Instance("web", "lxd-cluster-0", "Running"),
+        Instance("web", "lxd-cluster-1", "Stopped", project="runner"),
+    ]
+    context = ctx()
+    context.run(context.on.action("debug", params={"directory": str(tmp_path)}), make_state(leader=True))
+    with tarfile.open(context.action_results["path"]) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith("/instances.json"))
+        listed = json.loads(tar.extractfile(member).read())
+    assert [(i["project"], i["name"], i["location"]) for i in listed] == [
+        ("default", "web", "lxd-cluster-0"),
+        ("runner", "web", "lxd-cluster-1"),
+    ]

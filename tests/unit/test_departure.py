@@ -23,6 +23,50 @@ def test_departing_unit_moves_its_instances_then_leaves(lxd, cluster_pem):
     assert lxd.removed == [("lxd-cluster-2", False)]
 
 
+def test_departing_unit_moves_the_instances_of_every_project_within_their_projects(lxd, cluster_pem):
+    """A client's own project (client-access=own-project) holds instances as `default` does; the same
+    name in two projects is two instances. Both move, stay in their projects, and run again if they ran."""
+    lxd.be_member("lxd-cluster-2", "lxd-cluster-0", "lxd-cluster-1")
+    lxd.instance_rows = [
+        Instance("web", "lxd-cluster-2", "Running"),
+        Instance("web", "lxd-cluster-2", "Running", project="runner"),
+        Instance("db", "lxd-cluster-2", "Stopped", project="runner"),
+        Instance("b", "lxd-cluster-0", "Running"),
+    ]
+    _, error = departing(lxd)
+    assert error is None
+    assert lxd.removed == [("lxd-cluster-2", False)]
+    assert [ref for ref, _ in lxd.moves] == ["web", "runner/web", "runner/db"]
+    after = {(i.project, i.name): (i.location, i.status) for i in lxd.instance_rows}
+    assert after == {
+        ("default", "web"): ("lxd-cluster-1", "Running"),
+        ("runner", "web"): ("lxd-cluster-0", "Running"),
+        ("runner", "db"): ("lxd-cluster-1", "Stopped"),
+        ("default", "b"): ("lxd-cluster-0", "Running"),
+    }
+
+
+def test_a_project_instance_that_cannot_start_elsewhere_goes_back_in_its_project_and_is_named_so(lxd):
+    lxd.be_member("lxd-cluster-2", "lxd-cluster-0", "lxd-cluster-1")
+    lxd.instance_rows = [
+        Instance("web", "lxd-cluster-2", "Running"),
+        Instance("web", "lxd-cluster-2", "Running", project="runner"),
+    ]
+    lxd.unstartable = {("runner/web", "lxd-cluster-0"), ("runner/web", "lxd-cluster-1")}
+    _, error = departing(lxd)
+    assert "runner/web cannot start on lxd-cluster-1" in str(error) and lxd.removed == []
+    assert lxd.instance(name="web", project="runner") == Instance(
+        "web", "lxd-cluster-2", "Running", project="runner"
+    )  # moved back, running again, in its project
+    assert lxd.instance("web").location == "lxd-cluster-0"  # the default project's `web` moved on
+    mine = next(m for m in lxd.member_rows if m.server_name == "lxd-cluster-2")
+    assert mine.leaving.startswith("leaving runner/web@")  # the failure is recorded by project/name
+    calls = len(lxd.calls)
+    _, error = departing(lxd)  # Juju's retry soon after: that instance is not stopped again
+    assert "runner/web could not move" in str(error)
+    assert [c for c in lxd.calls[calls:] if c in ("set_instance_state", "migrate")] == []
+
+
 # -- placement -------------------------------------------------------------------------------------
 def test_pick_target_is_the_emptiest_member():
     assert pick_target({"m1": 2, "m2": 0, "m3": 0}) == "m2"
@@ -142,4 +186,4 @@ def test_remove_node_never_moves_onto_a_leaving_member(lxd):
     lxd.be_member("lxd-cluster-0", "lxd-cluster-1", "lxd-cluster-2", "lxd-cluster-3")
     lxd.mark_leaving("lxd-cluster-2", "leaving")
     lxd.instance_rows = [Instance("x", "lxd-cluster-3", "Stopped"), Instance("y", "lxd-cluster-1", "Running")]
-    assert move_off(lxd, "lxd-cluster-3", ["x"], print) == {"x": "lxd-cluster-0"}
+    assert move_off(lxd, "lxd-cluster-3", lxd.instances(location="lxd-cluster-3"), print) == {"x": "lxd-cluster-0"}

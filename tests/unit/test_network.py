@@ -1,9 +1,15 @@
-"""network.py: what each mode needs from a host, eth0 of the default profile, a joiner's member_config."""
+"""network.py: what each mode needs from a host (its routes and addresses read from procfs), eth0 of the default
+profile, a joiner's member_config."""
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
+import pytest
+from states import announced, ctx, make_state, published
+
+from cluster_network import ipv4_in_use, parse_local_addresses, parse_routes
+from lxd_paths import SNAP_LXD_DIR
 from network import HostFacts, NetworkChoice, join_member_config, missing
 
 
@@ -81,3 +87,99 @@ def test_a_joiner_follows_the_clusters_pool_and_network_not_changed_options():
     assert (followed.storage_driver, followed.storage_size) == ("dir", "1GiB")
     assert (followed.network_mode, followed.bridge) == ("bridged", "br1")
     assert as_the_cluster_has_it(changed, ClusterInfo()) == changed  # no cluster yet: the options
+
+
+# -- a managed-bridge-subnet that overlaps the host's own network (issue 23.4) -----------------------
+# tests/unit/procnet/4242/net holds /proc/self/net/route and fib_trie as read (Linux 6.18) in a network
+# namespace with: lo 127.0.0.1/8 and 10.77.0.9/32; lab0 10.251.5.11/24 (a lab member's); lxdbr0
+# 10.120.0.1/24 (the charm's own managed bridge); br0 with no address; 172.16.0.0/12 via 10.251.5.1
+# dev lab0; default via 10.251.5.1 dev lab0.
+PROCNET = Path(__file__).parent / "procnet"
+
+
+@pytest.fixture
+def procnet(monkeypatch):
+    import cluster_network
+
+    monkeypatch.setattr(cluster_network, "PROC", str(PROCNET))
+
+
+def test_the_kernels_route_table_and_local_addresses_are_read_as_they_are():
+    routes = parse_routes((PROCNET / "4242/net/route").read_text())
+    assert [(str(net), gateway, dev) for net, gateway, dev in routes] == [
+        ("0.0.0.0/0", "10.251.5.1", "lab0"),
+        ("10.120.0.0/24", "", "lxdbr0"),
+        ("10.251.5.0/24", "", "lab0"),
+        ("172.16.0.0/12", "10.251.5.1", "lab0"),
+    ]
+    assert [str(a) for a in parse_local_addresses((PROCNET / "4242/net/fib_trie").read_text())] == [
+        "10.77.0.9/32",
+        "10.120.0.1/32",
+        "10.251.5.11/32",
+        "127.0.0.0/8",
+        "127.0.0.1/32",
+    ]
+
+
+def test_the_networks_in_use_leave_out_the_default_route_and_the_charms_own_bridge(procnet):
+    assert dict(ipv4_in_use(4242, "lxdbr0")) == {
+        "10.77.0.9/32": "address 10.77.0.9",
+        "10.251.5.11/32": "address 10.251.5.11 (lab0)",
+        "127.0.0.0/8": "address 127.0.0.0/8",
+        "127.0.0.1/32": "address 127.0.0.1",
+        "10.251.5.0/24": "route 10.251.5.0/24 (lab0)",
+        "172.16.0.0/12": "route 172.16.0.0/12 via 10.251.5.1 (lab0)",
+    }
+    assert ipv4_in_use(999999999, "lxdbr0") == ()  # no such process: nothing to check against, no crash
+
+
+@pytest.mark.parametrize(
+    "subnet, named",
+    [
+        ("10.251.5.254/24", "address 10.251.5.11 (lab0), route 10.251.5.0/24 (lab0)"),  # the member's own LAN
+        ("10.251.0.1/16", "address 10.251.5.11 (lab0), route 10.251.5.0/24 (lab0)"),  # a wider one holding it
+        ("172.20.0.1/24", "route 172.16.0.0/12 via 10.251.5.1 (lab0)"),  # hosts reached through a gateway
+        ("10.77.0.1/24", "address 10.77.0.9"),  # an address with no route of its own
+    ],
+)
+def test_a_subnet_overlapping_the_hosts_network_is_refused_naming_both(procnet, subnet, named):
+    facts = HostFacts(in_use=ipv4_in_use(4242, "lxdbr0"))
+    assert missing(NetworkChoice("managed-bridge", subnet=subnet), facts) == (
+        f"managed-bridge-subnet {subnet} overlaps {named} on this host: the bridge would cut the host off "
+        "from that network; set managed-bridge-subnet to a subnet no member uses, or auto (LXD picks a free one)"
+    )
+
+
+@pytest.mark.parametrize("subnet", ["10.120.0.1/24", "10.120.0.1/23", "10.121.0.1/24", "auto"])
+def test_a_free_subnet_or_the_charms_own_bridge_or_auto_is_taken(procnet, subnet):
+    facts = HostFacts(in_use=ipv4_in_use(4242, "lxdbr0"))
+    assert missing(NetworkChoice("managed-bridge", subnet=subnet), facts) == ""
+
+
+def test_an_overlapping_subnet_blocks_before_lxd_sees_anything(lxd, procnet):
+    """Read from LXD's own network namespace (its server_pid), before bootstrap: Blocked, nothing changed."""
+    lxd.pid, lxd.lxd_dir = 4242, SNAP_LXD_DIR  # the snap brings dnsmasq and iptables
+    config = {"network-mode": "managed-bridge", "managed-bridge-subnet": "10.251.5.254/24"}
+    out = ctx().run(ctx().on.install(), make_state(leader=True, config=config))
+    assert out.unit_status.name == "blocked"
+    assert out.unit_status.message.startswith(
+        "managed-bridge-subnet 10.251.5.254/24 overlaps address 10.251.5.11 (lab0)"
+    )
+    assert lxd.mutations() == [] and lxd.managed == {}
+    config["managed-bridge-subnet"] = "10.251.6.1/24"
+    out = ctx().run(ctx().on.config_changed(), make_state(leader=True, config=config))
+    assert out.unit_status.name != "blocked", out.unit_status
+    assert lxd.managed["lxdbr0"]["config"]["ipv4.address"] == "10.251.6.1/24"
+
+
+def test_changing_to_an_overlapping_subnet_after_deploy_changes_nothing(lxd, procnet, cluster_pem):
+    lxd.pid, lxd.lxd_dir = 4242, SNAP_LXD_DIR
+    lxd.be_member("lxd-cluster-0")
+    lxd.managed["lxdbr0"] = {"type": "bridge", "config": {"ipv4.address": "10.120.0.1/24"}, "status": "Created"}
+    config = {"network-mode": "managed-bridge", "managed-bridge-subnet": "172.16.0.1/24"}
+    app = published(cluster_pem, network="managed-bridge:lxdbr0")
+    state = make_state(leader=True, app=app, unit=announced(0), config=config, planned_units=1)
+    out = ctx().run(ctx().on.config_changed(), state)
+    assert out.unit_status.name == "blocked"
+    assert "lxd-cluster-0: managed-bridge-subnet 172.16.0.1/24 overlaps route 172.16.0.0/12" in out.unit_status.message
+    assert lxd.managed["lxdbr0"]["config"]["ipv4.address"] == "10.120.0.1/24"

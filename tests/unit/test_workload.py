@@ -24,3 +24,34 @@ def test_an_image_reference_is_one_quoted_path_segment(tmp_path, cluster_pem):
         "GET /1.0/images/aliases/no%20such%20image%3F",
         "GET /1.0/images/no%20such%20image%3F",
     ]
+
+
+def test_instances_of_every_project_are_listed_and_moved_within_their_project(tmp_path, cluster_pem):
+    """The list asks LXD for all projects and keeps each instance's project; a move, a start and a
+    state read of an instance name its project (`web` is in two projects here)."""
+    requests: list[str] = []
+    server = serve(tmp_path, cluster_pem, requests)
+    try:
+        lxd = workload.LXD(str(tmp_path))
+        listed = lxd.instances()
+        runner = lxd.instance("web", "runner")
+        lxd.migrate("web", "lxd-cluster-0", "runner")
+        lxd.set_instance_state("web", "start", "runner")
+        held = lxd.inventory().instances
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [(i.project, i.name, i.location) for i in listed] == [
+        ("default", "web", "lxd-cluster-1"),
+        ("runner", "web", "lxd-cluster-2"),
+    ]
+    assert (runner.project, runner.location, runner.status) == ("runner", "lxd-cluster-2", "Running")
+    assert held == ("web", "runner/web")  # a joiner's LXD holding either would lose it
+    assert requests[0] == "GET /1.0/instances?recursion=1&all-projects=true"
+    assert "GET /1.0/instances/web?project=runner" in requests
+    assert "GET /1.0/instances/web/state?project=runner" in requests
+    writes = [r for r in requests if r.split(" ", 1)[0] in ("POST", "PUT")]
+    assert writes == [
+        'POST /1.0/instances/web?target=lxd-cluster-0&project=runner {"name": "web", "migration": true}',
+        'PUT /1.0/instances/web/state?project=runner {"action": "start", "timeout": 30, "force": false}',
+    ]
