@@ -75,6 +75,7 @@ class FakeLXD:
         self.networks = {"br0": "bridge", "eth0": "physical"}
         self.devices: dict[str, DeviceState] = {}
         self.config: dict[str, str] = {}
+        self.unknown_keys: set[str] = set()  # server keys this LXD does not have (6.8+: maas.api.url/key)
         self.member_rows: list[Member] = []
         self.instance_rows: list[Instance] = []
         self.images = {"busybox"}
@@ -147,6 +148,11 @@ class FakeLXD:
     def update_config(self, config: dict[str, str]) -> list[str]:
         # LXD does not list a key set to its default value
         changed = sorted(k for k, v in config.items() if self.config.get(k, SERVER_DEFAULTS.get(k, "")) != v)
+        if refused := [k for k in changed if k in self.unknown_keys]:
+            # as LXD 5.21+: every refused key sorted by name, the first quoting the value it was given
+            # with Go's %q (lxd-6.9:lxd/config/map.go:155,167,207 "Unknown key"; errors.go:17,38)
+            first = f"Cannot set {json.dumps(refused[0])} to {json.dumps(config[refused[0]])}: Unknown key"
+            raise LXDError(first + (f" (and {len(refused) - 1} more errors)" if len(refused) > 1 else ""))
         if changed:
             self.calls.append("update_config")
             self.config.update(config)
