@@ -1,8 +1,9 @@
 """redaction.py: one step between every secret value the charm sees and every text it shows.
 
 Each surface is driven through the charm with the fake LXD answering with an error that quotes a
-secret, as LXD 5.21+ does for a server key it does not have (`Cannot set "maas.api.key" to "<key>":
-Unknown key`, lxd-6.9:lxd/config/errors.go:17).
+secret, as LXD does for a MAAS key it cannot parse (`invalid API key "<key>"`, seen on real 5.0.2
+in tests/functional/test_reliability.py) and, from 5.21, for any key it does not have
+(`Cannot set "maas.api.key" to "<key>": Unknown key`, lxd-6.9:lxd/config/errors.go:17).
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from models import DeviceState, Instance
 from redaction import MIN_LENGTH, REDACTED, Redactor, guard, redact, redact_text, strike
 from workload import LXDError
 
-MAAS_KEY = "Zq4CkP9mDcxyWy8bTs:Hj3RmXw7kLpQ2nVa5e:9fK2pLm4Qx7Rt1Vb8Nc3Zd6Hy0Ws5Ja2"  # MAAS's 18:18:32 shape
+# a MAAS API key (18:18:32) pasted with dots for colons: LXD refuses it, quoting it
+MAAS_KEY = "Zq4CkP9mDcxyWy8bTs.Hj3RmXw7kLpQ2nVa5e.9fK2pLm4Qx7Rt1Vb8Nc3Zd6Hy0Ws5Ja2"
+REFUSED = 'invalid API key "{}"; expected "<consumer secret>:<token key>:<token secret>"'
 TOKEN = base64.b64encode(
     json.dumps(
         {"server_name": "m1", "fingerprint": "ab" * 32, "addresses": ["10.0.0.1:8443"], "secret": "s3cr3t" * 8}
@@ -203,9 +206,8 @@ def _pem() -> str:
 
 
 def maas_leader(lxd: FakeLXD, pem: str) -> testing.State:
-    """A formed cluster's leader with MAAS set, on an LXD that no longer has the MAAS keys (6.8+)."""
+    """A formed cluster's leader with MAAS set, the key in a user secret."""
     lxd.be_member("lxd-cluster-0")
-    lxd.unknown_keys = {"maas.api.url", "maas.api.key"}
     key = testing.Secret({"key": MAAS_KEY}, owner=None)
     config = {"maas-api-url": "http://maas:5240/MAAS", "maas-api-key": key.id}
     return make_state(leader=True, app=published(pem), secrets=[key], config=config)
@@ -214,7 +216,7 @@ def maas_leader(lxd: FakeLXD, pem: str) -> testing.State:
 def test_lxd_quoting_the_maas_key_leaves_it_out_of_the_status(lxd, cluster_pem):
     out = ctx().run(ctx().on.config_changed(), maas_leader(lxd, cluster_pem))
     assert out.unit_status.name == "blocked"
-    assert out.unit_status.message == f'LXD: Cannot set "maas.api.key" to "{REDACTED}": Unknown key (and 1 more errors)'
+    assert out.unit_status.message == "LXD: " + REFUSED.format(REDACTED)
 
 
 def test_lxd_quoting_a_join_secret_leaves_it_out_of_juju_log_and_status(lxd, cluster_pem):
@@ -234,11 +236,10 @@ def test_lxd_quoting_a_join_secret_leaves_it_out_of_juju_log_and_status(lxd, clu
 
 def test_the_debug_action_result_never_quotes_a_secret(lxd, cluster_pem, tmp_path, monkeypatch):
     state = maas_leader(lxd, cluster_pem)
-    echo = LXDError(f'Cannot set "maas.api.key" to "{MAAS_KEY}": Unknown key')
-    monkeypatch.setattr(lxd, "members", lambda: (_ for _ in ()).throw(echo))
+    monkeypatch.setattr(lxd, "members", lambda: (_ for _ in ()).throw(LXDError(REFUSED.format(MAAS_KEY))))
     context = ctx()
     context.run(context.on.action("debug", params={"directory": str(tmp_path)}), state)
-    assert context.action_results["members"] == f'Cannot set "maas.api.key" to "{REDACTED}": Unknown key'
+    assert context.action_results["members"] == REFUSED.format(REDACTED)
 
 
 def test_the_debug_bundle_never_quotes_the_maas_key_the_config_names(lxd, cluster_pem, tmp_path):
