@@ -90,9 +90,9 @@ def test_a_known_value_is_struck_in_each_form_a_text_quotes_it():
         assert REDACTED in out and "secret" not in out.replace("<redacted>", ""), where
 
 
-def test_the_secret_inside_a_known_token_is_struck_too():
+def test_the_secret_inside_a_known_token_is_struck_too(cluster_pem):
     inner = "0123456789abcdef" * 4
-    token = make_token("lxd-cluster-1", _pem(), secret=inner)
+    token = make_token("lxd-cluster-1", cluster_pem, secret=inner)
     assert inner not in strike(f"no join operation for secret {inner}", [token])
 
 
@@ -199,12 +199,6 @@ def test_an_uncaught_exception_reaches_juju_log_and_stderr_without_the_secret(ca
 
 
 # -- each surface, through the charm ---------------------------------------------------------------
-def _pem() -> str:
-    from tests.certs import x509_pem
-
-    return x509_pem()
-
-
 def maas_leader(lxd: FakeLXD, pem: str) -> testing.State:
     """A formed cluster's leader with MAAS set, the key in a user secret."""
     lxd.be_member("lxd-cluster-0")
