@@ -29,6 +29,7 @@ from membership import Membership, check_port
 from models import PEER, ClusterInfo, ServerInfo, UnitInfo, server_name_of
 from observability import DASHBOARD_RELATION, LOGGING_RELATION, METRICS_RELATION, Observability
 from preflight import check_inputs, ensure_lxd, pool_spec
+from redaction import guard
 from snap import LXDSnap
 from status import Stop, member_status
 from workload import LXD, ClientUnavailable, LXDError
@@ -43,6 +44,7 @@ class DepartureFailed(Exception):
 class LXDClusterCharm(ops.CharmBase):
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
+        self.redactor = guard(self.model)  # secrets read feed it; status, logs, action output pass it
         self.lxd = LXD()  # the one place the charm gets its LXD (unit tests inject a fake here)
         self.snap = LXDSnap()  # snapd (unit tests put a fake snapd and `snap` command in its way)
         self._outcome: ops.StatusBase | None = None
@@ -208,7 +210,7 @@ class LXDClusterCharm(ops.CharmBase):
         except (LXDError, ActionError, LeaveError) as e:
             # a failed leave fails the hook: Juju keeps the unit, its machine and instances, and
             # retries; swallowed into a status, Juju would remove the machine with them
-            message = advice(name, self.unit.name, e)
+            message = self.redactor.text(advice(name, self.unit.name, e))  # status, log and the failed hook
             logger.error(message)
             self.unit.status = ops.BlockedStatus(message)  # status-set is immediate: it outlives the failed hook
             raise DepartureFailed(message) from None

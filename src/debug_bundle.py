@@ -1,65 +1,28 @@
 """The `debug` action's bundle: cluster, warnings, members, pools, daemon log and the charm's view
 of the peer relation, in one tarball on the unit, with every secret redacted.
 
-Redaction is by key name (password, secret, token, key), by shape (PEM private keys, LXD join and
-client tokens) and by value (every secret value the charm can read is replaced wherever it shows).
+Redaction (redaction.py, the step every text the charm shows passes) is by key name (password,
+secret, token, key), by shape (PEM private keys, LXD join and client tokens) and by value (every
+secret value the charm can read is replaced wherever it shows).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import io
 import json
 import os
-import re
 import tarfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from redaction import redact, redact_text
 from workload import LXD, LXDError
 
-REDACTED = "<redacted>"
 DEFAULT_DIRECTORY = "/var/log/lxd-cluster"
 LOG_LINES = 500
-# join-queue: the issuer's queue names the secrets that hold join credentials
-_SECRET_KEY = re.compile(r"password|secret|token|credential|join-queue|(^|[._-])key$", re.IGNORECASE)
-_PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.DOTALL)
-_BASE64 = re.compile(r"[A-Za-z0-9+/]{40,}={0,2}")
-
-
-def _is_token(blob: str) -> bool:
-    """An LXD join or client token: base64 of a JSON object that carries a secret."""
-    try:
-        decoded = json.loads(base64.b64decode(blob, validate=True))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        return False
-    return isinstance(decoded, dict) and "secret" in decoded
-
-
-def redact_text(text: str, known: Iterable[str] = ()) -> str:
-    for value in sorted({v for v in known if v and len(v) >= 6}, key=len, reverse=True):
-        text = text.replace(value, REDACTED)
-    text = _PRIVATE_KEY.sub(REDACTED, text)
-    return _BASE64.sub(lambda m: REDACTED if _is_token(m.group(0)) else m.group(0), text)
-
-
-def redact(data: Any, known: Iterable[str] = ()) -> Any:
-    """A copy of data (dicts, lists, strings) with secret keys' values and secret text replaced."""
-    known = tuple(known)
-    if isinstance(data, dict):
-        return {
-            k: REDACTED if _SECRET_KEY.search(str(k)) and v not in ("", None, [], {}) else redact(v, known)
-            for k, v in data.items()
-        }
-    if isinstance(data, list | tuple):
-        return [redact(v, known) for v in data]
-    if isinstance(data, str):
-        return redact_text(data, known)
-    return data
 
 
 def _tail(path: Path, lines: int) -> str:
@@ -136,8 +99,9 @@ def charm_view(model: Any, relation: Any) -> dict[str, Any]:
 
 
 def readable_secrets(model: Any, view: dict[str, Any], labels: Iterable[str]) -> list[str]:
-    """Every secret value this unit can read: by label, and by the secret ids the databags name."""
-    ids = set()
+    """Every secret value this unit can read: by label, and by the secret ids the databags and the
+    config (maas-api-key) name."""
+    ids = {v for v in model.config.values() if isinstance(v, str) and v.startswith("secret:")}
     relation = view.get("relation") or {}
     for bag in [relation.get("app-data", {}), *relation.get("units", {}).values()]:
         ids.update(v for v in bag.values() if v.startswith("secret:"))

@@ -13,8 +13,9 @@ import ipaddress
 import json
 from typing import Any, Literal
 
+from redaction import REDACTED
+
 POOL_NAME = "local"
-REDACTED = "<redacted>"
 AUTO_UPDATE_HOURS = "6"  # LXD's own default for images.auto_update_interval
 
 

@@ -239,6 +239,7 @@ class JujuSim:
         self.app_data: dict[str, str] = {}
         self.app_secrets: dict[str, testing.Secret] = {}  # as the leader owns them
         self.unit_secrets: dict[str, tuple[int, testing.Secret]] = {}  # id -> (owner uid, secret)
+        self.user_secrets: dict[str, testing.Secret] = {}  # the model's secrets granted to this app
         # other applications related to this one: relation id -> the remote app's databag, and
         # what our leader wrote into our side of it
         self.remote: dict[int, tuple[str, str, dict[str, str]]] = {}  # id -> (endpoint, app, data)
@@ -283,6 +284,15 @@ class JujuSim:
         """Juju moves leadership to uid (leader-elected fires there)."""
         self.leader = uid
         self.queue.append(Hook(uid, "leader_elected"))
+
+    def add_user_secret(self, **content: str) -> str:
+        """`juju add-secret NAME k=v`, then `juju grant-secret NAME <this app>`: every unit of the app
+        may read it, by id (juju/juju apiserver/common/secrets/access.go:71-82, CanRead: a unit reads
+        what its application was granted view on). Returns the secret URI for the config."""
+        secret = testing.Secret(dict(content), owner=None)
+        self.user_secrets[secret.id] = secret
+        self.secret_values.update(content.values())
+        return secret.id
 
     def set_config(self, **changes: Any) -> None:
         self.config.update(changes)
@@ -607,6 +617,7 @@ class JujuSim:
         is_leader = unit.uid == self.leader
         secrets = []
         pool = [(sid, secret, is_leader) for sid, secret in self.app_secrets.items()]
+        pool += [(sid, secret, False) for sid, secret in self.user_secrets.items()]  # read, never owned
         pool += [
             (sid, secret, owner == unit.uid)
             for sid, (owner, secret) in self.unit_secrets.items()

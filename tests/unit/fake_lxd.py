@@ -149,6 +149,14 @@ class FakeLXD:
     def update_config(self, config: dict[str, str]) -> list[str]:
         # LXD does not list a key set to its default value
         changed = sorted(k for k, v in config.items() if self.config.get(k, SERVER_DEFAULTS.get(k, "")) != v)
+        if "maas.api.key" in changed and len(config["maas.api.key"].split(":")) != 3:
+            # LXD sets up its MAAS client when the key changes, and gomaasapi refuses a key that is not
+            # consumer:token:secret, quoting it (lxd-5.21.7:lxd/api_1.0.go:1021 -> maas/controller.go:76
+            # -> juju/gomaasapi client.go NewAuthenticatedClient); seen on the lab's 5.0.2 as well
+            raise LXDError(
+                f"invalid API key {json.dumps(config['maas.api.key'])}; "
+                'expected "<consumer secret>:<token key>:<token secret>"'
+            )
         if changed:
             self.calls.append("update_config")
             self.config.update(config)
