@@ -252,10 +252,10 @@ def test_an_action_failure_and_its_progress_log_never_quote_a_secret(lxd, cluste
     refusal = f"Failed to start: the client token {TOKEN} is not valid"
     start = lxd.set_instance_state
 
-    def set_state(name, action):  # it starts only where it was
-        if action == "start" and lxd.instance(name).location != "lxd-cluster-3":
+    def set_state(name, action, project="default"):  # it starts only where it was
+        if action == "start" and lxd.instance(name, project).location != "lxd-cluster-3":
             raise LXDError(refusal)
-        start(name, action)
+        start(name, action, project)
 
     monkeypatch.setattr(lxd, "set_instance_state", set_state)
     state = make_state(leader=True, app=published(cluster_pem), peers={u: announced(u) for u in (1, 2, 3)})
