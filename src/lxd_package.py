@@ -174,11 +174,10 @@ class PackageStep:
             if downgrade(current, target):
                 return ops.BlockedStatus(f"LXD cannot go back from {current} to {target}: set snap-channel={current}")
             if self.maas_options and without_maas(target):
-                options = ", ".join(self.maas_options)
                 return ops.BlockedStatus(
-                    f"snap-channel {target} can bring LXD 6.8 or later, which has no MAAS integration, while "
-                    f"{options} are set: unset them first (juju config lxd-cluster --reset "
-                    f"{options.replace(', ', ',')}), or set snap-channel={current}"
+                    f"snap-channel {target} can bring LXD 6.8 or later, which has no MAAS integration: unset "
+                    f"{', '.join(self.maas_options)} first (juju config lxd-cluster --reset "
+                    f"{','.join(self.maas_options)}), or set snap-channel={current}"
                 )
             if not self.unit.is_leader():
                 return ops.WaitingStatus(

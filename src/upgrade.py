@@ -4,7 +4,8 @@ whose turn it is and what status says. Pure: no ops, no I/O.
 LXD lets members of one cluster run different versions only while an upgrade is under way: a
 member on the newer version waits (its log says so: `lxd_waiting`) and serves nothing until every
 member runs it. So the members refresh one after the other, in a fixed order (non-leaders by unit
-number, the leader last: its LXD keeps answering longest), each from the same cohort, and nobody waits for an upgraded member to become healthy before the next.
+number, the leader last: its LXD keeps answering longest), each from the same cohort, and nobody
+waits for an upgraded member to become healthy before the next.
 """
 
 from __future__ import annotations

@@ -127,7 +127,9 @@ class FakeLXD:
             raise LXDError("connection refused")
         # LXD sets `database` with every database role it lists (lxd-5.21.7 lxd/db/node.go:146-159)
         database = ("database", "database-voter", "database-standby", "database-leader")
-        return [dataclasses.replace(m, database=m.database or bool(set(m.roles) & set(database))) for m in self.member_rows]
+        return [
+            dataclasses.replace(m, database=m.database or bool(set(m.roles) & set(database))) for m in self.member_rows
+        ]
 
     def issue_join_token(self, server_name: str) -> str:
         """As LXD: base64 of JSON with the cluster fingerprint; re-issuing replaces the old token."""
@@ -147,7 +149,9 @@ class FakeLXD:
 
     def update_config(self, config: dict[str, str]) -> list[str]:
         # LXD does not list a key set to its default value
-        changed = sorted(k for k, v in config.items() if self.config.get(k, server_defaults(self.version).get(k, "")) != v)
+        changed = sorted(
+            k for k, v in config.items() if self.config.get(k, server_defaults(self.version).get(k, "")) != v
+        )
         if changed:
             self.calls.append("update_config")
             self.config.update(config)

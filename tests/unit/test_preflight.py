@@ -85,7 +85,7 @@ def test_maas_on_an_lxd_without_maas_support_blocks(lxd):
 
 
 def test_maas_subnets_alone_on_an_lxd_without_maas_support_block_before_bootstrap(lxd):
-    """LXD 6.8+ refuses eth0's maas.subnet.* (lxd-6.9 lxd/device/config/devices.go:75): the bootstrap preseed would fail."""
+    """LXD 6.8+ refuses eth0's maas.subnet.* (lxd-6.9 lxd/device/config/devices.go:75): the bootstrap would fail."""
     lxd.extensions.discard("maas_network")
     out = ctx().run(ctx().on.install(), make_state(leader=True, config={"maas-subnet-ipv4": "lab"}))
     assert out.unit_status.name == "blocked" and "unset maas-subnet-ipv4" in out.unit_status.message

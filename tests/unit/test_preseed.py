@@ -250,9 +250,7 @@ def test_join_dir_has_no_member_config():
 
 
 def test_join_brackets_an_ipv6_server_address():
-    got = join(
-        JoinCredential("t"), PoolSpec("dir"), address="fd00::3", port=9443, cluster_address="[fd00::1]:9443"
-    )
+    got = join(JoinCredential("t"), PoolSpec("dir"), address="fd00::3", port=9443, cluster_address="[fd00::1]:9443")
     assert got["cluster"]["server_address"] == "[fd00::3]:9443"
     assert got["cluster"]["cluster_address"] == "[fd00::1]:9443"
 

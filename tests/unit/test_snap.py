@@ -16,7 +16,7 @@ from ops import testing
 import charm
 from adoption import Inventory
 from snap import normalise_channel
-from upgrade import ClusterSnap, UnitSnap, downgrade, plan_order, progress
+from upgrade import ClusterSnap, UnitSnap, downgrade, plan_order, progress, without_maas
 
 REL = 1
 TARGET = "5.21/stable"
@@ -387,6 +387,32 @@ def test_a_downgrade_is_refused_and_nothing_is_refreshed(snapd, monkeypatch, clu
         "LXD cannot go back from 5.21/stable to 5.0/stable: set snap-channel=5.21/stable"
     )
     assert all(model.snap_calls(u) == [] for u in range(3)) and "upgrade-channel" not in model.app
+
+
+@pytest.mark.parametrize("channel", ["latest/stable", "6/stable", "6.8/stable"])
+def test_an_upgrade_to_lxd_6_without_maas_waits_until_the_maas_options_are_unset(
+    snapd, monkeypatch, cluster_pem, channel
+):
+    """LXD 6.8 removed MAAS integration (maas_network): upgrading under MAAS options would strand them."""
+    model = formed(snapd, monkeypatch, cluster_pem)
+    model.config = {"snap-channel": channel, "maas-subnet-ipv4": "lab"}
+    model.round([0, 1, 2])
+    assert model.status[0] == testing.BlockedStatus(
+        f"snap-channel {channel} can bring LXD 6.8 or later, which has no MAAS integration: unset maas-subnet-ipv4 "
+        "first (juju config lxd-cluster --reset maas-subnet-ipv4), or set snap-channel=5.21/stable"
+    )
+    assert all(model.snap_calls(u) == [] for u in range(3)) and "upgrade-channel" not in model.app
+
+    model.config = {"snap-channel": channel}  # the fix named: the upgrade starts
+    model.run(0)
+    assert model.app["upgrade-channel"] == channel
+
+
+@pytest.mark.parametrize(
+    "channel, drops", [("5.21/stable", False), ("5.0/stable", False), ("6.7/stable", False), ("6/edge", True)]
+)
+def test_channels_that_can_serve_an_lxd_without_maas(channel, drops):
+    assert without_maas(channel) is drops
 
 
 def test_a_unit_that_is_no_member_waits_for_the_upgrade_before_joining(snapd, monkeypatch, cluster_pem):
