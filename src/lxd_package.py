@@ -27,8 +27,8 @@ from upgrade import (
     lxd_waiting,
     plan_order,
     progress,
+    serves_lxd_without_maas,
     turn_of,
-    without_maas,
 )
 
 logger = logging.getLogger(__name__)
@@ -173,7 +173,7 @@ class PackageStep:
                 return None
             if downgrade(current, target):
                 return ops.BlockedStatus(f"LXD cannot go back from {current} to {target}: set snap-channel={current}")
-            if self.maas_options and without_maas(target):
+            if self.maas_options and serves_lxd_without_maas(target):
                 return ops.BlockedStatus(
                     f"snap-channel {target} can bring LXD 6.8 or later, which has no MAAS integration: unset "
                     f"{', '.join(self.maas_options)} first (juju config lxd-cluster --reset "

@@ -236,9 +236,8 @@ class Membership:
         except (ops.SecretNotFoundError, ops.ModelError):
             raise Stop(ops.WaitingStatus("waiting for access to the join credential")) from None
         credential = JoinCredential(content["value"])
-        if certificate_fingerprint(cluster.certificate) != cluster.fingerprint or (
-            credential.fingerprint != cluster.fingerprint
-        ):
+        published = certificate_fingerprint(cluster.certificate)
+        if published != cluster.fingerprint or credential.fingerprint != cluster.fingerprint:
             raise Stop(
                 ops.BlockedStatus("the published cluster certificate does not match its fingerprint: not joining")
             )

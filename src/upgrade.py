@@ -82,7 +82,7 @@ def downgrade(current: str, target: str) -> bool:
     return key(track_of(target)) < key(track_of(current))
 
 
-def without_maas(channel: str) -> bool:
+def serves_lxd_without_maas(channel: str) -> bool:
     """Can this channel's track serve LXD 6.8 or later, which has no MAAS integration (lxd-6.8 dropped
     the maas_network API extension)? latest and a bare major track (6) follow the newest release;
     a numbered track (5.21, 6.7) names its version."""

@@ -16,7 +16,7 @@ from ops import testing
 import charm
 from adoption import Inventory
 from snap import normalise_channel
-from upgrade import ClusterSnap, UnitSnap, downgrade, plan_order, progress, without_maas
+from upgrade import ClusterSnap, UnitSnap, downgrade, plan_order, progress, serves_lxd_without_maas
 
 REL = 1
 TARGET = "5.21/stable"
@@ -412,7 +412,7 @@ def test_an_upgrade_to_lxd_6_without_maas_waits_until_the_maas_options_are_unset
     "channel, drops", [("5.21/stable", False), ("5.0/stable", False), ("6.7/stable", False), ("6/edge", True)]
 )
 def test_channels_that_can_serve_an_lxd_without_maas(channel, drops):
-    assert without_maas(channel) is drops
+    assert serves_lxd_without_maas(channel) is drops
 
 
 def test_a_unit_that_is_no_member_waits_for_the_upgrade_before_joining(snapd, monkeypatch, cluster_pem):
