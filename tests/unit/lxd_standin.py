@@ -240,7 +240,7 @@ class StandIn:
             for role in wanted:
                 if role in automatic and role not in current:
                     return 400, _error(400, f'The automatically assigned "{role}" role cannot be added manually')
-                if role not in (*automatic, "ovn-chassis", "control-plane"):
+                if role not in (*automatic, "ovn-chassis", "control-plane"):  # lxd-6.9 lxd/db/node.go:60-72
                     return 400, _error(400, f'Invalid cluster role "{role}"')
             custom = [r for r in wanted if r not in automatic]
         if not body.get("groups"):  # lxd-5.21.7 lxd/api_cluster.go:1759-1761
@@ -346,12 +346,12 @@ def start(directory: Path, lxd: StandIn) -> _Server:
                 doc = {"name": "br0", "type": "bridge", "managed": False}
             elif path == "/1.0/profiles/default":
                 doc = {"name": "default", "config": {}, "description": "", "devices": {"eth0": lxd.eth0}}
-            elif path == "/1.0/operations":
+            elif path == "/1.0/operations":  # running token operations (lxd-6.9 lxd/operations.go:462)
                 doc = {"running": [op for op in lxd.operations.values() if op.get("class") == "token"]}
             elif path in ("/1.0/certificates", "/1.0/instances"):  # no clients, no instances
                 doc = []
             elif len(parts) == 4 and parts[1] == "operations" and parts[3] == "wait" and parts[2] in lxd.operations:
-                doc = lxd.operations[parts[2]]
+                doc = lxd.operations[parts[2]]  # done at once: the operation (lxd-6.9 lxd/operations.go:794)
             if doc is None:
                 self._answer(404, _error(404, "not found"))
             else:
