@@ -19,7 +19,10 @@ from departure import move_off
 from issuing import issue_credential
 from models import PEER, ClusterInfo, Member, server_name_of
 from preseed import REDACTED, JoinCredential, PoolSpec, join_preseed
-from workload import LXD
+from workload import LXD, LXDError
+
+# LXD 6.9's refusal to evacuate a voter whose loss breaks quorum (lxd-6.9 lxd/api_cluster_member.go:1672)
+QUORUM_REFUSAL = "Insufficient online voters to maintain quorum"
 
 
 def format_table(rows: list[dict[str, str]]) -> str:
@@ -190,7 +193,7 @@ class ClusterActions:
         info = self.lxd.info()
         if reveal:
             secure_tokens(self.lxd, config, info)  # the configured lifetime applies to this token too
-        credential = issue_credential(self.lxd, info, server_name) if reveal else JoinCredential("token", REDACTED)
+        credential = issue_credential(self.lxd, info, server_name) if reveal else JoinCredential(REDACTED)
         preseed = join_preseed(
             server_name=server_name,
             address=address,
@@ -201,18 +204,27 @@ class ClusterActions:
             pool=PoolSpec(config.storage_driver, source=source, size="" if source else config.storage_size),
         )
         results = {"preseed": yaml.safe_dump(preseed, sort_keys=False)}
-        if reveal and credential.kind == "token":
+        if reveal:
             results.update(token_terms(credential.value, config, info, "join"))
-        elif reveal:
-            results["token-expires-at"] = "a trust password (this LXD has no join tokens): valid until replaced"
         event.set_results(results)
 
     def member_state(self, event: ops.ActionEvent, action: str) -> None:
         name = str(event.params.get("name", ""))
         members = self._require_member()
         check_known_member(name, [m.server_name for m in members])
-        event.log(f"{action} {name}")
-        self.lxd.set_member_state(name, action)
+        # only LXD 6.9+ checks quorum before evacuating, and only it knows `force` (clustering_evacuation_force)
+        force = event.params.get("force") is True and self.lxd.info().supports("clustering_evacuation_force")
+        event.log(f"{action} {name}" + (" (force: LXD's quorum check skipped)" if force else ""))
+        try:
+            self.lxd.set_member_state(name, action, force=force)
+        except LXDError as e:
+            if QUORUM_REFUSAL in str(e):
+                raise ActionError(
+                    f"LXD refused: {e}: evacuating {name} would leave fewer online database voters than a "
+                    "majority; bring the offline members back first, or run again with force=true (the "
+                    "cluster's database may stop answering until they are back)"
+                ) from None
+            raise
         row = next(m for m in self.lxd.members() if m.server_name == name)
         instances = self.lxd.instances(location=name)
         event.set_results(

@@ -28,7 +28,7 @@ from lxd_package import PackageStep
 from membership import Membership, check_port
 from models import PEER, ClusterInfo, ServerInfo, UnitInfo, server_name_of
 from observability import DASHBOARD_RELATION, LOGGING_RELATION, METRICS_RELATION, Observability
-from preflight import check_inputs, ensure_lxd, pool_spec
+from preflight import check_inputs, ensure_lxd, maas_refusal, pool_spec
 from redaction import guard
 from snap import LXDSnap
 from status import Stop, member_status
@@ -96,7 +96,7 @@ class LXDClusterCharm(ops.CharmBase):
         step = PackageStep(
             self.snap, self.unit, self.app, self.model.get_relation(PEER), self._lxd_initialised, self._is_member
         )
-        if (status := step.ensure(config.snap_channel)) is not None:
+        if (status := step.ensure(config.snap_channel, config.maas_options)) is not None:
             raise Stop(status)
         info = ensure_lxd(self.lxd, self.unit, config)
         relation = self.model.get_relation(PEER)
@@ -165,7 +165,12 @@ class LXDClusterCharm(ops.CharmBase):
     def _as_member(
         self, membership: Membership, config: CharmConfig, info: ServerInfo, cluster: ClusterInfo, me: UnitInfo
     ) -> None:
-        """A member publishes, issues and opens its port; the leader keeps tokens short-lived, serves clients."""
+        """A member publishes, issues and opens its port; the leader keeps tokens short-lived, serves clients.
+        MAAS options this LXD cannot take are left out of everything (LXD has none of them then) and
+        end the hook Blocked, once the rest has converged."""
+        maas_refused = maas_refusal(config, info)
+        if maas_refused:
+            config = config.without_maas()
         if self.unit.is_leader():  # before the next join token is issued
             secure_tokens(self.lxd, config, info)
         address = membership.as_member(config, info, cluster, me)
@@ -175,6 +180,8 @@ class LXDClusterCharm(ops.CharmBase):
         self.observability.as_member(config, info, address)
         check_port(config, address)
         InstanceNetwork(self.model, self.lxd, membership.relation).as_member(config, self._steady)
+        if maas_refused:
+            raise Stop(ops.BlockedStatus(maas_refused))
 
     def _is_member(self) -> bool:
         relation = self.model.get_relation(PEER)
@@ -245,7 +252,10 @@ class LXDClusterCharm(ops.CharmBase):
         except LXDError as e:
             event.add_status(ops.WaitingStatus(f"LXD not answering: {e}"))
             return
-        event.add_status(member_status(members, self.unit, self.app, self.model.get_relation(PEER)))
+        status = member_status(members, self.unit, self.app, self.model.get_relation(PEER))
+        if self.observability.logging_problem:  # the cluster serves; its logs do not reach Loki
+            status = type(status)(f"{status.message}; {self.observability.logging_problem}")
+        event.add_status(status)
 
 
 if __name__ == "__main__":  # pragma: nocover

@@ -71,6 +71,23 @@ class CharmConfig:
     def maas_enabled(self) -> bool:
         return bool(self.maas_api_url)
 
+    @property
+    def maas_options(self) -> list[str]:
+        """The MAAS options that are set (each needs LXD's maas_network API extension)."""
+        given = {
+            "maas-api-url": self.maas_api_url,
+            "maas-api-key": self.maas_api_key_secret,
+            "maas-subnet-ipv4": self.maas_subnet_ipv4,
+            "maas-subnet-ipv6": self.maas_subnet_ipv6,
+        }
+        return [option for option, value in given.items() if value]
+
+    def without_maas(self) -> CharmConfig:
+        """This configuration with no MAAS option: what an LXD without MAAS integration gets."""
+        return dataclasses.replace(
+            self, maas_api_url="", maas_api_key_secret="", maas_subnet_ipv4="", maas_subnet_ipv6=""
+        )
+
 
 def load_config(raw: Mapping[str, object]) -> CharmConfig:
     """Validate Juju config (hyphenated keys) into a CharmConfig, or raise ConfigError."""

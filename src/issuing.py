@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import secrets
 import time
 import uuid
 
@@ -21,19 +20,24 @@ from access import token_age
 from config import CharmConfig, expiry_seconds
 from models import ClusterInfo, JoinOffer, JoinQueue, ServerInfo, UnitInfo, server_name_of, unit_number
 from preseed import JoinCredential
-from workload import LXD
+from workload import LXD, LXDError
 
 logger = logging.getLogger(__name__)
 STRAGGLER = 60  # seconds the issuer waits for units Juju is still bringing up before it issues without them
 
 
 def issue_credential(lxd: LXD, info: ServerInfo, server_name: str) -> JoinCredential:
-    """A join token where LXD has them, else the cluster trust password (LXD 3.x/4.x)."""
-    if info.supports("clustering_join_token"):
-        return JoinCredential("token", lxd.issue_join_token(server_name))
-    password = secrets.token_urlsafe(24)
-    lxd.set_trust_password(password)
-    return JoinCredential("password", password)
+    """A join token (preflight.check_inputs refuses an LXD without them before it forms a cluster)."""
+    if not info.supports("clustering_join_token"):
+        raise LXDError(no_tokens(info))
+    return JoinCredential(lxd.issue_join_token(server_name))
+
+
+def no_tokens(info: ServerInfo) -> str:
+    return (
+        f"LXD {info.version} has no join tokens (API extension clustering_join_token): "
+        "install LXD 5.0 or later (snap-channel=5.21/stable)"
+    )
 
 
 class Issuer:
@@ -91,15 +95,11 @@ class Issuer:
         names = [name for name in sorted(waiting, key=unit_number) if name not in offered]
         if names and not self.batch_ready(waiting):
             names = []
-        tokens = self.info.supports("clustering_join_token")
-        if not tokens:  # one trust password at a time: a new one replaces the last
-            names = names[:1] if not live else []
         # entries of units that joined stay until the next batch (their token is used up): removing
         # them at once would cost every peer a hook; their secrets go at once (that costs nobody a hook)
-        if tokens:
-            for offer in joined:
-                self.drop(server_name_of(offer.join_unit))
-        if not (dead or names or (joined and not tokens)):  # a trust password must be cleared at once
+        for offer in joined:
+            self.drop(server_name_of(offer.join_unit))
+        if not (dead or names):
             return
         for offer in dead + joined:
             self.drop(server_name_of(offer.join_unit))
@@ -108,7 +108,7 @@ class Issuer:
 
     def _issue(self, name: str, unit: UnitInfo, owner: ops.Application | ops.Unit) -> JoinOffer:
         credential = issue_credential(self.lxd, self.info, unit.server_name)
-        content = {"kind": credential.kind, "value": credential.value}
+        content = {"kind": "token", "value": credential.value}
         label = f"join-{unit.server_name}"
         try:
             secret = self.model.get_secret(label=label)
@@ -117,15 +117,15 @@ class Issuer:
             secret = owner.add_secret(content, label=label, description=f"LXD join credential for {name}")
             if isinstance(owner, ops.Unit):  # only the joiner may read it
                 secret.grant(self.relation, unit=self.model.get_unit(name))
-        logger.info("issued a join %s for %s", credential.kind, name)
+        logger.info("issued a join token for %s", name)
         return JoinOffer(name, secret.get_info().id, uuid.uuid4().hex[:12])
 
     def _refresh(self, live: list[JoinOffer], waiting: dict[str, UnitInfo], config: CharmConfig) -> None:
         """A token still waiting for its turn is re-issued once half its lifetime passed (LXD's own
         record of when it was made; re-issuing cancels the old one): a long formation never hands a
         joiner an expired token. Same secret, new revision: no databag write."""
-        if not live or not self.info.supports("clustering_join_token"):
-            return  # one trust password serves every joiner; it does not expire
+        if not live:
+            return
         names = {waiting[o.join_unit].server_name for o in live}
         now = datetime.datetime.now(datetime.timezone.utc)
         half = expiry_seconds(config.join_token_expiry) / 2
@@ -156,5 +156,3 @@ class Issuer:
             self.model.get_secret(label=f"join-{server_name}").remove_all_revisions()
         except ops.SecretNotFoundError:
             return
-        if not self.info.supports("clustering_join_token"):
-            self.lxd.set_trust_password("")

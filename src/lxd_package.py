@@ -19,7 +19,17 @@ from dataclasses import replace
 import ops
 
 from snap import LXDPackage, LXDSnap, SnapError, normalise_channel
-from upgrade import LXD_WAITING, ClusterSnap, Progress, UnitSnap, downgrade, plan_order, progress, turn_of
+from upgrade import (
+    ClusterSnap,
+    Progress,
+    UnitSnap,
+    downgrade,
+    lxd_waiting,
+    plan_order,
+    progress,
+    serves_lxd_without_maas,
+    turn_of,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +50,7 @@ class PackageStep:
         self.relation = relation
         self.initialised = initialised  # asks LXD: has it been configured (lxd init, or by hand)?
         self.member = member  # is this unit a cluster member (its membership secret says so)?
+        self.maas_options: list[str] = []  # MAAS options set (ensure's argument)
 
     # -- data -----------------------------------------------------------------------------
     @property
@@ -69,8 +80,10 @@ class PackageStep:
         return units
 
     # -- the step -------------------------------------------------------------------------
-    def ensure(self, channel: str) -> ops.StatusBase | None:
+    def ensure(self, channel: str, maas_options: list[str] | None = None) -> ops.StatusBase | None:
+        """maas_options: the MAAS options set; an upgrade to a channel without MAAS waits for their removal."""
         target = normalise_channel(channel)
+        self.maas_options = maas_options or []
         try:
             package = self.snap.package()
         except SnapError as e:
@@ -160,6 +173,12 @@ class PackageStep:
                 return None
             if downgrade(current, target):
                 return ops.BlockedStatus(f"LXD cannot go back from {current} to {target}: set snap-channel={current}")
+            if self.maas_options and serves_lxd_without_maas(target):
+                return ops.BlockedStatus(
+                    f"snap-channel {target} can bring LXD 6.8 or later, which has no MAAS integration: unset "
+                    f"{', '.join(self.maas_options)} first (juju config lxd-cluster --reset "
+                    f"{','.join(self.maas_options)}), or set snap-channel={current}"
+                )
             if not self.unit.is_leader():
                 return ops.WaitingStatus(
                     f"snap-channel is {target}, the cluster runs {current}: waiting for the leader to start the upgrade"
@@ -229,10 +248,9 @@ class PackageStep:
 
     def _progress_message(self, state: Progress, me: str, package: LXDPackage) -> str:
         if me in state.done:
-            message = (
-                f"{state.headline()}: this member runs revision {package.revision}, its LXD is "
-                f"{LXD_WAITING.lower()} (next: {state.next})"
-            )
+            logged = lxd_waiting(package.version)
+            waits = f'its LXD logs "{logged}"' if logged else "its LXD waits for the other members"
+            message = f"{state.headline()}: this member runs revision {package.revision}, {waits} (next: {state.next})"
         else:
             message = f"{state.headline()}: this member refreshes after {state.next}"
         trouble = state.trouble()

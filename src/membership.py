@@ -235,10 +235,9 @@ class Membership:
             content = self.model.get_secret(id=offer.join_secret).get_content(refresh=True)
         except (ops.SecretNotFoundError, ops.ModelError):
             raise Stop(ops.WaitingStatus("waiting for access to the join credential")) from None
-        credential = JoinCredential(content["kind"], content["value"])  # type: ignore[arg-type]
-        if certificate_fingerprint(cluster.certificate) != cluster.fingerprint or (
-            credential.kind == "token" and credential.fingerprint != cluster.fingerprint
-        ):
+        credential = JoinCredential(content["value"])
+        published = certificate_fingerprint(cluster.certificate)
+        if published != cluster.fingerprint or credential.fingerprint != cluster.fingerprint:
             raise Stop(
                 ops.BlockedStatus("the published cluster certificate does not match its fingerprint: not joining")
             )

@@ -116,6 +116,14 @@ def unit_number(unit_name: str) -> int:
 
 
 # -- what LXD reports ---------------------------------------------------------------------------
+def version_tuple(version: str) -> tuple[int, ...]:
+    """5.21.7 -> (5, 21, 7), snapd's 5.21.3-c5ae129 -> (5, 21, 3); () when it is not dotted numbers."""
+    try:
+        return tuple(int(part) for part in version.split("-")[0].split("."))
+    except ValueError:
+        return ()
+
+
 @dataclasses.dataclass(frozen=True)
 class ServerInfo:
     version: str
@@ -140,14 +148,21 @@ class Member:
     status: str  # Online, Offline, Evacuated, ...
     message: str
     leaving: str = ""  # set while its unit leaves: no instance may move onto it (see departure.py)
+    database: bool = False  # LXD's `database` field: a raft voter, standby or the leader, in every version
 
     @property
     def database_role(self) -> str:
-        """database (a voter), database-standby, or - (no database role)."""
-        for role in ("database", "database-standby"):
-            if role in self.roles:
-                return role
-        return "-"
+        """database-leader, database (a voter), database-standby, or - (no database role).
+
+        From LXD's `database` field and the role names every version shares: 5.x lists a voter as
+        `database` (the leader as `database` and `database-leader`), 6.7+ as `database-voter` (the leader
+        only as `database-leader`): lxd-5.21.7 lxd/db/node.go:146-159, lxd-6.9 lxd/db/node.go:150-165.
+        """
+        if not self.database:
+            return "-"
+        if "database-leader" in self.roles:
+            return "database-leader"
+        return "database-standby" if "database-standby" in self.roles else "database"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,7 +25,7 @@ import ops
 from config import CharmConfig
 from metrics import metrics_address, scrape_job, serve_metrics, trust_metrics_certificate, untrust_metrics_certificate
 from models import ServerInfo
-from workload import LXD
+from workload import LXD, LXDError
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +87,7 @@ class Observability:
     def __init__(self, charm: ops.CharmBase, lxd: LXD):
         self.charm, self.lxd = charm, lxd
         self.model, self.app, self.unit = charm.model, charm.app, charm.unit
+        self.logging_problem = ""  # why LXD does not send its logs to the related Loki ("" when it does)
 
     def as_member(self, config: CharmConfig, info: ServerInfo, https_address: str) -> None:
         """Serve metrics here; the leader also trusts the client certificate and publishes."""
@@ -130,7 +131,14 @@ class Observability:
             if url:
                 logger.warning("LXD %s has no loki support (API extension loki): logging is not sent", info.version)
             return
-        self.lxd.update_config({"loki.api.url": url})  # empty: LXD stops sending
+        try:
+            self.lxd.update_config({"loki.api.url": url})  # empty: LXD stops sending
+        except LXDError as e:
+            # 5.21+ asks <url>/ready before it takes the key, and keeps the old value if Loki does not
+            # answer (lxd-5.21.7 lxd/loki/loki.go:162-186, api_1.0.go:851-854; lxd-6.9 loki.go:174-196):
+            # logging is not what the cluster serves, so nothing else waits for it
+            self.logging_problem = f"logs not sent to Loki at {url}: {e}"
+            logger.warning("LXD does not take loki.api.url=%s: %s", url, e)
 
     def _client_secret(self) -> ops.Secret:
         try:

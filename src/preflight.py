@@ -7,6 +7,7 @@ import logging
 import ops
 
 from config import CharmConfig, shown
+from issuing import no_tokens
 from models import ServerInfo
 from preseed import PoolSpec
 from status import Stop
@@ -41,6 +42,19 @@ def pool_spec(charm: ops.CharmBase, config: CharmConfig) -> PoolSpec:
     return PoolSpec(config.storage_driver, size=config.storage_size)
 
 
+def maas_refusal(config: CharmConfig, info: ServerInfo) -> str:
+    """Why the MAAS options cannot apply to this LXD ("" when they can, or none is set): LXD 6.8 removed
+    MAAS integration, the maas_network API extension with it (lxd-6.8 shared/version/api.go; lxd-6.9
+    lxd/patches.go:125 config_remove_maas_keys deletes maas.* from the server config and NICs)."""
+    if not config.maas_options or info.supports("maas_network"):
+        return ""
+    options = config.maas_options
+    return (
+        f"LXD {info.version} has no MAAS integration (API extension maas_network, removed in LXD 6.8): "
+        f"unset {', '.join(options)} (juju config lxd-cluster --reset {','.join(options)})"
+    )
+
+
 def check_inputs(lxd: LXD, config: CharmConfig, info: ServerInfo, pool: PoolSpec) -> None:
     """Bad inputs block before anything is changed."""
     if info.storage_drivers is not None and config.storage_driver not in info.storage_drivers:
@@ -52,8 +66,10 @@ def check_inputs(lxd: LXD, config: CharmConfig, info: ServerInfo, pool: PoolSpec
                 f"{package} (and its kernel module), or set storage-driver to one of: {usable}"
             )
         )
-    if config.maas_enabled and not info.supports("maas_network"):
-        raise Stop(ops.BlockedStatus("this LXD has no MAAS support: unset maas-api-url"))
+    if not info.supports("clustering_join_token"):
+        raise Stop(ops.BlockedStatus(no_tokens(info)))
+    if refusal := maas_refusal(config, info):
+        raise Stop(ops.BlockedStatus(refusal))
     if pool.source and config.storage_driver == "dir":
         raise Stop(
             ops.BlockedStatus(

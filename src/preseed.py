@@ -11,7 +11,7 @@ import base64
 import dataclasses
 import ipaddress
 import json
-from typing import Any, Literal
+from typing import Any
 
 from redaction import REDACTED
 
@@ -38,20 +38,17 @@ class PoolSpec:
 
 @dataclasses.dataclass(frozen=True)
 class JoinCredential:
-    """A join token (LXD with clustering_join_token) or the cluster trust password (older LXD)."""
+    """A join token (`POST /1.0/cluster/members`): every supported LXD has them (API extension
+    clustering_join_token, in lxd-5.0.2 shared/version/api.go); the trust password is gone from
+    LXD 6.1 (core.trust_password) and 6.3 (preseed cluster_password)."""
 
-    kind: Literal["token", "password"]
     value: str = dataclasses.field(repr=False)
 
     @property
-    def preseed_key(self) -> str:
-        return "cluster_token" if self.kind == "token" else "cluster_password"
-
-    @property
     def fingerprint(self) -> str:
-        """The cluster certificate fingerprint a join token carries ("" for a password or a malformed token)."""
+        """The cluster certificate fingerprint the token carries ("" for a malformed token)."""
         try:
-            return str(json.loads(base64.b64decode(self.value))["fingerprint"]) if self.kind == "token" else ""
+            return str(json.loads(base64.b64decode(self.value))["fingerprint"])
         except (ValueError, KeyError, TypeError):
             return ""
 
@@ -155,7 +152,7 @@ def join_preseed(
         "server_address": https_address(address, port),
         "cluster_address": cluster_address,
         "cluster_certificate": cluster_certificate,
-        credential.preseed_key: credential.value,
+        "cluster_token": credential.value,
     }
     if member_config:
         cluster["member_config"] = member_config
@@ -165,9 +162,8 @@ def join_preseed(
 def redacted(preseed: dict[str, Any]) -> dict[str, Any]:
     """A copy with every credential replaced, for logs and action output."""
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in preseed.items()}
-    for key in ("cluster_token", "cluster_password"):
-        if key in out.get("cluster", {}):
-            out["cluster"][key] = REDACTED
+    if "cluster_token" in out.get("cluster", {}):
+        out["cluster"]["cluster_token"] = REDACTED
     if "maas.api.key" in out.get("config", {}):
         out["config"]["maas.api.key"] = REDACTED
     return out

@@ -2,10 +2,10 @@
 whose turn it is and what status says. Pure: no ops, no I/O.
 
 LXD lets members of one cluster run different versions only while an upgrade is under way: a
-member on the newer version waits ("Waiting for other cluster members to upgrade their versions")
-and serves nothing until every member runs it. So the members refresh one after the other, in a
-fixed order (non-leaders by unit number, the leader last: its LXD keeps answering longest), each
-from the same cohort, and nobody waits for an upgraded member to become healthy before the next.
+member on the newer version waits (its log says so: `lxd_waiting`) and serves nothing until every
+member runs it. So the members refresh one after the other, in a fixed order (non-leaders by unit
+number, the leader last: its LXD keeps answering longest), each from the same cohort, and nobody
+waits for an upgraded member to become healthy before the next.
 """
 
 from __future__ import annotations
@@ -13,10 +13,20 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from models import Databag
+from models import Databag, version_tuple
 from snap import normalise_channel, track_of
 
-LXD_WAITING = "Waiting for other cluster members to upgrade their versions"  # LXD's log line
+
+def lxd_waiting(version: str) -> str:
+    """What an upgraded LXD logs while it waits for the other members ("" for a version string it
+    cannot read): lxd-5.0.2 lxd/daemon.go:1171 (up to 5.21.3 and 6.3), then lxd-5.21.4 and lxd-6.4
+    on (lxd-5.21.7 lxd/daemon.go:1566, lxd-6.9 lxd/daemon.go:1610)."""
+    number = version_tuple(version)
+    if not number:
+        return ""
+    if (5, 21, 4) <= number < (6,) or number >= (6, 4):
+        return "Wait for other cluster members to align their versions, cluster not started yet"
+    return "Wait for other cluster nodes to upgrade their versions, cluster not started yet"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +80,20 @@ def downgrade(current: str, target: str) -> bool:
             return (-1,)
 
     return key(track_of(target)) < key(track_of(current))
+
+
+def serves_lxd_without_maas(channel: str) -> bool:
+    """Can this channel's track serve LXD 6.8 or later, which has no MAAS integration (lxd-6.8 dropped
+    the maas_network API extension)? latest and a bare major track (6) follow the newest release;
+    a numbered track (5.21, 6.7) names its version."""
+    track = track_of(channel)
+    if track == "latest":
+        return True
+    try:
+        number = tuple(int(p) for p in track.split("."))
+    except ValueError:
+        return True  # a track that names no version: it may serve any
+    return number == (6,) or number >= (6, 8)
 
 
 @dataclasses.dataclass(frozen=True)

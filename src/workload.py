@@ -27,7 +27,7 @@ from lxd_paths import default_lxd_dir, lxd_command
 if TYPE_CHECKING:
     from adoption import Inventory
 
-from models import Instance, Member, PendingToken, ServerInfo, TrustedClient
+from models import Instance, Member, PendingToken, ServerInfo, TrustedClient, version_tuple
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +35,26 @@ logger = logging.getLogger(__name__)
 DRIVER_PACKAGES = {"zfs": "zfsutils-linux", "btrfs": "btrfs-progs", "lvm": "lvm2", "dir": ""}
 JOIN_TIMEOUT = 300  # seconds for one `lxd init --preseed`
 OPERATION_TIMEOUT = 600  # seconds for one LXD operation (a launch, a move, an evacuation)
-# Server keys LXD drops from its config when set to their default value.
-SERVER_DEFAULTS = {"images.auto_update_interval": "6"}
 LEAVING_KEY = "user.lxd-cluster.leaving"  # member config: this member's unit is leaving (and what failed)
+# Roles LXD assigns itself: 6.7+ keeps them on a role update and refuses one the member does not hold
+# at that moment (lxd-6.9 lxd/api_cluster_member.go:800-852). 5.x's `database` is not among them: 5.x
+# refuses an update that drops it from a voter (lxd-5.21.7 lxd/api_cluster.go:1750-1756).
+AUTOMATIC_ROLES = ("database-voter", "database-standby", "database-leader")
+
+
+def server_defaults(version: str) -> dict[str, str]:
+    """Server keys the charm sets and their defaults in this LXD version: GET /1.0 leaves out a key
+    whose value is its default (lxd/config/map.go Dump), so the default is the value it has then."""
+    defaults = {
+        "images.auto_update_interval": "6",  # lxd-5.0.2 .. lxd-6.9 lxd/cluster/config/config.go
+        "cluster.join_token_expiry": "3H",  # lxd-5.0.2 config.go:261, lxd-5.21.7:384, lxd-6.9:394
+    }
+    # core.remote_token_expiry had no default (tokens never expired) until 5.21.5 and 6.7, then 15d
+    # (lxd-5.0.2 config.go:274, lxd-5.21.4 none, lxd-5.21.5 and lxd-5.21.7:498, lxd-6.6 none, lxd-6.9:508)
+    number = version_tuple(version)
+    if (5, 21, 5) <= number < (6,) or number >= (6, 7):
+        defaults["core.remote_token_expiry"] = "15d"
+    return defaults
 
 
 class LXDError(Exception):
@@ -199,6 +216,7 @@ class LXD:
                 status=r.get("status", ""),
                 message=r.get("message", ""),
                 leaving=str((r.get("config") or {}).get(LEAVING_KEY, "")),
+                database=bool(r.get("database")),
             )
             for r in rows
         ]
@@ -211,13 +229,11 @@ class LXD:
     def update_config(self, config: dict[str, str]) -> list[str]:
         """Set server config keys that differ; returns the keys changed (never their values)."""
         current = self._get("")["metadata"].get("config", {})
-        changes = {k: v for k, v in config.items() if current.get(k, SERVER_DEFAULTS.get(k, "")) != v}
+        defaults = server_defaults(self.info().version)
+        changes = {k: v for k, v in config.items() if current.get(k, defaults.get(k, "")) != v}
         if changes:
             self._api("patch", "", json={"config": changes})
         return sorted(changes)
-
-    def set_trust_password(self, password: str) -> None:
-        self._api("patch", "", json={"config": {"core.trust_password": password}})
 
     # -- members ---------------------------------------------------------------------------
     def remove_member(self, name: str, force: bool = False) -> None:
@@ -225,15 +241,21 @@ class LXD:
         self._api("delete", f"cluster/members/{name}", params={"force": 1} if force else {})
 
     def mark_leaving(self, name: str, value: str) -> None:
-        """Set (or, with "", clear) LEAVING_KEY on a member: LXD's database, seen by every member at once."""
+        """Set (or, with "", clear) LEAVING_KEY on a member: LXD's database, seen by every member at once.
+        Only the roles an update may carry go back: not those LXD assigns itself (AUTOMATIC_ROLES)."""
         doc = self._api("get", f"cluster/members/{name}")["metadata"]
-        keep = {k: doc[k] for k in ("roles", "failure_domain", "description", "groups") if k in doc}
+        keep = {k: doc[k] for k in ("failure_domain", "description", "groups") if k in doc}
+        keep["roles"] = [role for role in doc.get("roles") or () if role not in AUTOMATIC_ROLES]
         keep["config"] = {k: v for k, v in {**(doc.get("config") or {}), LEAVING_KEY: value}.items() if v}
         self._api("put", f"cluster/members/{name}", json=keep)
 
-    def set_member_state(self, name: str, action: str) -> None:
-        """evacuate or restore a member (`lxc cluster evacuate|restore`)."""
-        self._api("post", f"cluster/members/{name}/state", json={"action": action})
+    def set_member_state(self, name: str, action: str, force: bool = False) -> None:
+        """evacuate or restore a member (`lxc cluster evacuate|restore`); force (only where LXD has
+        clustering_evacuation_force) skips LXD's quorum check (lxd-6.9 lxd/api_cluster_member.go:1357)."""
+        body: dict[str, Any] = {"action": action}
+        if force:
+            body["force"] = True
+        self._api("post", f"cluster/members/{name}/state", json=body)
 
     def group_exists(self, name: str) -> bool:
         try:

@@ -129,7 +129,7 @@ def test_packed_hooks_bootstrap_a_real_lxd_member_and_answer_an_action(packed_ch
     assert sorted(state["ports"]) == ["8443/tcp", "8444/tcp"]  # the cluster and metrics ports, for `juju expose`
     assert state["unit-status"] == [
         "active",
-        "member lxd-cluster-0 of 1 (database), fully operational; fewer than 3 members: no database redundancy",
+        "member lxd-cluster-0 of 1 (database-leader), fully operational; fewer than 3 members: no database redundancy",
     ]
     published = state["relations"]["0"]["data"]["lxd-cluster"]
     certificate = (member.lxd_dir / "cluster.crt").read_text()

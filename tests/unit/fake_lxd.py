@@ -11,14 +11,13 @@ from charms.lxd_cluster.v0.lxd_cluster import fingerprint_of as certificate_fing
 
 from adoption import Inventory
 from models import DeviceState, Instance, Member, PendingToken, ServerInfo, TrustedClient
-from workload import SERVER_DEFAULTS, LXDError
+from workload import LXDError, server_defaults
 
 MUTATIONS = (
     "create_pool",
     "enable_clustering",
     "apply_preseed",
     "update_config",
-    "set_trust_password",
     "issue_join_token",
     "wipe_device",
     "remove_member",
@@ -128,7 +127,11 @@ class FakeLXD:
     def members(self) -> list[Member]:
         if not self.ready:
             raise LXDError("connection refused")
-        return list(self.member_rows)
+        # LXD sets `database` with every database role it lists (lxd-5.21.7 lxd/db/node.go:146-159)
+        database = ("database", "database-voter", "database-standby", "database-leader")
+        return [
+            dataclasses.replace(m, database=m.database or bool(set(m.roles) & set(database))) for m in self.member_rows
+        ]
 
     def issue_join_token(self, server_name: str) -> str:
         """As LXD: base64 of JSON with the cluster fingerprint; re-issuing replaces the old token."""
@@ -148,7 +151,9 @@ class FakeLXD:
 
     def update_config(self, config: dict[str, str]) -> list[str]:
         # LXD does not list a key set to its default value
-        changed = sorted(k for k, v in config.items() if self.config.get(k, SERVER_DEFAULTS.get(k, "")) != v)
+        changed = sorted(
+            k for k, v in config.items() if self.config.get(k, server_defaults(self.version).get(k, "")) != v
+        )
         if "maas.api.key" in changed and len(config["maas.api.key"].split(":")) != 3:
             # LXD sets up its MAAS client when the key changes, and gomaasapi refuses a key that is not
             # consumer:token:secret, quoting it (lxd-5.21.7:lxd/api_1.0.go:1021 -> maas/controller.go:76
@@ -161,10 +166,6 @@ class FakeLXD:
             self.calls.append("update_config")
             self.config.update(config)
         return changed
-
-    def set_trust_password(self, password: str) -> None:
-        self.calls.append("set_trust_password")
-        self.config["core.trust_password"] = password
 
     def apply_preseed(self, preseed: dict[str, Any], timeout: int = 300) -> None:
         self.calls.append("apply_preseed")
@@ -213,7 +214,7 @@ class FakeLXD:
         if force:
             self.instance_rows = [i for i in self.instance_rows if i.location != name]
 
-    def set_member_state(self, name: str, action: str) -> None:
+    def set_member_state(self, name: str, action: str, force: bool = False) -> None:
         self.calls.append("set_member_state")
         status = "Evacuated" if action == "evacuate" else "Online"
         self.member_rows = [

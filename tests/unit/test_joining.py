@@ -127,14 +127,6 @@ def test_a_unit_on_another_lxd_version_gets_no_credential(lxd, cluster_pem):
     assert [o["join-unit"] for o in offers(out.get_relation(REL).local_app_data)] == ["lxd-cluster/2"]
 
 
-def test_with_a_trust_password_one_joiner_at_a_time(lxd, cluster_pem):
-    """One trust password serves the cluster: a second would replace the first joiner's."""
-    lxd.be_member("lxd-cluster-0")
-    lxd.extensions.discard("clustering_join_token")
-    out = ctx().run(ctx().on.update_status(), issuer_state(cluster_pem, peers={1: announced(1), 2: announced(2)}))
-    assert [o["join-unit"] for o in offers(out.get_relation(REL).local_app_data)] == ["lxd-cluster/1"]
-
-
 def test_a_unit_blocked_after_announcing_is_held_out_of_the_queue(lxd, cluster_pem):
     """It announced in its first hook, then a check blocked it (here: its storage-device is missing): it says so
     (join-held), the issuer gives it no token and the unit after it does not wait for it."""

@@ -115,16 +115,16 @@ def test_the_offer_names_the_secret_that_holds_the_token(lxd, cluster_pem):
     assert out.unit_status.name == "active"
 
 
-def test_leader_without_join_tokens_hands_over_a_trust_password(lxd, cluster_pem):
+def test_a_member_on_an_lxd_without_join_tokens_issues_nothing_and_says_why(lxd, cluster_pem):
     lxd.be_member("lxd-cluster-0")
     lxd.extensions.discard("clustering_join_token")
     out = ctx().run(
         ctx().on.update_status(), make_state(leader=True, app=published(cluster_pem), peers={1: announced(1)})
     )
-    secret = next(s for s in out.secrets if s.label == "join-lxd-cluster-1")
-    assert secret.latest_content["kind"] == "password"
-    assert secret.latest_content["value"] == lxd.config["core.trust_password"]
-    assert lxd.config["core.trust_password"] not in databags(out)
+    assert out.unit_status.name == "blocked" and "no join tokens (API extension clustering_join_token)" in (
+        out.unit_status.message
+    )
+    assert not [s for s in out.secrets if s.label == "join-lxd-cluster-1"] and "core.trust_password" not in lxd.config
 
 
 def test_next_joiner_gets_a_credential_once_the_first_is_a_member(lxd, cluster_pem):
@@ -234,22 +234,6 @@ def test_tokens_first_then_the_issuer_stays_out_of_the_join_loop(lxd, cluster_pe
     )
     assert not [s for s in third.secrets if s.label and s.label.startswith("join-")]
     assert third.unit_status == testing.ActiveStatus("member lxd-cluster-0 of 3 (database), fully operational")
-
-
-def test_the_trust_password_is_cleared_once_its_joiner_is_a_member(lxd, cluster_pem):
-    lxd.be_member("lxd-cluster-0", "lxd-cluster-1")
-    lxd.extensions.discard("clustering_join_token")
-    lxd.config["core.trust_password"] = "was-set"
-    first = testing.Secret({"kind": "password", "value": "was-set"}, owner="app", label="join-lxd-cluster-1")
-    app = published(cluster_pem, **{"join-unit": "lxd-cluster/1", "join-secret": first.id, "join-id": "p1"})
-    out = ctx().run(
-        ctx().on.update_status(),
-        make_state(
-            leader=True, app=app, peers={1: announced(1, member=certificate_fingerprint(cluster_pem))}, secrets=[first]
-        ),
-    )
-    assert lxd.config["core.trust_password"] == ""
-    assert "join-queue" not in out.get_relation(REL).local_app_data
 
 
 def test_a_removed_peer_is_never_offered_a_credential(lxd, cluster_pem):
@@ -379,16 +363,6 @@ def test_joiner_refuses_a_token_for_another_cluster(lxd, cluster_pem, other_pem)
     out = ctx(1).run(ctx(1).on.config_changed(), offered(cluster_pem, make_token("lxd-cluster-1", other_pem)))
     assert out.unit_status.name == "blocked" and "fingerprint" in out.unit_status.message
     assert lxd.preseeds == []
-
-
-def test_joiner_with_a_trust_password_puts_it_in_cluster_password(lxd, cluster_pem):
-    secret = testing.Secret({"kind": "password", "value": "pw-123"}, owner=None)
-    app = published(cluster_pem, **{"join-unit": "lxd-cluster/1", "join-secret": secret.id, "join-id": "j1"})
-    out = ctx(1).run(ctx(1).on.config_changed(), make_state(ip="10.0.0.2", app=app, secrets=[secret]))
-    cluster = lxd.preseeds[0]["cluster"]
-    assert cluster["cluster_password"] == "pw-123" and "cluster_token" not in cluster
-    assert cluster["member_config"] == [{"entity": "storage-pool", "name": "local", "key": "size", "value": "20GiB"}]
-    assert "pw-123" not in databags(out)
 
 
 def test_a_credential_for_another_unit_is_not_used(lxd, cluster_pem):

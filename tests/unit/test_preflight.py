@@ -84,6 +84,21 @@ def test_maas_on_an_lxd_without_maas_support_blocks(lxd):
     assert lxd.mutations() == []
 
 
+def test_maas_subnets_alone_on_an_lxd_without_maas_support_block_before_bootstrap(lxd):
+    """LXD 6.8+ refuses eth0's maas.subnet.* (lxd-6.9 lxd/device/config/devices.go:75): the bootstrap would fail."""
+    lxd.extensions.discard("maas_network")
+    out = ctx().run(ctx().on.install(), make_state(leader=True, config={"maas-subnet-ipv4": "lab"}))
+    assert out.unit_status.name == "blocked" and "unset maas-subnet-ipv4" in out.unit_status.message
+    assert lxd.preseeds == [] and lxd.mutations() == []
+
+
+def test_an_lxd_without_join_tokens_is_refused_before_bootstrap(lxd):
+    lxd.extensions.discard("clustering_join_token")
+    out = ctx().run(ctx().on.install(), make_state(leader=True))
+    assert out.unit_status.name == "blocked" and "clustering_join_token" in out.unit_status.message
+    assert lxd.preseeds == [] and lxd.mutations() == []
+
+
 # -- storage devices -------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "device, words",

@@ -209,7 +209,7 @@ def test_https_address(address, expected):
 
 # -- join ----------------------------------------------------------------------------------------
 def test_join_with_a_token_on_zfs_block_device():
-    assert join(JoinCredential("token", "eyJ0b2tlbiI6MX0="), PoolSpec("zfs", source="/dev/vdc")) == {
+    assert join(JoinCredential("eyJ0b2tlbiI6MX0="), PoolSpec("zfs", source="/dev/vdc")) == {
         "cluster": {
             "enabled": True,
             "server_name": "lxd-cluster-2",
@@ -222,22 +222,8 @@ def test_join_with_a_token_on_zfs_block_device():
     }
 
 
-def test_join_with_a_trust_password_on_btrfs_block_device():
-    assert join(JoinCredential("password", "s3cret-pass"), PoolSpec("btrfs", source="/dev/sdb")) == {
-        "cluster": {
-            "enabled": True,
-            "server_name": "lxd-cluster-2",
-            "server_address": "10.0.0.3:8443",
-            "cluster_address": "10.0.0.1:8443",
-            "cluster_certificate": PEM,
-            "cluster_password": "s3cret-pass",
-            "member_config": [{"entity": "storage-pool", "name": "local", "key": "source", "value": "/dev/sdb"}],
-        }
-    }
-
-
 def test_join_loop_backed_zfs_passes_its_size_as_member_config():
-    assert join(JoinCredential("token", "t"), PoolSpec("zfs", size="5GiB")) == {
+    assert join(JoinCredential("t"), PoolSpec("zfs", size="5GiB")) == {
         "cluster": {
             "enabled": True,
             "server_name": "lxd-cluster-2",
@@ -251,7 +237,7 @@ def test_join_loop_backed_zfs_passes_its_size_as_member_config():
 
 
 def test_join_dir_has_no_member_config():
-    assert join(JoinCredential("token", "t"), PoolSpec("dir", size="20GiB")) == {
+    assert join(JoinCredential("t"), PoolSpec("dir", size="20GiB")) == {
         "cluster": {
             "enabled": True,
             "server_name": "lxd-cluster-2",
@@ -264,25 +250,21 @@ def test_join_dir_has_no_member_config():
 
 
 def test_join_brackets_an_ipv6_server_address():
-    got = join(
-        JoinCredential("token", "t"), PoolSpec("dir"), address="fd00::3", port=9443, cluster_address="[fd00::1]:9443"
-    )
+    got = join(JoinCredential("t"), PoolSpec("dir"), address="fd00::3", port=9443, cluster_address="[fd00::1]:9443")
     assert got["cluster"]["server_address"] == "[fd00::3]:9443"
     assert got["cluster"]["cluster_address"] == "[fd00::1]:9443"
 
 
-def test_a_credential_has_exactly_one_preseed_key():
-    token = join(JoinCredential("token", "t"), PoolSpec("dir"))["cluster"]
-    password = join(JoinCredential("password", "p"), PoolSpec("dir"))["cluster"]
-    assert "cluster_password" not in token and "cluster_token" not in password
+def test_a_join_preseed_carries_the_token_and_no_trust_password():
+    cluster = join(JoinCredential("t"), PoolSpec("dir"))["cluster"]
+    assert cluster["cluster_token"] == "t" and "cluster_password" not in cluster  # gone from LXD 6.3
 
 
 # -- redaction and serialisation -------------------------------------------------------------------
 @pytest.mark.parametrize(
     "credential, key",
     [
-        (JoinCredential("token", "eyJzZWNyZXQiOiJ0b3AifQ=="), "cluster_token"),
-        (JoinCredential("password", "hunter2-long"), "cluster_password"),
+        (JoinCredential("eyJzZWNyZXQiOiJ0b3AifQ=="), "cluster_token"),
     ],
 )
 def test_redacted_hides_the_join_credential_without_touching_the_input(credential, key):
@@ -313,8 +295,8 @@ def test_redacted_leaves_a_preseed_without_credentials_equal():
 
 
 def test_credential_and_maas_repr_never_show_the_secret():
-    assert "topsecret" not in repr(JoinCredential("token", "topsecret"))
-    assert "topsecret" not in str(JoinCredential("password", "topsecret"))
+    assert "topsecret" not in repr(JoinCredential("topsecret"))
+    assert "topsecret" not in str(JoinCredential("topsecret"))
     assert "maas-key-value" not in repr(MaasSettings("http://m/MAAS", "maas-key-value"))
 
 
@@ -322,8 +304,8 @@ def test_credential_and_maas_repr_never_show_the_secret():
     "preseed",
     [
         boot(PoolSpec("zfs", source="/dev/vdb"), maas=MAAS, address="fd00::1"),
-        join(JoinCredential("token", "abc=="), PoolSpec("zfs", source="/dev/vdb")),
-        join(JoinCredential("password", "yes"), PoolSpec("dir")),  # "yes" must stay a string, not a bool
+        join(JoinCredential("abc=="), PoolSpec("zfs", source="/dev/vdb")),
+        join(JoinCredential("yes"), PoolSpec("dir")),  # "yes" must stay a string, not a bool
     ],
 )
 def test_preseed_survives_a_yaml_round_trip(preseed):

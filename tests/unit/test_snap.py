@@ -16,7 +16,7 @@ from ops import testing
 import charm
 from adoption import Inventory
 from snap import normalise_channel
-from upgrade import ClusterSnap, UnitSnap, downgrade, plan_order, progress
+from upgrade import ClusterSnap, UnitSnap, downgrade, plan_order, progress, serves_lxd_without_maas
 
 REL = 1
 TARGET = "5.21/stable"
@@ -303,8 +303,9 @@ def test_a_channel_change_on_a_formed_cluster_refreshes_every_member_in_order_fr
     assert model.snap_calls(1) == [["refresh", "lxd", "--channel=6/stable", f"--cohort={cohort}"]]
     upgrading_machines_wait(model, "6/stable")
     assert model.status[1] == testing.WaitingStatus(
-        "upgrading: 1 of 3 members on 6/stable: this member runs revision 35000, its LXD is waiting for other "
-        "cluster members to upgrade their versions (next: lxd-cluster/2)"
+        "upgrading: 1 of 3 members on 6/stable: this member runs revision 35000, its LXD logs "
+        '"Wait for other cluster nodes to upgrade their versions, cluster not started yet" (next: lxd-cluster/2)'
+        # the store's 6/stable is 6.1: LXD's words up to 6.3 (lxd-6.1 lxd/daemon.go)
     )
 
     model.run(0)
@@ -386,6 +387,32 @@ def test_a_downgrade_is_refused_and_nothing_is_refreshed(snapd, monkeypatch, clu
         "LXD cannot go back from 5.21/stable to 5.0/stable: set snap-channel=5.21/stable"
     )
     assert all(model.snap_calls(u) == [] for u in range(3)) and "upgrade-channel" not in model.app
+
+
+@pytest.mark.parametrize("channel", ["latest/stable", "6/stable", "6.8/stable"])
+def test_an_upgrade_to_lxd_6_without_maas_waits_until_the_maas_options_are_unset(
+    snapd, monkeypatch, cluster_pem, channel
+):
+    """LXD 6.8 removed MAAS integration (maas_network): upgrading under MAAS options would strand them."""
+    model = formed(snapd, monkeypatch, cluster_pem)
+    model.config = {"snap-channel": channel, "maas-subnet-ipv4": "lab"}
+    model.round([0, 1, 2])
+    assert model.status[0] == testing.BlockedStatus(
+        f"snap-channel {channel} can bring LXD 6.8 or later, which has no MAAS integration: unset maas-subnet-ipv4 "
+        "first (juju config lxd-cluster --reset maas-subnet-ipv4), or set snap-channel=5.21/stable"
+    )
+    assert all(model.snap_calls(u) == [] for u in range(3)) and "upgrade-channel" not in model.app
+
+    model.config = {"snap-channel": channel}  # the fix named: the upgrade starts
+    model.run(0)
+    assert model.app["upgrade-channel"] == channel
+
+
+@pytest.mark.parametrize(
+    "channel, drops", [("5.21/stable", False), ("5.0/stable", False), ("6.7/stable", False), ("6/edge", True)]
+)
+def test_channels_that_can_serve_an_lxd_without_maas(channel, drops):
+    assert serves_lxd_without_maas(channel) is drops
 
 
 def test_a_unit_that_is_no_member_waits_for_the_upgrade_before_joining(snapd, monkeypatch, cluster_pem):

@@ -23,7 +23,10 @@ def daemon(tmp_path, cluster_pem, monkeypatch):
     import workload
 
     requests: list[str] = []
-    server = serve(tmp_path, cluster_pem, requests)
+    # the token lifetimes the leader set in an earlier hook (the options' 1H)
+    server = serve(
+        tmp_path, cluster_pem, requests, **{"cluster.join_token_expiry": "1H", "core.remote_token_expiry": "1H"}
+    )
     monkeypatch.setattr(charm, "LXD", lambda: workload.LXD(str(tmp_path)))
     yield requests
     server.shutdown()
@@ -34,7 +37,7 @@ def settled(
     pem: str, event: str = "update_status", unit: dict | None = None, leader: bool = False, **config: str
 ) -> ops.StatusBase:
     """Runs `event` on member lxd-cluster-1 of a cluster that applied bridged:br0 and published its dir pool."""
-    app = published(pem, network="bridged:br0", **{"pool-driver": "dir", "pool-size": "20GiB"})
+    app = published(pem, network="bridged:br0", **{"pool-driver": "dir", "pool-size": "20GiB", "lxd-version": "5.21.7"})
     checked = {"network-checked": "bridged:br0"} if unit is None else unit
     state = make_state(
         leader=leader,
@@ -55,16 +58,11 @@ def test_update_status_on_a_member_makes_two_rest_calls(daemon, cluster_pem):
 
 
 def test_update_status_on_the_leader_only_reads(daemon, cluster_pem):
-    """Token lifecycle and client trust are checked, every read over the socket: no pylxd connect (a
-    second GET /1.0) and no write."""
+    """Token lifetimes (LXD enforces them: 5.21 has cluster_join_token_expiry and remote_token_expiry) and
+    client trust are checked, every read over the socket: no pylxd connect (a second GET /1.0) and no write."""
     status = settled(cluster_pem, leader=True)
     assert status == testing.ActiveStatus("member lxd-cluster-1 of 3 (database), fully operational")
-    assert daemon == [
-        "GET /1.0",
-        "GET /1.0/operations?recursion=1",
-        "GET /1.0/cluster/members?recursion=1",
-        "GET /1.0/certificates?recursion=1",
-    ]
+    assert daemon == ["GET /1.0", "GET /1.0/cluster/members?recursion=1", "GET /1.0/certificates?recursion=1"]
 
 
 def test_every_other_hook_checks_the_host_again(daemon, cluster_pem):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lxd_standin import serve
+from lxd_standin import StandIn, serve, start
 
 import workload
 
@@ -29,8 +29,9 @@ def test_an_image_reference_is_one_quoted_path_segment(tmp_path, cluster_pem):
 def test_instances_of_every_project_are_listed_and_moved_within_their_project(tmp_path, cluster_pem):
     """The list asks LXD for all projects and keeps each instance's project; a move, a start and a
     state read of an instance name its project (`web` is in two projects here)."""
-    requests: list[str] = []
-    server = serve(tmp_path, cluster_pem, requests)
+    daemon = StandIn(cluster_pem)
+    server = start(tmp_path, daemon)
+    requests = daemon.requests
     try:
         lxd = workload.LXD(str(tmp_path))
         listed = lxd.instances()
@@ -52,6 +53,10 @@ def test_instances_of_every_project_are_listed_and_moved_within_their_project(tm
     assert "GET /1.0/instances/web/state?project=runner" in requests
     writes = [r for r in requests if r.split(" ", 1)[0] in ("POST", "PUT")]
     assert writes == [
-        'POST /1.0/instances/web?target=lxd-cluster-0&project=runner {"name": "web", "migration": true}',
-        'PUT /1.0/instances/web/state?project=runner {"action": "start", "timeout": 30, "force": false}',
+        "POST /1.0/instances/web?target=lxd-cluster-0&project=runner",
+        "PUT /1.0/instances/web/state?project=runner",
+    ]
+    assert [body for _, body in daemon.bodies] == [
+        {"name": "web", "migration": True},
+        {"action": "start", "timeout": 30, "force": False},
     ]
