@@ -5,8 +5,10 @@
 # the same in a clean build container; this script is for hosts without one (CI, this Debian lab).
 # charmcraft refuses a host that is not the platform's Ubuntu: on any other host the platform's
 # os-release is bind-mounted over /etc/os-release for charmcraft's process tree only
-# (`unshare -m`). The venv inside the .charm is then built with THIS host's python3: such a
-# .charm is right for a host with the same Python (the packed-hook tests here), not for Ubuntu.
+# (`unshare -m`). The venv inside the .charm is built with the platform's own CPython (3.10 for
+# ubuntu@22.04, 3.12 for ubuntu@24.04; scripts/platform_python.py finds it in pyenv or on PATH),
+# so its wheels are the ones those machines import. Where this host has no such Python it says
+# so and falls back to the host's python3: that .charm is then only right for this host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version=4.5.0
@@ -52,15 +54,28 @@ series=${platform#ubuntu@}
 series=${series%%:*}
 . /etc/os-release
 run_charmcraft=("$venv/bin/charmcraft" pack --destructive-mode --platform "$platform")
-# the system python3 builds the charm's venv, whatever python3 comes first on the caller's PATH
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin CRAFT_BUILD_ENVIRONMENT=host
+# charmcraft's charm builder makes the charm's venv with the first python3 on PATH
+# (charmcraft/charm_builder.py, _install_dependencies: `python3 -m venv`) and copies its
+# site-packages to venv/: that python3 is the platform's CPython. charmcraft itself keeps running
+# from its own venv (the system python3 with python3-apt).
+if python=$(/usr/bin/python3 scripts/platform_python.py "$platform"); then
+  built_with="CPython $("$python" -c 'import platform; print(platform.python_version())') ($python), the Python of ubuntu@$series"
+elif [ $? = 1 ]; then
+  python=/usr/bin/python3
+  built_with="the host's $("$python" --version) ($python), NOT the Python of ubuntu@$series: this .charm's compiled wheels do not import there"
+  echo "pack: falling back to $built_with" >&2
+else
+  exit 2
+fi
+mkdir "$work/python"
+ln -s "$python" "$work/python/python3"
+export PATH=$work/python:/usr/sbin:/usr/bin:/sbin:/bin CRAFT_BUILD_ENVIRONMENT=host
 if [ "${ID:-}" = ubuntu ] && [ "${VERSION_ID:-}" = "$series" ]; then
   (cd "$work/project" && "${run_charmcraft[@]}") >"$work/pack.log" 2>&1 || { tail -40 "$work/pack.log" >&2; exit 1; }
 else
   codename=$([ "$series" = 22.04 ] && echo jammy || { [ "$series" = 24.04 ] && echo noble || echo unknown; })
   printf 'NAME="Ubuntu"\nID=ubuntu\nID_LIKE=debian\nVERSION_ID="%s"\nVERSION_CODENAME=%s\nUBUNTU_CODENAME=%s\nPRETTY_NAME="Ubuntu %s"\n' \
     "$series" "$codename" "$codename" "$series" >"$work/os-release"
-  echo "pack: $platform on $PRETTY_NAME: the venv is built with $(/usr/bin/python3 --version)" >&2
   unshare -m sh -c 'mount --bind "$1" /etc/os-release && shift && cd "$0" && exec "$@"' \
     "$work/project" "$work/os-release" "${run_charmcraft[@]}" >"$work/pack.log" 2>&1 \
     || { tail -40 "$work/pack.log" >&2; exit 1; }
@@ -68,4 +83,5 @@ fi
 mkdir -p "$out"
 charm=$(cd "$work/project" && ls ./*.charm)
 mv "$work/project/$charm" "$out/"
+echo "pack: ${charm#./} for $platform on $PRETTY_NAME: venv/ built with $built_with" >&2
 realpath "$out/${charm#./}"

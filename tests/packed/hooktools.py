@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Juju's hook tools, emulated at the command level for running a packed charm's dispatch.
 
 One script, installed under each tool's name (juju-log, status-set, relation-get, ...) in a
@@ -6,7 +6,8 @@ directory put first on the hook's PATH. Every call answers from, and writes to, 
 file named by HOOKTOOLS_STATE, and is recorded there (`calls`), so a test sees exactly what the
 charm asked Juju. Arguments follow Juju 3's hook-tool CLI; anything this emulator does not know
 exits 2 and is recorded under `unknown`, as a real Juju would refuse it: a test asserts none.
-Only the standard library: it runs on the hook's system python3.
+It runs on the host's /usr/bin/python3 (with Debian's python3-yaml), never on the python3 the
+hook finds first on PATH: Juju's tools are binaries that do not depend on the hook's Python.
 """
 
 from __future__ import annotations

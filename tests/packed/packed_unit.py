@@ -2,9 +2,10 @@
 
 The .charm is unzipped into a charm directory; each hook is `./dispatch` with
 JUJU_DISPATCH_PATH=hooks/<event> (or actions/<name>) and the JUJU_* variables a hook gets, on the
-machine's system python3 (/usr/bin/python3, as on a Juju machine) with a hook PATH that starts
-with Juju's hook tools, emulated by hooktools.py against a JSON state file. The unit's LXD is a
-lab member: the hook runs inside the member's network namespace with its LXD_DIR.
+Python a machine of the charm's platform has as python3 (CPython 3.10 on ubuntu@22.04, 3.12 on
+ubuntu@24.04: platforms.py), with a hook PATH that starts with Juju's hook tools, emulated by
+hooktools.py against a JSON state file. The unit's LXD is a lab member: the hook runs inside the
+member's network namespace with its LXD_DIR.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import yaml
 
 from tests.packed.hooktools import TOOLS
+from tests.packed.platforms import machine_python
 
 HOOKTOOLS = Path(__file__).with_name("hooktools.py")
 JUJU_VERSION = "3.6.11"
@@ -52,7 +54,9 @@ class PackedUnit:
         env: dict[str, str] | None = None,
         storage: dict[str, str] | None = None,
         config: dict[str, Any] | None = None,
+        python: Path | None = None,
     ):
+        """python: what the hooks run as `python3` (default: what the charm's platform runs)."""
         self.charm_dir = charm_dir
         self.unit = unit
         self.app = unit.split("/")[0]
@@ -64,6 +68,12 @@ class PackedUnit:
             link = self.tools / tool
             if not link.exists():
                 link.symlink_to(HOOKTOOLS)
+        # first on PATH after the tools, as /usr/bin/python3 is on the machine: the entrypoint's
+        # `#!/usr/bin/env python3` finds it (a script, not a symlink: a venv's python stays a venv)
+        self.python = python or machine_python(charm_dir)
+        (root / "python").mkdir(exist_ok=True)
+        (root / "python/python3").write_text(f'#!/bin/sh\nexec "{self.python}" "$@"\n')
+        (root / "python/python3").chmod(0o755)
         self.state_file = root / "state.json"
         options = yaml.safe_load((charm_dir / "config.yaml").read_text())["options"]
         defaults = {k: v["default"] for k, v in options.items() if "default" in v}
@@ -97,7 +107,7 @@ class PackedUnit:
     # -- running ------------------------------------------------------------------------------
     def env(self, dispatch_path: str, **extra: str) -> dict[str, str]:
         env = {
-            "PATH": f"{self.tools}:{SYSTEM_PATH}",
+            "PATH": f"{self.tools}:{self.tools.parent / 'python'}:{SYSTEM_PATH}",
             "LANG": "C.UTF-8",
             "HOME": "/root",
             "JUJU_DISPATCH_PATH": dispatch_path,

@@ -1,17 +1,21 @@
 """The artefact a user deploys: the .charm packed by charmcraft, its dispatch run as Juju runs it.
 
 Packing: charmcraft 4.5 (and 3.5 beside it) from PyPI, destructive mode on this host
-(scripts/pack.sh). Running: the packed `dispatch` on the system python3, with Debian's own
-python3-openssl installed, Juju's hook tools emulated at the command level (hooktools.py), and a
-real LXD daemon from the lab as the unit's LXD.
+(scripts/pack.sh), for ubuntu@22.04 and ubuntu@24.04, each venv built with that platform's CPython
+(3.10, 3.12) where this host has it. Running: the packed `dispatch` on that same Python as python3,
+as the platform's machine runs it (nothing from the host's dist-packages: the venv is complete by
+itself), Juju's hook tools emulated at the command level (hooktools.py), and a real LXD daemon
+from the lab as the unit's LXD.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import ssl
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -20,6 +24,7 @@ import yaml
 
 from tests.packed.conftest import pack
 from tests.packed.packed_unit import PackedUnit, unpack
+from tests.packed.platforms import PLATFORMS, platform_python
 
 pytestmark = pytest.mark.packed
 DISTRO_OPENSSL = Path("/usr/lib/python3/dist-packages/OpenSSL")
@@ -56,14 +61,80 @@ def assert_complete(charm: Path) -> None:
         assert not any(n.startswith(kept_out) for n in inside), kept_out
 
 
-def test_charmcraft_4_packs_a_complete_charm(packed_charm):
-    assert packed_charm.name == "lxd-cluster_ubuntu@22.04-amd64.charm"
-    assert_complete(packed_charm)
-    with zipfile.ZipFile(packed_charm) as archive:
+def test_charmcraft_4_packs_a_complete_charm(packed_platform):
+    charm, channel = packed_platform.charm, packed_platform.platform.removeprefix("ubuntu@")
+    assert charm.name == f"lxd-cluster_ubuntu@{channel}-amd64.charm"
+    assert_complete(charm)
+    with zipfile.ZipFile(charm) as archive:
         manifest = yaml.safe_load(archive.read("manifest.yaml"))
         dispatch = archive.read("dispatch").decode()
-    assert manifest["bases"] == [{"name": "ubuntu", "channel": "22.04", "architectures": ["amd64"]}]
+    assert manifest["bases"] == [{"name": "ubuntu", "channel": channel, "architectures": ["amd64"]}]
     assert "PYTHONPATH=lib:venv" in dispatch and "./src/charm.py" in dispatch
+
+
+def python_version(python: Path) -> tuple[int, int]:
+    out = subprocess.run([python, "-c", "import sys; print(*sys.version_info[:2])"], capture_output=True, text=True)
+    major, minor = out.stdout.split()
+    return int(major), int(minor)
+
+
+def loads_on(tag: str, minor: int) -> bool:
+    """A wheel tag (py3-none-any, cp310-cp310-manylinux..., cp39-abi3-manylinux...) CPython 3.minor loads."""
+    interpreter, abi, _ = tag.split("-", 2)
+    stable_from = re.fullmatch(r"cp3(\d+)", interpreter)
+    if abi == "none":
+        return interpreter.startswith("py")
+    if abi == "abi3":
+        return stable_from is not None and int(stable_from[1]) <= minor
+    return abi == interpreter == f"cp3{minor}"
+
+
+def test_the_venv_holds_wheels_for_the_python_its_hooks_run_on(packed_platform):
+    """cp310 wheels in the 22.04 charm, cp312 in the 24.04 one (where this host has those Pythons)."""
+    major, minor = python_version(packed_platform.python)
+    if packed_platform.native:
+        assert (major, minor) == {"ubuntu@22.04": (3, 10), "ubuntu@24.04": (3, 12)}[packed_platform.platform]
+    inside = names(packed_platform.charm)
+    # site-packages' own layout at venv/ (PYTHONPATH=lib:venv), not a whole virtualenv
+    assert "venv/ops/__init__.py" in inside and "venv/yaml/__init__.py" in inside
+    assert not any(n.startswith(("venv/lib/", "venv/bin/", "venv/pyvenv.cfg")) for n in inside)
+    # every compiled module is for this CPython or its stable ABI
+    extensions = sorted(n for n in inside if n.startswith("venv/") and n.endswith(".so"))
+    own, stable = f".cpython-{major}{minor}-x86_64-linux-gnu.so", ".abi3.so"
+    assert extensions and all(n.endswith((own, stable)) for n in extensions), extensions
+    for module in ("venv/pydantic_core/_pydantic_core", "venv/_cffi_backend", "venv/yaml/_yaml"):
+        assert module + own in extensions, f"{module} is not built for CPython {major}.{minor}: {extensions}"
+    # and every wheel installed says so: pure, cpXY-cpXY for this Python, or an abi3 wheel it can load
+    with zipfile.ZipFile(packed_platform.charm) as archive:
+        tags = {
+            n.split("/")[1]: re.findall(r"^Tag: (\S+)$", archive.read(n).decode(), re.M)
+            for n in inside
+            if re.fullmatch(r"venv/[^/]+\.dist-info/WHEEL", n)
+        }
+    for wheel, wheel_tags in tags.items():
+        assert all(loads_on(tag, minor) for tag in wheel_tags), f"{wheel} {wheel_tags}: not for CPython 3.{minor}"
+    assert any(f"cp{major}{minor}-cp{major}{minor}" in t for ts in tags.values() for t in ts)
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_each_venv_imports_whole_on_its_python_and_not_on_the_other_platforms(packs, platform, tmp_path):
+    """The wheel check above is real: the compiled wheels a platform's venv holds fail on the other Python."""
+    other = next(p for p in PLATFORMS if p != platform)
+    own_python, other_python = platform_python(platform), platform_python(other)
+    if own_python is None or other_python is None:
+        pytest.skip(f"needs CPython for both {platform} and {other} on this host")
+    with zipfile.ZipFile(packs(platform).charm) as archive:
+        archive.extractall(tmp_path, [n for n in archive.namelist() if n.startswith("venv/")])
+    probe = f"import sys; sys.path[:0] = [{str(tmp_path / 'venv')!r}]; import pydantic_core, _cffi_backend, yaml._yaml"
+    # on its own Python the whole venv imports by itself, cosl's pydantic (COS relations) included
+    whole = probe + ", ops, pylxd, OpenSSL, cosl, charmlibs.snap; from cosl import JujuTopology"
+    imported = subprocess.run([own_python, "-I", "-c", whole], capture_output=True, text=True)
+    assert imported.returncode == 0, imported.stderr
+    refused = subprocess.run([other_python, "-I", "-c", probe], capture_output=True, text=True)
+    assert refused.returncode != 0
+    assert re.match(
+        r"(ImportError|ModuleNotFoundError): .*pydantic_core\._pydantic_core", refused.stderr.splitlines()[-1]
+    )
 
 
 def test_charmcraft_3_5_packs_the_same_project(tmp_path):
@@ -72,17 +143,27 @@ def test_charmcraft_3_5_packs_the_same_project(tmp_path):
     assert_complete(charm)
 
 
-def test_packed_hooks_bootstrap_a_real_lxd_member_and_answer_an_action(packed_charm, lab, tmp_path):
+def python_with_distro_openssl(python: Path, into: Path) -> Path:
+    """`python` as a machine with python3-openssl has it: the distribution's older pyOpenSSL on
+    sys.path after the hook's PYTHONPATH (a virtualenv's site-packages standing in for dist-packages)."""
+    subprocess.run([python, "-m", "venv", "--without-pip", into], check=True)
+    site = next(into.glob("lib/python3.*/site-packages"))
+    (site / "OpenSSL").symlink_to(DISTRO_OPENSSL)
+    return into / "bin/python3"
+
+
+def test_packed_hooks_bootstrap_a_real_lxd_member_and_answer_an_action(packed_platform, lab, tmp_path):
     assert DISTRO_OPENSSL.is_dir(), "install python3-openssl (scripts/setup.sh does): the clash must be present"
     member = lab.up(1, loop_devices=True)[0]
     unit = PackedUnit(
-        unpack(packed_charm, tmp_path / "charm"),
+        unpack(packed_platform.charm, tmp_path / "charm"),
         tmp_path / "juju",
         address=member.address,
         netns=member.netns,
         env={"LXD_DIR": str(member.lxd_dir)},
         storage={"local/0": member.loop},
         config={"storage-driver": "btrfs"},
+        python=packed_platform.python,
     )
 
     # the order Juju gives a new leader unit with a storage attachment and a peer relation
@@ -150,8 +231,8 @@ def test_packed_hooks_bootstrap_a_real_lxd_member_and_answer_an_action(packed_ch
     assert refused["failed"] == "lxd-cluster-0 is online: use remove-node, which moves its instances first"
     assert len(json.loads(lab.lxc(member, "cluster", "list", "--format", "json").stdout)) == 1
 
-    # the clash the venv's own pyOpenSSL prevents: without it the distribution's is imported when
-    # pylxd is, and the hook still ends cleanly with the cause in the status (never a hook crash)
+    # the clash the venv's own pyOpenSSL prevents: without it a machine's python3-openssl is imported
+    # when pylxd is, and the hook still ends cleanly with the cause in the status (never a hook crash)
     broken_dir = tmp_path / "broken"
     shutil.copytree(unit.charm_dir, broken_dir, symlinks=True)
     shutil.rmtree(broken_dir / "venv/OpenSSL")
@@ -163,6 +244,7 @@ def test_packed_hooks_bootstrap_a_real_lxd_member_and_answer_an_action(packed_ch
         env={"LXD_DIR": str(member.lxd_dir)},
         storage={"local/0": member.loop},
         config={"storage-driver": "btrfs"},
+        python=python_with_distro_openssl(packed_platform.python, tmp_path / "machine-python"),
     )
     broken.hook("update-status")  # it only reads LXD (the standard library's socket client): no pylxd
     assert broken.state["unit-status"][0] == "active", broken.state["unit-status"]

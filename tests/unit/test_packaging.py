@@ -5,10 +5,13 @@ from __future__ import annotations
 import builtins
 import importlib.util
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from scripts import platform_python
 
 ROOT = Path(__file__).parents[2]
 
@@ -146,3 +149,25 @@ def test_a_client_that_cannot_load_blocks_the_unit_with_the_cause(monkeypatch, c
     out = ctx.run(ctx.on.update_status(), testing.State(leader=True))
     assert out.unit_status == testing.BlockedStatus("cannot load pylxd (AttributeError: GEN_EMAIL)")
     assert fake.mutations() == []
+
+
+def test_every_platform_is_packed_with_the_python_its_machines_run():
+    """scripts/pack.sh builds each platform's venv with the CPython of that Ubuntu release."""
+    assert {f"{p}:amd64" for p in platform_python.PLATFORM_PYTHON} == set(load("charmcraft.yaml")["platforms"])
+    assert platform_python.PLATFORM_PYTHON == {"ubuntu@22.04": (3, 10), "ubuntu@24.04": (3, 12)}
+
+
+def test_the_platform_python_is_pyenvs_newest_release_of_it_or_none(tmp_path, monkeypatch):
+    want = sys.version_info[:2]
+    minor = f"{want[0]}.{want[1]}"
+    for release in ("2", "10", "9"):  # 10 is newer than 9: releases compare as numbers
+        binary = tmp_path / f"versions/{minor}.{release}/bin/python{minor}"
+        binary.parent.mkdir(parents=True)
+        binary.symlink_to(sys.executable)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no pyenv, no python3.X on PATH
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
+    monkeypatch.setattr(platform_python, "PLATFORM_PYTHON", {"ubuntu@22.04": want, "ubuntu@24.04": (3, 99)})
+    assert platform_python.find("ubuntu@22.04:amd64") == tmp_path / f"versions/{minor}.10/bin/python{minor}"
+    assert platform_python.find("ubuntu@24.04") is None
+    with pytest.raises(ValueError, match="ubuntu@20.04"):
+        platform_python.find("ubuntu@20.04")
