@@ -108,6 +108,7 @@ class LXDClusterCharm(ops.CharmBase):
             self.model.get_relation(PEER),
             self._lxd_initialised,
             self._is_member,
+            self._cluster_members,
         )
         if (status := step.ensure(config.snap_channel)) is not None:
             raise Stop(status)
@@ -198,6 +199,14 @@ class LXDClusterCharm(ops.CharmBase):
 
     def _lxd_initialised(self) -> bool:
         return self.lxd.inventory().initialised
+
+    def _cluster_members(self) -> set[str] | None:
+        """The cluster's member names; None while LXD does not answer (mid-upgrade, an upgraded member
+        serves nothing until every member runs the new version)."""
+        try:
+            return {m.server_name for m in self.lxd.members()}
+        except LXDError:
+            return None
 
     def _being_removed(self) -> bool:
         return self.unit.name in goal_state().dying
