@@ -1,4 +1,4 @@
-"""A unit Juju is removing, and what the others say meanwhile.
+"""goal-state: a unit Juju is removing, and what the others say meanwhile.
 
 Juju's first step on a dying unit is relation-departed and relation-broken for every non-peer
 relation, while that unit may still be the leader (worker/uniter/relation/resolver.go: a dying unit
@@ -132,3 +132,12 @@ def test_goal_state_is_asked_only_when_a_member_has_no_unit_in_view(lxd, cluster
     state = make_state(leader=False, app=published(cluster_pem), peers={1: announced(1), 2: announced(2)})
     ctx().run(ctx().on.update_status(), state)
     assert goal_state.asked() == 0
+
+
+def test_goal_state_reads_jujus_json_and_names_the_units_being_removed(goal_state):
+    from goal_state import goal_state as read
+
+    goal_state.set({ME: "active", "lxd-cluster/1": "dying", "lxd-cluster/2": "maintenance"})
+    juju = read()
+    assert juju.units == {ME: "active", "lxd-cluster/1": "dying", "lxd-cluster/2": "maintenance"}
+    assert juju.dying == {"lxd-cluster/1"}
