@@ -108,7 +108,7 @@ class LXDClusterCharm(ops.CharmBase):
             self.model.get_relation(PEER),
             self._lxd_initialised,
             self._is_member,
-            self._cluster_members,
+            cluster_members=self._cluster_members,
         )
         if (status := step.ensure(config.snap_channel)) is not None:
             raise Stop(status)

@@ -33,7 +33,8 @@ class PackageStep:
         relation: ops.Relation | None,
         initialised: Callable[[], bool],
         member: Callable[[], bool] | None = None,
-        cluster_members: Callable[[], set[str] | None] = lambda: None,
+        *,
+        cluster_members: Callable[[], set[str] | None],
     ):
         self.snap = snap
         self.unit = unit
