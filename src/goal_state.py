@@ -3,12 +3,13 @@
 `goal-state --format=json` gives {"units": {name: {"status", "since"}}, "relations": {...}}
 (worker/uniter/runner/jujuc/goal-state.go, formattedGoalState). `units` holds every unit of the
 application that is not dead, joined or not, with its workload status, or `dying` once Juju is
-removing it (apiserver/facades/agent/uniter/uniter.go goalStateUnits: `if unitLife == state.Dying`).
-A relation's own entry carries the relation's status (joining, joined, broken, suspended), never
-`dying`: whether a relation-broken means "the relation is going" or "this unit is going" is told by
-this unit's own entry (a live unit's relation breaks only when the relation itself is dying or
-suspended: worker/uniter/relation/resolver.go, `remoteState.Life == life.Dying || relationSnapshot.Life
-== life.Dying || relationSnapshot.Suspended`).
+removing it (apiserver/facades/agent/uniter/uniter.go:2358-2391 in 3.6, goalStateUnits:
+`if unitLife == state.Dying`). Under `relations`, the remote application's entry carries the
+relation's status (goalStateRelations: joining, joined, broken, suspended), never `dying`; only
+units say `dying`. Whether a relation-broken means "the relation is going" or "this unit is going"
+is therefore told by this unit's own entry: a live unit's relation breaks only when the relation
+itself is dying or suspended (worker/uniter/relation/resolver.go NextOp: `remoteState.Life ==
+life.Dying || relationSnapshot.Life == life.Dying || relationSnapshot.Suspended`).
 """
 
 from __future__ import annotations

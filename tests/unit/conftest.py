@@ -73,7 +73,7 @@ class GoalStateTool:
     Its JSON is Juju's: {"units": {name: {"status", "since"}}, "relations": {endpoint: {...}}}
     (worker/uniter/runner/jujuc/goal-state.go formattedGoalState; `since` as common.FormatTime
     with ISO: "2006-01-02 15:04:05Z"). A unit's status is its workload status, or "dying" once Juju
-    removes it (apiserver/facades/agent/uniter/uniter.go goalStateUnits). By default it lists no
+    removes it (apiserver/facades/agent/uniter/uniter.go:2358-2391, goalStateUnits). By default it lists no
     unit: a test that cares names them.
     """
 
