@@ -36,7 +36,12 @@ def member_status(
     juju = goal_state() if unseen else GoalState({})
     dying = {server_name_of(u) for u in juju.dying}
     planned_names = {server_name_of(u) for u in juju.units}
-    stale = sorted(m.server_name for m in unseen if m.status != "Online" and m.server_name not in planned_names)
+    # a member whose unit Juju is removing leaves by itself only while its LXD is online
+    stale = sorted(
+        m.server_name
+        for m in unseen
+        if m.status != "Online" and (m.server_name in dying or m.server_name not in planned_names)
+    )
     if stale:
         message += f"; stale member {', '.join(stale)} has no unit: run force-remove"
     orphans = sorted(m.server_name for m in unseen if m.status == "Online" and m.server_name not in planned_names)
@@ -45,7 +50,8 @@ def member_status(
     leaving = sorted(
         m.server_name
         for m in members
-        if m.server_name != name and (m.server_name in dying or (m.leaving and m.server_name in units))
+        if m.server_name != name
+        and ((m.server_name in dying and m.status == "Online") or (m.leaving and m.server_name in units))
     )
     if leaving:
         message += f"; leaving: {', '.join(leaving)}"

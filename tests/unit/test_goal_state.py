@@ -141,3 +141,15 @@ def test_goal_state_reads_jujus_json_and_names_the_units_being_removed(goal_stat
     juju = read()
     assert juju.units == {ME: "active", "lxd-cluster/1": "dying", "lxd-cluster/2": "maintenance"}
     assert juju.dying == {"lxd-cluster/1"}
+
+
+def test_an_offline_member_whose_unit_juju_is_removing_is_stale_and_needs_force_remove(lxd, cluster_pem, goal_state):
+    """Its machine is dead: no departure hook of its unit can run, the member cannot leave by itself."""
+    lxd.member_rows = [
+        dataclasses.replace(m, status="Offline") if m.server_name == "lxd-cluster-2" else m for m in lxd.member_rows
+    ]
+    goal_state.set({ME: "active", "lxd-cluster/1": "active", "lxd-cluster/2": "dying"})
+    state = make_state(leader=False, app=published(cluster_pem), peers={1: announced(1)})
+    out = ctx().run(ctx().on.update_status(), state)
+    assert "stale member lxd-cluster-2 has no unit: run force-remove" in out.unit_status.message
+    assert "leaving" not in out.unit_status.message
