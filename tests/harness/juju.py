@@ -406,11 +406,10 @@ class JujuSim:
         hooks = []
         if unit.ctx.block_device:  # the storage resolver runs before nextOp (resolver.go:158, :360)
             hooks.append("storage_detaching")
-        for rid in sorted(unit.scope - {RELATION_ID}):  # non-peer relations first, each departed then
-            hooks += [
-                f"relation_departed@{rid}",
-                f"relation_broken@{rid}",
-            ]  # broken (relation/resolver.go:134-140, :273)
+        # then each non-peer relation: relation-departed for its remote unit, then relation-broken
+        # (relation/resolver.go:134-140, :273 `remoteBroken && !isPeer`)
+        for rid in sorted(unit.scope - {RELATION_ID}):
+            hooks += [f"relation_departed@{rid}", f"relation_broken@{rid}"]
         hooks += [f"relation_departed:{other}:{uid}" for other in sorted(unit.seen)]  # peers last (:79)
         return [*hooks, "stop", "remove"]  # then stop, then remove (resolver.go:360-379)
 
