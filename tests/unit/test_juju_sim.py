@@ -34,7 +34,13 @@ ACTIONS = {
 }
 
 
-class Toy(ops.CharmBase):
+class Numbered(ops.CharmBase):
+    @property
+    def uid(self) -> int:
+        return int(self.unit.name.split("/")[1])
+
+
+class Toy(Numbered):
     """Writes its id into its databag, records what it sees, fails where a test asks it to."""
 
     seen: list[tuple[int, str, dict]] = []  # (unit id, hook, peer databags it could read)
@@ -49,10 +55,6 @@ class Toy(ops.CharmBase):
         framework.observe(self.on.cluster_relation_departed, self._departed)
         framework.observe(self.on.leader_elected, self._share)
         framework.observe(self.on.greet_action, self._greet)
-
-    @property
-    def uid(self) -> int:
-        return int(self.unit.name.split("/")[1])
 
     def _look(self, event: ops.EventBase) -> None:
         relation = self.model.get_relation("cluster")
@@ -244,7 +246,7 @@ PROBE_CONFIG = {"options": {"colour": {"type": "string", "default": "red"}}}
 PROBE_ACTIONS = {"goal": {}, "read": {"params": {"id": {"type": "string"}}}}
 
 
-class Probe(ops.CharmBase):
+class Probe(Numbered):
     """Records every event it gets (unit, event, relation, remote unit, departing unit, whether the
     peer relation exists); `Probe.act(charm, event)`, when set, does what a test asks."""
 
@@ -254,18 +256,10 @@ class Probe(ops.CharmBase):
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
         for name, source in self.on.events().items():
-            if not name.endswith("_action") and name not in (
-                "collect_metrics",
-                "collect_app_status",
-                "collect_unit_status",
-            ):
+            if not name.endswith("_action") and not name.startswith("collect_"):
                 framework.observe(source, self._record)
         framework.observe(self.on.goal_action, self._goal)
         framework.observe(self.on.read_action, self._read)
-
-    @property
-    def uid(self) -> int:
-        return int(self.unit.name.split("/")[1])
 
     def _record(self, event: ops.EventBase) -> None:
         unit = getattr(event, "unit", None)
@@ -419,12 +413,14 @@ def test_the_peer_relation_does_not_exist_in_storage_attached_or_install(probe):
     assert seen["RelationCreatedEvent"] is True and seen["StartEvent"] is True
 
 
-def test_the_leader_gets_relation_changed_for_its_own_app_databag_writes(probe):
-    def publish(charm, event):
-        if isinstance(event, ops.LeaderElectedEvent):
-            charm.model.get_relation("cluster").data[charm.app]["plan"] = "v1"
+def publish_a_plan(charm: Probe, event: ops.EventBase) -> None:
+    """The leader writes the app databag once, when elected."""
+    if isinstance(event, ops.LeaderElectedEvent):
+        charm.model.get_relation("cluster").data[charm.app]["plan"] = "v1"
 
-    Probe.act = publish
+
+def test_the_leader_gets_relation_changed_for_its_own_app_databag_writes(probe):
+    Probe.act = publish_a_plan
     sim = probe()
     sim.deploy(1)
     sim.settle()
@@ -432,11 +428,7 @@ def test_the_leader_gets_relation_changed_for_its_own_app_databag_writes(probe):
 
 
 def test_an_app_relation_changed_has_no_remote_unit(probe):
-    def publish(charm, event):
-        if isinstance(event, ops.LeaderElectedEvent):
-            charm.model.get_relation("cluster").data[charm.app]["plan"] = "v1"
-
-    Probe.act = publish
+    Probe.act = publish_a_plan
     sim = probe()
     sim.deploy(2)
     rid = sim.relate("db", "pg")
