@@ -593,6 +593,8 @@ class JujuSim:
         if kind == "relation_departed":  # ... and no longer in its relation-departed
             unit.seen.discard(int(arg.partition(":")[0]))
         state = self._state_for(unit)
+        if kind == "secret_changed" and not any(s.id == arg for s in state.secrets):
+            return  # the secret is gone (its owner removed it, or left the model) before the hook ran
         event = self._event(unit, hook.name, state)
         # Juju runs different units' hooks in parallel, one unit's one at a time: a hook waits for the
         # hook whose writes queued it and for the last hook of its own unit that changed anything
@@ -935,6 +937,7 @@ class JujuSim:
         return any(self.app in names or unit_name in names for names in secret.remote_grants.values())
 
     def _event(self, unit: UnitSim, name: str, state: testing.State) -> Any:
+        _EVENT_ENV.clear()
         on = unit.ctx.on
         if "@" in name:  # an event on a relation with another application (its one unit: <app>/0)
             kind, _, rest = name.partition("@")
