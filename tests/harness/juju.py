@@ -23,11 +23,13 @@ docs/reliability.md lists them with their tests):
   finds an app-owned secret by its label; a unit-owned label that an app-owned secret uses (or the
   reverse) fails the hook at commit; a removed unit's secrets are deleted;
 - every hook and action finds Juju's `goal-state` tool on PATH (every non-dead unit with its status,
-  or `dying`; each non-peer relation's remote application and units), and planned units agree.
+  or `dying`; each non-peer relation's remote application and units), and planned units agree;
+- `unrelate`: each unit runs relation-departed for the remote unit, then relation-broken.
 Simplified, and documented where it is: hooks of all units run one at a time from one FIFO queue
 (Juju runs different units' hooks concurrently); unit 0 is the first leader and the lowest-numbered
 staying unit succeeds a removed leader (Juju: whichever unit claims the lease first); each related
-application has one unit, N/0.
+application has one unit, N/0; a hook reads every peer's latest databag (Juju caches a member's
+settings across hooks); action parameters are checked at the top level of their schema only.
 
 Which LXD each unit talks to is the only thing the driver injects: `env_for_unit(uid)` gives the
 environment a unit's hooks run with (LXD_DIR, as LXD itself reads it), `address_for_unit(uid)`
