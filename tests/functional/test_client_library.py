@@ -102,6 +102,7 @@ def test_related_client_is_trusted_over_tls_and_refused_after_broken(lab, tmp_pa
 
     # relation broken: the certificate leaves the trust store and the same client is refused (403)
     sim.unrelate(rid)
+    sim.settle()  # each unit runs relation-departed, then relation-broken
     again = tls_client(endpoint, crt, key, server_pem, project="runner")
     assert not again.trusted
     with pytest.raises(LXDAPIException) as refused:

@@ -113,5 +113,6 @@ def test_certificates_that_are_no_client_certificate_are_refused_before_lxd_sees
         error = sim.provided[rid]["error"]
         assert words in error and not error.startswith("LXD:"), error  # our words: LXD never saw it
         sim.unrelate(rid)
+        sim.settle()
     assert trust_list(cluster) == before
     assert sim.statuses()[0].name == "active"

@@ -1,18 +1,35 @@
 """Playing Juju without Juju: run the unchanged charm for N units through ops.testing.
 
-Each unit has its own `testing.Context` (unit_id) and `State`; all share one peer relation. After
-every hook the driver carries what the unit wrote (its unit databag; the app databag and the
-app-owned secrets when it is the leader) into the other units' states and queues the events real
-Juju would fire for that change (relation-changed, secret-changed). A hook that raises commits
-nothing, as in Juju, leaves the unit in error and is retried later. `settle()` runs hooks until
-nothing changes.
+Each unit has its own Context (unit_id; `context_factory` makes it, by default an ops.testing
+Context) and State; all share one peer relation. After every hook the driver carries what the unit
+wrote (its unit databag; the app databag and the app-owned secrets when it is the leader) into the
+other units' states and queues the events real Juju would fire for that change. `settle()` runs
+hooks until nothing changes.
 
-It does not hide what Juju would show: a unit sees a peer's databag only from that peer's
-relation-joined on; a unit-owned secret is readable only by those it was granted to; required
-action parameters are enforced before the charm runs; a departing unit stays (in error, its
-machine and LXD intact) while its departure hook fails, and goes only once its hooks succeeded;
-units removed together run their departure hooks interleaved, and planned units (goal state)
-counts neither of them from the start.
+It follows Juju 3.6's uniter, each rule with the Juju source line beside its code (the table in
+docs/reliability.md lists them with their tests):
+- a new unit enters the peer relation's scope only at its relation-created hook: storage-attached and
+  install see no peer relation; peers see each other from relation-joined on;
+- `remove_unit`: the unit is dying at once. The others see it depart at once (their relation-departed
+  for it is queued, it leaves their relation); it runs only its departure hooks (storage-detaching,
+  then relation-departed/-broken for each non-peer relation, then the peer relation-departed hooks,
+  then stop and remove) and actions; it goes after `remove`, with the secrets it owns;
+- a hook that raises commits nothing but its status-set; the unit is in error and retries that one
+  hook, running no other hook meanwhile (actions still run). Juju retries forever with a backoff of
+  5 s to 5 min; here `max_attempts` retries per `settle()` bound a test: then HookFailed is raised
+  and the hook stays queued, so the next settle() retries it (Juju's next retry, or `juju resolve`);
+- the leader gets relation-changed for its own app-databag writes; an app change has no remote unit;
+- any first read of a secret tracks it (then secret-changed fires on each new revision); every unit
+  finds an app-owned secret by its label; a unit-owned label that an app-owned secret uses (or the
+  reverse) fails the hook at commit; a removed unit's secrets are deleted;
+- every hook and action finds Juju's `goal-state` tool on PATH (every non-dead unit with its status,
+  or `dying`; each non-peer relation's remote application and units), and planned units agree;
+- `unrelate`: each unit runs relation-departed for the remote unit, then relation-broken.
+Simplified, and documented where it is: hooks of all units run one at a time from one FIFO queue
+(Juju runs different units' hooks concurrently); unit 0 is the first leader and the lowest-numbered
+staying unit succeeds a removed leader (Juju: whichever unit claims the lease first); each related
+application has one unit, N/0; a hook reads every peer's latest databag (Juju caches a member's
+settings across hooks); action parameters are checked at the top level of their schema only.
 
 Which LXD each unit talks to is the only thing the driver injects: `env_for_unit(uid)` gives the
 environment a unit's hooks run with (LXD_DIR, as LXD itself reads it), `address_for_unit(uid)`
@@ -24,8 +41,11 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import datetime
 import ipaddress
+import json
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -35,6 +55,7 @@ import yaml
 from ops import testing
 from scenario import _runtime
 from scenario import mocking as _mocking
+from scenario.state import _EntityStatus
 
 
 class _LibYAML:
@@ -55,6 +76,11 @@ _relation_get = _mocking._MockModelBackend.relation_get
 _secret_get = _mocking._MockModelBackend.secret_get
 _writers = {name: getattr(_mocking._MockModelBackend, name) for name in ("secret_add", "secret_set")}
 _relation_set = _mocking._MockModelBackend.relation_set
+_status_set = _mocking._MockModelBackend.status_set
+_event_env = _runtime.Runtime._get_event_env
+_SECRET_READS: list[tuple[str, bool]] = []  # (secret id, refresh) for each secret-get of the running hook
+_STATUS_SET: list[tuple[str, str]] = []  # the running hook's unit status-set calls (Juju applies them at once)
+_EVENT_ENV: dict[str, str | None] = {}  # JUJU_* variables the running hook gets as Juju sets them (None: unset)
 
 
 class _ReadBag(dict):
@@ -109,8 +135,28 @@ def _recording_relation_get(self: Any, relation_id: int, member_name: str, is_ap
 
 def _recording_secret_get(self: Any, *, id: str | None = None, label: str | None = None, **kw: Any) -> Any:
     content = _secret_get(self, id=id, label=label, **kw)
-    _TRACE.append(f"secret:{self._get_secret(id, label).id}")
+    sid = self._get_secret(id, label).id
+    _TRACE.append(f"secret:{sid}")
+    _SECRET_READS.append((sid, bool(kw.get("refresh"))))
     return content
+
+
+def _recording_status_set(self: Any, status: str, message: str = "", *, is_app: bool = False) -> None:
+    _status_set(self, status, message, is_app=is_app)
+    if not is_app:
+        _STATUS_SET.append((status, message))
+
+
+def _juju_event_env(self: Any, state: Any, event: Any, charm_root: Path) -> dict[str, str]:
+    """The hook's environment with the JUJU_* variables the driver sets as Juju would (scenario
+    can name neither no remote unit on relation-changed nor a local departing unit)."""
+    env = _event_env(self, state, event, charm_root)
+    for key, value in _EVENT_ENV.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
 
 
 def _recording(write: Callable[..., Any]) -> Callable[..., Any]:
@@ -135,17 +181,42 @@ for _name, _write in _writers.items():
 _mocking._MockModelBackend.relation_set = _recording_relation_set  # type: ignore[method-assign]
 _mocking._MockModelBackend.relation_get = _recording_relation_get  # type: ignore[method-assign]
 _mocking._MockModelBackend.secret_get = _recording_secret_get  # type: ignore[method-assign]
+_mocking._MockModelBackend.status_set = _recording_status_set  # type: ignore[method-assign]
+_runtime.Runtime._get_event_env = _juju_event_env  # type: ignore[method-assign]
 
 PEER = "cluster"
-_UNTRACKED = 0  # ops.testing's revision a secret's reader tracks: 0 until it reads it (refresh)
+STORAGE = "local"
+RELATION_ID = 1
+# What a dying unit still runs: worker/uniter/resolver.go:360-379 (`case life.Dying`: storage, relation
+# departure, stop, remove), plus actions (actions/resolver.go:106)
+DEPARTURE = {"storage_detaching", "relation_departed", "relation_broken", "stop", "remove"}
+# The goal-state hook tool (worker/uniter/runner/jujuc/goal-state.go): yaml by default, json on request;
+# shell builtins only, as a hook's PATH may hold nothing else
+_GOAL_STATE_TOOL = """#!/bin/sh
+case " $* " in
+  *json*) file="{dir}/goal-state.json" ;;
+  *) file="{dir}/goal-state.yaml" ;;
+esac
+while IFS= read -r line || [ -n "$line" ]; do printf '%s\\n' "$line"; done < "$file"
+"""
 
 
 def _cidr(address: str) -> str:
     return str(ipaddress.ip_interface(f"{address}/24").network)
 
 
-STORAGE = "local"
-RELATION_ID = 1
+def _kind(name: str) -> str:
+    """A hook's kind: relation_changed for relation_changed:app, relation_broken@3, ..."""
+    return name.partition(":")[0].partition("@")[0]
+
+
+def _since(moment: datetime.datetime) -> str:
+    """Juju's goal-state time format (cmd/juju/common FormatTime(t, true): UTC, "2006-01-02 15:04:05Z")."""
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
 
 
 @dataclasses.dataclass
@@ -171,14 +242,17 @@ class HookRecord:
 @dataclasses.dataclass
 class UnitSim:
     uid: int
-    ctx: testing.Context
+    ctx: Any  # what context_factory made: .run(event, state), .on, .charm_spec, .juju_log, action results
     state: testing.State
     unit_data: dict[str, str] = dataclasses.field(default_factory=dict)
-    tracked: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)  # secret id -> content
+    tracked: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)  # secret id -> tracked content
     alive: bool = True
     dying: bool = False  # `juju remove-unit` ran: it runs its departure hooks, then goes
-    error: str = ""  # the hook that failed last (Juju: `error: hook failed: ...`), until one succeeds
+    error: str = ""  # the hook that failed (Juju: `error: hook failed: ...`), until that hook succeeds
+    failed: Hook | None = None  # that hook's retry, the only hook the unit runs until it succeeds
+    scope: set[int] = dataclasses.field(default_factory=set)  # relations it has entered (relation-created on)
     seen: set[int] = dataclasses.field(default_factory=set)  # peers it has had relation-joined for
+    goal: tuple[str, datetime.datetime] = ("waiting", datetime.datetime.min)  # goal-state status, since
     depth: int = 0  # depth of its last hook that wrote something, or of the deepest write it has read
     read: dict[str, int] = dataclasses.field(default_factory=dict)  # data it has seen: key -> write number
 
@@ -189,6 +263,10 @@ class UnitSim:
 
 class HookFailed(RuntimeError):
     pass
+
+
+class _CommitRefused(RuntimeError):
+    """Juju refused the hook's changes at commit: the hook fails, nothing of it is kept."""
 
 
 @dataclasses.dataclass
@@ -225,6 +303,7 @@ class JujuSim:
         app: str = "lxd-cluster",
         max_attempts: int = 3,
         context_kw: Mapping[str, Any] | None = None,  # e.g. meta/actions for a charm without YAML files
+        context_factory: Callable[..., Any] = _UnitContext,  # (charm_type, app_name=, unit_id=, **context_kw)
     ):
         self.charm_type = charm_type
         self.env_for_unit = env_for_unit
@@ -234,6 +313,7 @@ class JujuSim:
         self.app = app
         self.max_attempts = max_attempts
         self.context_kw = dict(context_kw or {})
+        self.context_factory = context_factory
         self.units: dict[int, UnitSim] = {}
         self.leader: int | None = None
         self.app_data: dict[str, str] = {}
@@ -244,37 +324,43 @@ class JujuSim:
         # what our leader wrote into our side of it
         self.remote: dict[int, tuple[str, str, dict[str, str]]] = {}  # id -> (endpoint, app, data)
         self.provided: dict[int, dict[str, str]] = {}
+        self.related_at: dict[int, datetime.datetime] = {}
+        self.removing: set[int] = set()  # relations `unrelate` is removing (Juju: dying)
         self.queue: collections.deque[Hook] = collections.deque()
         self.log: list[HookRecord] = []
         self.after_hook: list[Callable[[JujuSim], None]] = []  # invariants checked after each hook
         self.secret_values: set[str] = set()  # every secret value any unit ever wrote
         # the last write of each databag / secret: key (app, unit:<uid>, secret:<id>) -> (number, depth)
         self.writes: dict[str, tuple[int, int]] = {}
+        self._tools = tempfile.TemporaryDirectory(prefix="jujusim-tools-")
+        tool = Path(self._tools.name, "goal-state")
+        tool.write_text(_GOAL_STATE_TOOL.format(dir=self._tools.name))
+        tool.chmod(0o755)
 
     # -- model operations -------------------------------------------------------------------
     def add_unit(self) -> int:
-        """`juju add-unit`: a new unit, with the hooks Juju fires on a fresh machine."""
+        """`juju add-unit`: a new unit, with the hooks Juju fires on a fresh machine (its joins with
+        the others are queued when it enters the peer relation's scope, at its relation-created)."""
         uid = max(self.units, default=-1) + 1
-        ctx = _UnitContext(self.charm_type, app_name=self.app, unit_id=uid, **self.context_kw)
+        ctx = self.context_factory(self.charm_type, app_name=self.app, unit_id=uid, **self.context_kw)
         ctx.block_device = self.storage_for_unit(uid)
         storages = [testing.Storage(STORAGE, index=uid)] if ctx.block_device else []
-        self.units[uid] = UnitSim(uid, ctx, testing.State(storages=storages))
+        self.units[uid] = UnitSim(uid, ctx, testing.State(storages=storages), goal=("waiting", _now()))
         first = self.leader is None
-        if first:
+        if first:  # Juju: whichever unit claims the lease first; here the first unit, deterministic
             self.leader = uid
         if storages:  # Juju attaches storage before install
-            self.queue.append(Hook(uid, "storage_attached"))
-        self.queue.append(Hook(uid, "install"))
-        self.queue.append(Hook(uid, "relation_created"))
+            self._queue(Hook(uid, "storage_attached"))
+        self._queue(Hook(uid, "install"))
+        # the unit enters relation scope only once installed (relation/resolver.go:396-408)
+        self._queue(Hook(uid, "relation_created"))
+        others = [rid for rid in self.remote if rid not in self.removing]
+        for rid in others:
+            self._queue(Hook(uid, f"relation_created@{rid}"))
         if first:
-            self.queue.append(Hook(uid, "leader_elected"))
-        self.queue.append(Hook(uid, "config_changed"))
-        self.queue.append(Hook(uid, "start"))
-        for other in self._live(exclude=uid):
-            self.queue.append(Hook(uid, f"relation_joined:{other}"))
-            self.queue.append(Hook(uid, f"relation_changed:{other}"))
-            self.queue.append(Hook(other, f"relation_joined:{uid}"))
-            self.queue.append(Hook(other, f"relation_changed:{uid}"))
+            self._queue(Hook(uid, "leader_elected"))
+        self._queue(Hook(uid, "config_changed"))
+        self._queue(Hook(uid, "start"))
         return uid
 
     def deploy(self, n: int) -> list[int]:
@@ -283,7 +369,7 @@ class JujuSim:
     def elect(self, uid: int) -> None:
         """Juju moves leadership to uid (leader-elected fires there)."""
         self.leader = uid
-        self.queue.append(Hook(uid, "leader_elected"))
+        self._queue(Hook(uid, "leader_elected"))
 
     def add_user_secret(self, **content: str) -> str:
         """`juju add-secret NAME k=v`, then `juju grant-secret NAME <this app>`: every unit of the app
@@ -297,87 +383,141 @@ class JujuSim:
     def set_config(self, **changes: Any) -> None:
         self.config.update(changes)
         for uid in self._live():
-            self.queue.append(Hook(uid, "config_changed"))
+            self._queue(Hook(uid, "config_changed"))
 
     def remove_unit(self, uid: int) -> None:
-        """`juju remove-unit`: the unit is dying at once (planned units drop); its relation-departed
-        hooks are queued; it goes only once they succeeded (see remove_units)."""
+        """`juju remove-unit`: see remove_units."""
         self.remove_units(uid)
 
     def remove_units(self, *uids: int) -> None:
-        """`juju remove-unit a b`: every unit named is dying at once; their departure hooks (one
-        relation-departed per remote unit, then storage-detaching) interleave in the queue. A unit
-        whose hook fails stays, in error, and the hook is retried; once all its departure hooks
-        succeeded it goes, the others get relation-departed for it and a successor is elected."""
+        """`juju remove-unit a b`: every unit named is dying at once (goal state says so; planned units
+        drop) and the others see it depart at once. Each runs only its departure hooks, interleaved with
+        the others': storage-detaching, relation-departed and -broken for each non-peer relation, the
+        peer relation-departed hooks, stop, remove. A unit whose hook fails stays, in error, retrying
+        it; once `remove` succeeded it goes and, if it led, a successor is elected."""
+        uids = tuple(uid for uid in uids if not self.units[uid].dying)  # remove-unit of a dying unit: no-op
         for uid in uids:
-            self.units[uid].dying = True
-        rounds = {uid: [o for o in self._live(exclude=uid)] for uid in uids}
-        for i in range(max(len(r) for r in rounds.values())):
+            unit = self.units[uid]
+            unit.dying = True
+            # a dying unit runs nothing else (resolver.go:360-379); a failed hook's retry stays first
+            # (resolver.go: a hook in error is retried before the unit's life is looked at)
+            self.queue = collections.deque(
+                h for h in self.queue if h.uid != uid or _kind(h.name) in DEPARTURE or h is unit.failed
+            )
+        plans = {uid: self._departure(uid) for uid in uids}
+        for uid in uids:  # the others see it depart at once: PrepareLeaveScope at remove-unit
+            self._depart_others(uid)  # (state/cleanup.go ~897-923, state/relationunit.go:296-314)
+        for i in range(max((len(p) for p in plans.values()), default=0)):
             for uid in uids:
-                if i < len(rounds[uid]):
-                    self.queue.append(Hook(uid, f"relation_departed:{rounds[uid][i]}:{uid}"))
-        for uid in uids:
-            if self.units[uid].ctx.block_device:
-                self.queue.append(Hook(uid, "storage_detaching"))
-            if not rounds[uid]:
-                self._gone(uid)
+                if i < len(plans[uid]):
+                    self._queue(Hook(uid, plans[uid][i]))
+
+    def _departure(self, uid: int) -> list[str]:
+        """A dying unit's hooks, in Juju's order."""
+        unit = self.units[uid]
+        hooks = []
+        if unit.ctx.block_device:  # the storage resolver runs before nextOp (resolver.go:158, :360)
+            hooks.append("storage_detaching")
+        # then each non-peer relation: relation-departed for its remote unit, then relation-broken
+        # (relation/resolver.go:134-140, :273 `remoteBroken && !isPeer`)
+        for rid in sorted(unit.scope - {RELATION_ID}):
+            hooks += [f"relation_departed@{rid}", f"relation_broken@{rid}"]
+        hooks += [f"relation_departed:{other}:{uid}" for other in sorted(unit.seen)]  # peers last (:79)
+        return [*hooks, "stop", "remove"]  # then stop, then remove (resolver.go:360-379)
+
+    def _depart_others(self, uid: int) -> None:
+        """The other units drop uid from their relation at once and get relation-departed for it (only
+        those that had joined it: Juju skips a join it can no longer run)."""
+        for other in self._live(exclude=uid):
+            unit = self.units[other]
+            if unit.dying:  # its own departure departs uid as well
+                continue
+            self.queue = collections.deque(
+                h
+                for h in self.queue
+                if not (h.uid == other and h.name in (f"relation_joined:{uid}", f"relation_changed:{uid}"))
+            )
+            if uid in unit.seen:
+                unit.seen.discard(uid)
+                self._queue(Hook(other, f"relation_departed:{uid}:{uid}"))
 
     def _gone(self, uid: int) -> None:
-        """A dying unit whose departure hooks all succeeded leaves the model."""
-        self.units[uid].alive = False
+        """A unit leaves the model: the secrets it owns go with it (state/unit.go RemoveUnitOperation.Done
+        -> deleteUnitSecrets, ~:1052, :625-635); a leader's lease ends and another unit takes it
+        (leadership/resolver.go:52-62: a dying leader keeps it until then)."""
+        unit = self.units[uid]
+        unit.alive = False
+        for sid in [sid for sid, (owner, _) in self.unit_secrets.items() if owner == uid]:
+            del self.unit_secrets[sid]
+            for other in self.units.values():
+                other.tracked.pop(sid, None)
         others = self._live()
         if self.leader == uid and others:
             staying = [o for o in others if not self.units[o].dying]
-            self.elect(min(staying or others))
-        for other in others:
-            self.queue.append(Hook(other, f"relation_departed:{uid}:{uid}"))
+            self.elect(min(staying or others))  # Juju: whichever claims the lease first
 
     def vanish(self, uid: int) -> None:
         """The unit's machine disappears without running any hook (`remove-unit --force`)."""
-        self.units[uid].alive = False
-        others = self._live()
-        if self.leader == uid and others:
-            self.elect(min(others))
-        for other in others:
-            self.queue.append(Hook(other, f"relation_departed:{uid}:{uid}"))
+        self._depart_others(uid)
+        self._gone(uid)
 
     def relate(self, endpoint: str, remote_app: str, data: Mapping[str, str] | None = None) -> int:
-        """`juju integrate`: another application on `endpoint`, its app databag `data`."""
+        """`juju integrate`: another application (one unit, <remote_app>/0) on `endpoint`, its app
+        databag `data`."""
         rid = max([RELATION_ID, *self.remote]) + 1
         self.remote[rid] = (endpoint, remote_app, dict(data or {}))
         self.provided[rid] = {}
+        self.related_at[rid] = _now()
         for uid in self._live():
-            for kind in ("relation_created", "relation_joined", "relation_changed"):
-                self.queue.append(Hook(uid, f"{kind}@{rid}"))
+            self._queue(Hook(uid, f"relation_created@{rid}"))  # its joins are queued when it has run
         return rid
 
     def set_remote_data(self, rid: int, data: Mapping[str, str]) -> None:
+        """The remote application's leader rewrites its app databag: relation-changed with no remote
+        unit (relation/resolver.go:303)."""
         endpoint, app, _ = self.remote[rid]
         self.remote[rid] = (endpoint, app, dict(data))
         for uid in self._live():
-            self._enqueue(Hook(uid, f"relation_changed@{rid}"))
+            if rid in self.units[uid].scope:
+                self._enqueue(Hook(uid, f"relation_changed@{rid}:app"))
 
     def unrelate(self, rid: int) -> None:
-        """`juju remove-relation`: relation-broken on every unit, then the relation is gone."""
+        """`juju remove-relation`: each unit runs relation-departed for the remote unit, then
+        relation-broken (relation/resolver.go:231-285); the relation is gone once every unit left it."""
+        self.removing.add(rid)
         for uid in self._live():
-            self.run(Hook(uid, f"relation_broken@{rid}"))
-        del self.remote[rid]
-        del self.provided[rid]
+            mine = [h for h in self.queue if h.uid == uid and h.name.partition("@")[2].partition(":")[0] == str(rid)]
+            pending = {id(h) for h in mine if _kind(h.name) not in ("relation_departed", "relation_broken")}
+            self.queue = collections.deque(h for h in self.queue if id(h) not in pending)
+            leaving = any(_kind(h.name) == "relation_broken" for h in mine)  # a dying unit's own departure
+            if rid in self.units[uid].scope and not leaving:
+                self._queue(Hook(uid, f"relation_departed@{rid}"))
+                self._queue(Hook(uid, f"relation_broken@{rid}"))
+        self._drop_relation_if_left(rid)
+
+    def _drop_relation_if_left(self, rid: int) -> None:
+        if rid in self.removing and not any(rid in self.units[u].scope for u in self._live()):
+            self.removing.discard(rid)
+            del self.remote[rid], self.provided[rid], self.related_at[rid]
 
     def run_action(self, uid: int, name: str, /, **params: Any) -> ActionOutcome:
-        """`juju run <unit> <action>`: results, logs and the failure message (empty on success)."""
+        """`juju run <unit> <action>`: results, logs and the failure message (empty on success). Actions
+        run on a unit in hook error and on a dying unit (actions/resolver.go:106)."""
         unit = self.units[uid]
         ctx = unit.ctx
         refused = self._check_params(ctx, name, params)
         if refused:  # Juju validates against actions.yaml before the charm runs
             self.log.append(HookRecord(uid, f"action:{name}", 0.0, refused))
             return ActionOutcome({}, [], refused)
+        self._begin()
         try:
             with self._unit_env(uid):
                 out = ctx.run(ctx.on.action(name, params=params), self._state_for(unit))
             failure = ""
         except testing.ActionFailed as e:
             out, failure = e.state, e.message
+        finally:
+            self._end(unit)
         outcome = ActionOutcome(dict(ctx.action_results or {}), list(ctx.action_logs), failure)
         self.log.append(HookRecord(uid, f"action:{name}", 0.0, failure))
         if out is not None:
@@ -409,22 +549,23 @@ class JujuSim:
 
     def update_status(self) -> None:
         for uid in self._live():
-            self.queue.append(Hook(uid, "update_status"))
+            self._enqueue(Hook(uid, "update_status"))
 
     # -- running hooks ----------------------------------------------------------------------
     def settle(self, max_hooks: int = 500, timeout: float = 900.0) -> int:
-        """Run queued hooks until none is left, then one update-status round; returns hooks run."""
+        """Run queued hooks until none can run, then one update-status round; returns hooks run."""
         ran, deadline = 0, time.monotonic() + timeout
         while True:
-            while self.queue:
+            while (hook := self._pop()) is not None:
                 if ran >= max_hooks or time.monotonic() > deadline:
+                    self.queue.appendleft(hook)
                     raise HookFailed(f"not settled after {ran} hooks: {list(self.queue)[:5]}")
-                self.run(self.queue.popleft())
+                self.run(hook)
                 ran += 1
             before = self._snapshot()
             self.update_status()
-            while self.queue:
-                self.run(self.queue.popleft())
+            while (hook := self._pop()) is not None:
+                self.run(hook)
                 ran += 1
             if self._snapshot() == before:
                 return ran
@@ -434,40 +575,69 @@ class JujuSim:
         for ran in range(max_hooks):
             if done(self):
                 return ran
-            if not self.queue:
+            hook = self._pop()
+            if hook is None:
                 raise HookFailed("the queue ran dry before the condition held")
-            self.run(self.queue.popleft())
+            self.run(hook)
         raise HookFailed(f"condition not reached after {max_hooks} hooks")
+
+    def _pop(self) -> Hook | None:
+        """The next hook that may run: a unit in hook error runs only that hook's retry (resolver.go
+        RunHook/Pending -> nextOpHookError); its other hooks wait behind it. None when none may run."""
+        for hook in self.queue:
+            unit = self.units[hook.uid]
+            if not unit.alive or unit.failed is None or hook is unit.failed:
+                self.queue.remove(hook)
+                return hook
+        return None
 
     def run(self, hook: Hook) -> None:
         unit = self.units[hook.uid]
         if not unit.alive:
             return
         kind, _, arg = hook.name.partition(":")
+        if kind == "relation_created":  # the unit enters the peer relation's scope (relation/resolver.go:396-408)
+            self._enter_scope(unit)
+        elif kind.startswith("relation_created@"):
+            self._enter_remote_scope(unit, int(kind.partition("@")[2]))
         if kind == "relation_joined" and arg.isdigit():
             unit.seen.add(int(arg))  # Juju lists the remote unit from its relation-joined on
         if kind == "relation_departed":  # ... and no longer in its relation-departed
             unit.seen.discard(int(arg.partition(":")[0]))
         state = self._state_for(unit)
+        if kind == "secret_changed" and not any(s.id == arg for s in state.secrets):
+            return  # the secret is gone (its owner removed it, or left the model) before the hook ran
         event = self._event(unit, hook.name, state)
         # Juju runs different units' hooks in parallel, one unit's one at a time: a hook waits for the
         # hook whose writes queued it and for the last hook of its own unit that changed anything
         status_before = (unit.state.unit_status, unit.error)
-        _TRACE.clear()
+        self._begin()
         t0 = time.monotonic()
         try:
             with self._unit_env(hook.uid):
                 out = unit.ctx.run(event, state)
-        except Exception as e:  # the hook failed: Juju commits nothing, the unit is in error, retried later
+            refused = self._label_clash(unit, out)
+            if refused:
+                raise _CommitRefused(refused)
+        except Exception as e:  # the hook failed: Juju commits nothing but its status-set; the unit is
+            self._end(unit)  # in error and retries this hook, and only this one, until it succeeds
+            if _STATUS_SET:  # status-set takes effect at once (runner/context/context.go:610)
+                unit.state = dataclasses.replace(
+                    unit.state, unit_status=_EntityStatus.from_status_name(*_STATUS_SET[-1])
+                )
             depth = 1 + max(hook.cause, unit.depth, self._news(unit, _TRACE))
             cause = e.__cause__ or e
             self.log.append(HookRecord(hook.uid, hook.name, time.monotonic() - t0, repr(cause), depth, hook.cause > 0))
             unit.error = f"hook failed: {hook.name}: {cause}"
+            # Juju retries forever (5 s backoff doubling to 5 min); max_attempts bounds one settle()
+            retry = dataclasses.replace(hook, attempt=1 if hook.attempt >= self.max_attempts else hook.attempt + 1)
+            unit.failed = retry
+            self.queue.append(retry)
             if hook.attempt >= self.max_attempts:
                 raise HookFailed(f"unit {hook.uid} {hook.name} failed {hook.attempt}x: {cause!r}") from e
-            self.queue.append(dataclasses.replace(hook, attempt=hook.attempt + 1))
             return
-        unit.error = ""
+        self._end(unit)
+        unit.error, unit.failed = "", None
         # each write waits for what the hook read before it (and for whatever queued the hook)
         key_depths: dict[str, int] = {}
         base, read_so_far, start = 1 + max(hook.cause, unit.depth), 0, 0
@@ -482,15 +652,92 @@ class JujuSim:
         self.log.append(record)
         record.wrote = self._commit(unit, out, depth, key_depths)
         record.status_changed = (out.unit_status, "") != status_before
-        if unit.dying and not any(h.uid == unit.uid for h in self.queue):
+        if kind.startswith("relation_broken@"):  # it left that relation (relationer.go CommitHook -> die)
+            rid = int(kind.partition("@")[2])
+            unit.scope.discard(rid)
+            self._drop_relation_if_left(rid)
+        if kind == "remove":
             self._gone(unit.uid)
         for check in self.after_hook:
             check(self)
 
+    def _enter_scope(self, unit: UnitSim) -> None:
+        """The unit enters the peer relation: an app relation-changed first when the app databag holds
+        anything (Juju runs app hooks before joins: relation/resolver.go, the app settings version), then
+        it and every unit already in the relation join each other."""
+        unit.scope.add(RELATION_ID)
+        if self.app_data:
+            self._queue(Hook(unit.uid, "relation_changed:app"))
+        for other in self._live(exclude=unit.uid):
+            if RELATION_ID in self.units[other].scope and not self.units[other].dying:
+                self._queue(Hook(unit.uid, f"relation_joined:{other}"))
+                self._queue(Hook(unit.uid, f"relation_changed:{other}"))
+                self._queue(Hook(other, f"relation_joined:{unit.uid}"))
+                self._queue(Hook(other, f"relation_changed:{unit.uid}"))
+
+    def _enter_remote_scope(self, unit: UnitSim, rid: int) -> None:
+        """The unit enters a relation with another application: the remote app's databag first (as
+        above), then the remote unit joins."""
+        unit.scope.add(rid)
+        if self.remote[rid][2]:
+            self._queue(Hook(unit.uid, f"relation_changed@{rid}:app"))
+        self._queue(Hook(unit.uid, f"relation_joined@{rid}"))
+        self._queue(Hook(unit.uid, f"relation_changed@{rid}"))
+
+    def _begin(self) -> None:
+        _TRACE.clear()
+        _SECRET_READS.clear()
+        _STATUS_SET.clear()
+
+    def _end(self, unit: UnitSim) -> None:
+        """What outlives the hook whatever its outcome: a secret read creates the reader's consumer
+        record at once, at the latest revision (a first read of any kind, or --refresh), server side
+        (apiserver/facades/agent/secretsmanager/secrets.go:776-813, `refresh = refresh || err != nil`)."""
+        _EVENT_ENV.clear()
+        for sid, refresh in _SECRET_READS:
+            latest = self._latest(sid)
+            if latest is None or self._owns(unit, sid):
+                continue
+            if refresh or sid not in unit.tracked:
+                unit.tracked[sid] = dict(latest)
+
+    def _latest(self, sid: str) -> dict[str, str] | None:
+        if sid in self.app_secrets:
+            return dict(self.app_secrets[sid].latest_content)
+        if sid in self.unit_secrets:
+            return dict(self.unit_secrets[sid][1].latest_content)
+        return None
+
+    def _owns(self, unit: UnitSim, sid: str) -> bool:
+        owner = self.unit_secrets.get(sid, (None, None))[0]
+        return owner == unit.uid or (sid in self.app_secrets and unit.uid == self.leader)
+
+    def _label_clash(self, unit: UnitSim, out: testing.State) -> str:
+        """Juju's commit refuses a unit-owned secret label that an app-owned secret of the application
+        uses, and an app-owned label that a unit of the application uses (state/secrets.go:1290-1380,
+        uniqueSecretLabelBaseOps); the whole hook fails."""
+        mine = {s.label for s in out.secrets if s.owner == "unit" and s.label}
+        if unit.uid == self.leader:
+            app_labels = {s.label for s in out.secrets if s.owner == "app" and s.label}
+        else:
+            app_labels = {s.label for s in self.app_secrets.values() if s.label}
+        others = {s.label for sid, (owner, s) in self.unit_secrets.items() if owner != unit.uid and s.label}
+        for label in sorted(mine & app_labels):
+            return f'secret label "{label}" for "unit-{self.app}-{unit.uid}" already exists'
+        if unit.uid == self.leader:
+            for label in sorted(app_labels & others):
+                return f'secret label "{label}" for "application-{self.app}" already exists'
+        return ""
+
     @contextlib.contextmanager
     def _unit_env(self, uid: int) -> Iterator[None]:
-        """The environment a unit's hook process gets (which LXD it talks to)."""
-        env = dict(self.env_for_unit(uid))
+        """The environment a unit's hook process gets: which LXD it talks to, and Juju's hook tools
+        that ops calls as commands (goal-state) first on PATH."""
+        tools = self._tools.name
+        state = self.goal_state()
+        Path(tools, "goal-state.json").write_text(json.dumps(state) + "\n")
+        Path(tools, "goal-state.yaml").write_text(yaml.safe_dump(state))
+        env = {**self.env_for_unit(uid), "PATH": f"{tools}{os.pathsep}{os.environ.get('PATH', '')}"}
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         try:
@@ -502,23 +749,45 @@ class JujuSim:
                 else:
                     os.environ[k] = v
 
+    def goal_state(self) -> dict[str, Any]:
+        """What `goal-state --format=json` prints (the uniter facade's GoalStates,
+        apiserver/facades/agent/uniter/uniter.go ~2358-2391, formatted by jujuc/goal-state.go): every
+        non-dead unit of the application with its status (`error` while in hook error: state/unit.go
+        Unit.Status), or `dying`; and, per non-peer endpoint, the related application with the
+        relation's status and its units with theirs (peer relations are left out). The relation's
+        entry is its status (`joined` once the leader entered it, statetracker.go joinRelation), not
+        its life: a relation being removed is not shown as dying. The related unit's status is
+        `unknown` here (the sim does not play the other charm)."""
+        units = {}
+        for uid in self._live():
+            unit = self.units[uid]
+            status = "dying" if unit.dying else "error" if unit.error else unit.status.name
+            if unit.goal[0] != status:
+                unit.goal = (status, _now())
+            units[f"{self.app}/{uid}"] = {"status": status, "since": _since(unit.goal[1])}
+        relations: dict[str, dict[str, dict[str, str]]] = {}
+        for rid, (endpoint, app, _) in self.remote.items():
+            since = _since(self.related_at[rid])
+            joined = self.leader is not None and rid in self.units[self.leader].scope
+            relations.setdefault(endpoint, {})[app] = {"status": "joined" if joined else "joining", "since": since}
+            relations[endpoint][f"{app}/0"] = {"status": "unknown", "since": since}
+        return {"units": units, "relations": relations}
+
     def _commit(
         self, unit: UnitSim, out: testing.State, depth: int | None = None, key_depths: dict[str, int] | None = None
     ) -> bool:
         """Carry what a hook wrote to the others; returns whether it wrote anything they can read."""
         depth = 1 + unit.depth if depth is None else depth
-        relation = out.get_relation(RELATION_ID)
-        new_unit_data = dict(relation.local_unit_data)
+        relation = next((r for r in out.relations if r.id == RELATION_ID), None)  # None before relation-created
+        new_unit_data = dict(relation.local_unit_data) if relation is not None else dict(unit.unit_data)
         old_unit_data, old_app = unit.unit_data, dict(self.app_data)
         unit_changed = new_unit_data != unit.unit_data
         unit.unit_data = new_unit_data
-        for secret in out.secrets:  # what this unit has now seen of each secret it owns or has read
-            if secret.owner or secret.id in unit.tracked or getattr(secret, "_tracked_revision", 1) != _UNTRACKED:
-                unit.tracked[secret.id] = dict(secret.tracked_content)
         unit.state = out
         if unit.uid == self.leader:
-            for rid in self.remote:
-                self.provided[rid] = dict(out.get_relation(rid).local_app_data)
+            for other in out.relations:
+                if other.id in self.provided:
+                    self.provided[other.id] = dict(other.local_app_data)
         changed_secrets: list[str] = []
         for secret in out.secrets:
             if secret.owner:
@@ -533,7 +802,7 @@ class JujuSim:
         self.unit_secrets.update({sid: (unit.uid, secret) for sid, secret in owned.items()})
         app_changed = pool_changed = False
         if unit.uid == self.leader:
-            new_app = dict(relation.local_app_data)
+            new_app = dict(relation.local_app_data) if relation is not None else dict(self.app_data)
             app_changed = new_app != self.app_data
             self.app_data = new_app
             new_pool = {s.id: s for s in out.secrets if s.owner == "app"}
@@ -551,13 +820,17 @@ class JujuSim:
         unit_cause = max((key_depths.get(k, depth) for k in unit_keys), default=depth)
         app_cause = max((key_depths.get(k, depth) for k in app_keys), default=depth)
         secret_cause = key_depths.get("secret", depth)
-        for other in self._live(exclude=unit.uid):
+        for other in self._live():
+            if app_changed and RELATION_ID in self.units[other].scope:
+                # the writer too: a peer relation's counterpart app is the unit's own app
+                # (state/relationunit.go:215-234; juju#20178, documented, not changed)
+                self._enqueue(Hook(other, "relation_changed:app", cause=app_cause))
+            if other == unit.uid:
+                continue
             if unit_changed and unit.uid in self.units[other].seen:  # Juju: only after relation-joined
                 self._enqueue(Hook(other, f"relation_changed:{unit.uid}", cause=unit_cause))
-            if app_changed:
-                self._enqueue(Hook(other, "relation_changed:app", cause=app_cause))
             for sid in changed_secrets:
-                if sid in self.units[other].tracked:  # Juju notifies units that track it
+                if sid in self.units[other].tracked:  # Juju notifies units that track it (secrets/resolver.go:69-80)
                     self._enqueue(Hook(other, f"secret_changed:{sid}", cause=secret_cause))
         wrote = unit_changed or app_changed or bool(changed_secrets) or owned.keys() != before_owned or pool_changed
         for sid in changed_secrets:
@@ -585,25 +858,37 @@ class JujuSim:
                 depth = max(depth, wrote_at)
         return depth
 
-    def _enqueue(self, hook: Hook) -> None:
-        """Juju coalesces: a change to a databag whose relation-changed is still queued rides on it
-        (which then also waits for this write)."""
-        for queued in self.queue:
-            if queued.uid == hook.uid and queued.name == hook.name:
-                queued.cause = max(queued.cause, hook.cause)
-                return
+    def _queue(self, hook: Hook, coalesce: bool = False) -> None:
+        """Queue a hook, as Juju would run it: none for a unit that is gone, only departure hooks for a
+        dying unit (resolver.go:360-379; the secrets resolver does nothing then, secrets/resolver.go:53).
+        With coalesce, a change whose hook is still queued rides on it (which then also waits for it)."""
+        unit = self.units.get(hook.uid)
+        if unit is None or not unit.alive or (unit.dying and _kind(hook.name) not in DEPARTURE):
+            return
+        if coalesce:
+            for queued in self.queue:
+                if queued.uid == hook.uid and queued.name == hook.name:
+                    queued.cause = max(queued.cause, hook.cause)
+                    return
         self.queue.append(hook)
+
+    def _enqueue(self, hook: Hook) -> None:
+        self._queue(hook, coalesce=True)
 
     # -- building each unit's view ----------------------------------------------------------
     def _state_for(self, unit: UnitSim) -> testing.State:
-        peers = {o: dict(self.units[o].unit_data) for o in self._live(exclude=unit.uid) if o in unit.seen}
-        relation = testing.PeerRelation(
-            PEER,
-            id=RELATION_ID,
-            local_app_data=dict(self.app_data),
-            local_unit_data=dict(unit.unit_data),
-            peers_data=peers,
-        )
+        relations: list[Any] = []
+        if RELATION_ID in unit.scope:  # no peer relation before relation-created (context.go:1357)
+            peers = {o: dict(self.units[o].unit_data) for o in self._live(exclude=unit.uid) if o in unit.seen}
+            relations.append(
+                testing.PeerRelation(
+                    PEER,
+                    id=RELATION_ID,
+                    local_app_data=dict(self.app_data),
+                    local_unit_data=dict(unit.unit_data),
+                    peers_data=peers,
+                )
+            )
         address = self.address_for_unit(unit.uid)
         network = testing.Network(
             PEER,
@@ -626,31 +911,37 @@ class JujuSim:
         for sid, secret, mine in pool:
             if mine:
                 secrets.append(secret)
-            else:  # a peer reads the app's secret as an observer, from the revision it tracks
-                tracked = unit.tracked.get(sid, secret.latest_content)
-                seen = testing.Secret(tracked, latest_content=secret.latest_content, id=sid, owner=None)
-                if sid not in unit.tracked:  # Juju: a unit tracks a secret (gets secret-changed) once it read it
-                    object.__setattr__(seen, "_tracked_revision", _UNTRACKED)
-                secrets.append(seen)
-        others = [
-            testing.Relation(
-                endpoint,
-                id=rid,
-                remote_app_name=app,
-                remote_app_data=dict(data),
-                local_app_data=dict(self.provided[rid]),
-                remote_units_data={0: {}},
+                continue
+            # a reader sees the revision it tracks; its first read of any kind gets the latest
+            # (secretsmanager/secrets.go:781). Every unit of the app finds an app-owned secret by its
+            # owner label (secretsmanager/secrets.go:629-656, 707-715); a grantee of a unit's secret doesn't
+            label = secret.label if sid in self.app_secrets else None
+            tracked = unit.tracked.get(sid, secret.latest_content)
+            secrets.append(
+                testing.Secret(tracked, latest_content=secret.latest_content, id=sid, owner=None, label=label)
             )
-            for rid, (endpoint, app, data) in self.remote.items()
-        ]
+        for rid, (endpoint, app, data) in self.remote.items():
+            if rid in unit.scope:  # from its relation-created until its relation-broken
+                relations.append(
+                    testing.Relation(
+                        endpoint,
+                        id=rid,
+                        remote_app_name=app,
+                        remote_app_data=dict(data),
+                        local_app_data=dict(self.provided[rid]),
+                        remote_units_data={0: {}},
+                    )
+                )
+        goal = self.goal_state()["units"].values()
         return dataclasses.replace(
             unit.state,
             config=dict(self.config),
-            relations=[relation, *others],
+            relations=relations,
             networks=[network],
             secrets=secrets,
             leader=is_leader,
-            planned_units=len([u for u in self._live() if not self.units[u].dying]),
+            # ops counts goal-state's units that are not dying (ops/model.py planned_units)
+            planned_units=sum(1 for g in goal if g["status"] != "dying"),
         )
 
     def _granted(self, secret: testing.Secret, unit: UnitSim) -> bool:
@@ -659,24 +950,34 @@ class JujuSim:
         return any(self.app in names or unit_name in names for names in secret.remote_grants.values())
 
     def _event(self, unit: UnitSim, name: str, state: testing.State) -> Any:
+        _EVENT_ENV.clear()
         on = unit.ctx.on
-        if "@" in name:  # an event on a relation with another application
-            kind, _, rid = name.partition("@")
-            other = state.get_relation(int(rid))
+        if "@" in name:  # an event on a relation with another application (its one unit: <app>/0)
+            kind, _, rest = name.partition("@")
+            rid_s, _, what = rest.partition(":")
+            other = state.get_relation(int(rid_s))
             if kind in ("relation_created", "relation_broken"):
                 return getattr(on, kind)(other)
+            if what == "app":  # the remote app's databag changed: no remote unit (relation/resolver.go:303)
+                _EVENT_ENV["JUJU_REMOTE_UNIT"] = ""
+            if kind == "relation_departed":  # the departing unit: this one when it is dying, else theirs
+                departing = f"{self.app}/{unit.uid}" if unit.dying else f"{other.remote_app_name}/0"
+                _EVENT_ENV["JUJU_DEPARTING_UNIT"] = departing
             return getattr(on, kind)(other, remote_unit=0)
         kind, _, arg = name.partition(":")
-        relation = state.get_relation(RELATION_ID)
         if kind in ("relation_created", "relation_joined", "relation_changed", "relation_departed"):
-            remote = self.leader if arg in ("", "app") else int(arg.partition(":")[0])
+            relation = state.get_relation(RELATION_ID)
             if kind == "relation_created":
                 return on.relation_created(relation)
+            if arg == "app":  # an app-settings change has no remote unit (relation/resolver.go:303); scenario
+                _EVENT_ENV["JUJU_REMOTE_UNIT"] = ""  # wants one named, Juju sets none
+                return on.relation_changed(relation, remote_unit=unit.uid)
+            remote_s, _, departing_s = arg.partition(":")
+            remote = int(remote_s)
             if kind == "relation_departed":  # relation_departed:<remote>:<departing>
-                remote_s, _, departing_s = arg.partition(":")
-                remote, departing = int(remote_s), int(departing_s or remote_s)
-                if departing == 0:  # ops-scenario 8.9 drops JUJU_DEPARTING_UNIT for unit id 0 (falsy
-                    remote = 0  # check); ops then takes the remote unit, so make that the departing one
+                departing = int(departing_s or remote_s)
+                # scenario 8.9 drops JUJU_DEPARTING_UNIT for unit id 0 (a falsy check): set it as Juju does
+                _EVENT_ENV["JUJU_DEPARTING_UNIT"] = f"{self.app}/{departing}"
                 return on.relation_departed(relation, remote_unit=remote, departing_unit=departing)
             return getattr(on, kind)(relation, remote_unit=remote)
         if kind in ("storage_attached", "storage_detaching"):

@@ -4,12 +4,18 @@ Each test drives a tiny charm through JujuSim and failed on the stand-in before 
 departing unit whose hook raised was marked gone; a new unit saw every peer's databag from its
 first hook; a failed hook left no trace on the unit; a unit-owned secret was readable by every
 unit; required action parameters were not enforced; two departing units' hooks did not
-interleave (one ran to its end inside remove_unit).
+interleave (one ran to its end inside remove_unit). The tests after the Probe charm each failed on
+the stand-in before issue 22 (git show 60f62c6:tests/harness/juju.py): one per Juju 3.6 rule it
+follows (docs/reliability.md lists them with the Juju source line).
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+
 import ops
+import ops.hookcmds
 import pytest
 
 from tests.harness.juju import HookFailed, JujuSim
@@ -28,7 +34,13 @@ ACTIONS = {
 }
 
 
-class Toy(ops.CharmBase):
+class Numbered(ops.CharmBase):
+    @property
+    def uid(self) -> int:
+        return int(self.unit.name.split("/")[1])
+
+
+class Toy(Numbered):
     """Writes its id into its databag, records what it sees, fails where a test asks it to."""
 
     seen: list[tuple[int, str, dict]] = []  # (unit id, hook, peer databags it could read)
@@ -43,10 +55,6 @@ class Toy(ops.CharmBase):
         framework.observe(self.on.cluster_relation_departed, self._departed)
         framework.observe(self.on.leader_elected, self._share)
         framework.observe(self.on.greet_action, self._greet)
-
-    @property
-    def uid(self) -> int:
-        return int(self.unit.name.split("/")[1])
 
     def _look(self, event: ops.EventBase) -> None:
         relation = self.model.get_relation("cluster")
@@ -105,10 +113,8 @@ def test_a_departing_unit_whose_hook_raises_stays_in_error_and_is_retried(sim):
     failures = [r for r in sim.log if r.uid == 2 and r.name.startswith("relation_departed") and r.error]
     assert len(failures) >= sim.max_attempts  # Juju retried it; it did not go
     assert 2 in sim.statuses()
-    Toy.fail_departure = set()  # the operator fixed it: `juju resolve` / Juju's next retry succeeds
-    sim.queue.clear()
-    sim.remove_unit(2)
-    sim.settle()
+    Toy.fail_departure = set()  # the operator fixed it: Juju's next retry (or `juju resolve`) succeeds
+    sim.settle()  # the failed hook is still queued: it is retried first
     assert not sim.units[2].alive and 2 not in sim.statuses()
 
 
@@ -119,22 +125,9 @@ def test_a_new_unit_sees_no_peer_databag_before_relation_joined(sim):
     uid = sim.add_unit()
     sim.settle()
     first = next(s for s in Toy.seen if s[0] == uid)
-    assert first[1] == "InstallEvent" and first[2] == {}  # nothing yet: relation-joined comes later
+    assert first[2] == {}  # nothing yet: relation-joined comes later
     joined = [s for s in Toy.seen if s[0] == uid and s[1] == "RelationChangedEvent"]
     assert joined and set(joined[-1][2]) == {"toy/0", "toy/1"}
-
-
-def test_a_failed_hook_leaves_the_unit_in_error_until_a_hook_succeeds(sim):
-    sim.deploy(1)
-    sim.settle()
-    Toy.fail_departure = {1}
-    sim.max_attempts = 1
-    sim.add_unit()
-    sim.settle()
-    sim.remove_unit(1)
-    with pytest.raises(HookFailed):
-        sim.settle()
-    assert sim.units[1].error.startswith("hook failed: relation_departed")
 
 
 def test_a_unit_owned_secret_is_readable_only_when_granted(sim):
@@ -185,13 +178,14 @@ def test_two_departing_units_hooks_interleave_and_neither_is_planned(sim):
 
 
 class Relay(ops.CharmBase):
-    """Unit 0 says go at once; unit k says go once unit k-1 has (a chain); with parallel, each at once."""
+    """Unit 0 says go at once (from relation-created: no peer relation before); unit k says go once unit
+    k-1 has (a chain); with parallel, each at once."""
 
     parallel = False
 
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
-        for event in (self.on.install, self.on.cluster_relation_changed, self.on.update_status):
+        for event in (self.on.cluster_relation_created, self.on.cluster_relation_changed, self.on.update_status):
             framework.observe(event, self._relay)
 
     def _relay(self, _: ops.EventBase) -> None:
@@ -239,3 +233,360 @@ def test_a_hook_the_model_queued_still_waits_for_the_write_it_reads():
     sim.settle()
     writer = next(r for r in sim.log if r.uid == 1 and r.wrote)
     assert writer.depth == 2
+
+
+# -- issue 22: Juju 3.6's uniter, one test per rule ------------------------------------------------
+PROBE_META = {
+    "name": "probe",
+    "peers": {"cluster": {"interface": "probe_peers"}},
+    "requires": {"db": {"interface": "db"}},
+    "storage": {"local": {"type": "block", "multiple": {"range": "0-1"}}},
+}
+PROBE_CONFIG = {"options": {"colour": {"type": "string", "default": "red"}}}
+PROBE_ACTIONS = {"goal": {}, "read": {"params": {"id": {"type": "string"}}}}
+
+
+class Probe(Numbered):
+    """Records every event it gets (unit, event, relation, remote unit, departing unit, whether the
+    peer relation exists); `Probe.act(charm, event)`, when set, does what a test asks."""
+
+    events: list[dict] = []
+    act = None
+
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        for name, source in self.on.events().items():
+            if not name.endswith("_action") and not name.startswith("collect_"):
+                framework.observe(source, self._record)
+        framework.observe(self.on.goal_action, self._goal)
+        framework.observe(self.on.read_action, self._read)
+
+    def _record(self, event: ops.EventBase) -> None:
+        unit = getattr(event, "unit", None)
+        departing = getattr(event, "departing_unit", None)
+        relation = getattr(event, "relation", None)
+        Probe.events.append(
+            {
+                "uid": self.uid,
+                "event": type(event).__name__,
+                "relation": relation.name if relation is not None else None,
+                "unit": unit.name if unit is not None else None,
+                "departing": departing.name if departing is not None else None,
+                "peers": self.model.get_relation("cluster") is not None,
+            }
+        )
+        if Probe.act is not None:
+            Probe.act(self, event)
+
+    def _goal(self, event: ops.ActionEvent) -> None:
+        raw = subprocess.run(["goal-state", "--format=json"], capture_output=True, text=True, check=True).stdout
+        parsed = ops.hookcmds.goal_state()  # ops parses what the tool prints
+        event.set_results(
+            {
+                "raw": raw,
+                "dying": [n for n, g in parsed.units.items() if g.status == "dying"],
+                "planned": self.app.planned_units(),
+            }
+        )
+
+    def _read(self, event: ops.ActionEvent) -> None:
+        try:
+            event.set_results({"content": self.model.get_secret(id=event.params["id"]).get_content()})
+        except ops.SecretNotFoundError as e:
+            event.fail(f"not found: {e}")
+
+
+@pytest.fixture
+def probe():
+    Probe.events, Probe.act = [], None
+
+    def make(storage: bool = False) -> JujuSim:
+        return JujuSim(
+            Probe,
+            env_for_unit=lambda uid: {},
+            address_for_unit=lambda uid: f"10.9.0.{uid + 1}",
+            storage_for_unit=(lambda uid: f"/dev/loop{40 + uid}") if storage else (lambda uid: None),
+            app="probe",
+            context_kw={"meta": PROBE_META, "config": PROBE_CONFIG, "actions": PROBE_ACTIONS},
+        )
+
+    return make
+
+
+def events_of(uid: int, since: int = 0) -> list[dict]:
+    return [e for e in Probe.events[since:] if e["uid"] == uid]
+
+
+def test_a_dying_unit_detaches_storage_then_breaks_non_peer_relations_then_departs_peers_then_stops(probe):
+    sim = probe(storage=True)
+    sim.deploy(3)
+    sim.relate("db", "pg")
+    sim.settle()
+    mark = len(Probe.events)
+    sim.remove_unit(2)
+    sim.settle()
+    order = [(e["event"], e["relation"]) for e in events_of(2, mark)]
+    assert order == [
+        ("StorageDetachingEvent", None),
+        ("RelationDepartedEvent", "db"),
+        ("RelationBrokenEvent", "db"),
+        ("RelationDepartedEvent", "cluster"),
+        ("RelationDepartedEvent", "cluster"),
+        ("StopEvent", None),
+        ("RemoveEvent", None),
+    ]
+    assert all(e["departing"] == "probe/2" for e in events_of(2, mark) if e["event"] == "RelationDepartedEvent")
+    assert not sim.units[2].alive
+
+
+def test_the_others_see_a_removed_unit_depart_at_remove_time_not_after_its_hooks(probe):
+    sim = probe()
+    sim.deploy(3)
+    sim.settle()
+
+    def stuck(charm, event):
+        if charm.uid == 2 and isinstance(event, ops.StopEvent):
+            raise RuntimeError("cannot stop")
+
+    Probe.act = stuck
+    mark = len(Probe.events)
+    sim.remove_unit(2)
+    with pytest.raises(HookFailed):
+        sim.settle()
+    assert sim.units[2].alive and "cannot stop" in sim.units[2].error  # its hooks did not all succeed
+    for uid in (0, 1):
+        departed = [e for e in events_of(uid, mark) if e["event"] == "RelationDepartedEvent"]
+        assert [e["departing"] for e in departed] == ["probe/2"]
+    state = sim._state_for(sim.units[0])
+    assert set(state.get_relation(1).peers_data) == {1}  # unit 0's relation no longer lists probe/2
+
+
+def test_a_dying_unit_runs_only_its_departure_hooks_and_actions(probe):
+    sim = probe()
+    sim.deploy(2)
+    sim.settle()
+    mark = len(Probe.events)
+    sim.remove_unit(1)
+    sim.set_config(colour="blue")
+    sim.update_status()
+    assert sim.run_action(1, "goal").ok  # actions still run on a dying unit
+    sim.settle()
+    ran = {e["event"] for e in events_of(1, mark)}
+    assert ran == {"RelationDepartedEvent", "StopEvent", "RemoveEvent"}
+    assert "ConfigChangedEvent" in {e["event"] for e in events_of(0, mark)}
+
+
+def test_a_failed_hook_leaves_the_unit_in_error_until_that_hook_succeeds(probe):
+    """Juju retries the failed hook (5 s backoff to 5 min, forever; max_attempts per settle() here) and
+    runs no other hook of that unit meanwhile; actions still run; only that hook's success clears it."""
+    sim = probe()
+    sim.deploy(1)
+    sim.settle()
+    broken = {"on": True}
+
+    def fail_config(charm, event):
+        if isinstance(event, ops.ConfigChangedEvent) and broken["on"]:
+            raise RuntimeError("bad colour")
+
+    Probe.act = fail_config
+    mark = len(Probe.events)
+    sim.set_config(colour="blue")
+    sim.update_status()
+    with pytest.raises(HookFailed):
+        sim.settle()
+    assert [e["event"] for e in events_of(0, mark)] == ["ConfigChangedEvent"] * sim.max_attempts
+    assert sim.units[0].error.startswith("hook failed: config_changed")
+    assert sim.run_action(0, "goal").ok and sim.units[0].error  # an action runs, the error stays
+    broken["on"] = False
+    sim.settle()
+    after = [e["event"] for e in events_of(0, mark + sim.max_attempts)]
+    assert after[0] == "ConfigChangedEvent" and "UpdateStatusEvent" in after  # the retry first, then the rest
+    assert sim.units[0].error == ""
+
+
+def test_the_peer_relation_does_not_exist_in_storage_attached_or_install(probe):
+    sim = probe(storage=True)
+    sim.deploy(1)
+    sim.settle()
+    seen = {e["event"]: e["peers"] for e in events_of(0)}
+    assert seen["StorageAttachedEvent"] is False and seen["InstallEvent"] is False
+    assert seen["RelationCreatedEvent"] is True and seen["StartEvent"] is True
+
+
+def publish_a_plan(charm: Probe, event: ops.EventBase) -> None:
+    """The leader writes the app databag once, when elected."""
+    if isinstance(event, ops.LeaderElectedEvent):
+        charm.model.get_relation("cluster").data[charm.app]["plan"] = "v1"
+
+
+def test_the_leader_gets_relation_changed_for_its_own_app_databag_writes(probe):
+    Probe.act = publish_a_plan
+    sim = probe()
+    sim.deploy(1)
+    sim.settle()
+    assert any(e["event"] == "RelationChangedEvent" and e["relation"] == "cluster" for e in events_of(0))
+
+
+def test_an_app_relation_changed_has_no_remote_unit(probe):
+    Probe.act = publish_a_plan
+    sim = probe()
+    sim.deploy(2)
+    rid = sim.relate("db", "pg")
+    sim.settle()
+    mark = len(Probe.events)
+    sim.set_remote_data(rid, {"dsn": "x"})  # the remote app's databag: an app change as well
+    sim.settle()
+    app_changes = [e for e in events_of(1) if e["event"] == "RelationChangedEvent" and e["unit"] is None]
+    assert {e["relation"] for e in app_changes} == {"cluster", "db"}
+    assert [e["unit"] for e in events_of(0, mark) if e["event"] == "RelationChangedEvent"] == [None]
+
+
+@pytest.mark.parametrize("how", ["plain", "peek", "refresh"])
+def test_any_first_read_of_a_secret_tracks_it_and_new_revisions_fire_secret_changed(probe, how):
+    def share(charm, event):
+        relation = charm.model.get_relation("cluster")
+        if isinstance(event, ops.LeaderElectedEvent):
+            secret = charm.app.add_secret({"word": "one"})
+            relation.data[charm.app]["secret"] = secret.get_info().id
+        elif isinstance(event, ops.ConfigChangedEvent) and charm.unit.is_leader() and relation:
+            secret_id = relation.data[charm.app].get("secret")
+            if secret_id and charm.config["colour"] == "blue":
+                charm.model.get_secret(id=secret_id).set_content({"word": "two"})
+        elif isinstance(event, ops.RelationChangedEvent) and charm.uid == 1 and event.unit is None:
+            secret = charm.model.get_secret(id=relation.data[charm.app]["secret"])
+            read = {
+                "plain": secret.get_content,
+                "peek": secret.peek_content,
+                "refresh": lambda: secret.get_content(refresh=True),
+            }
+            read[how]()
+
+    Probe.act = share
+    sim = probe()
+    sim.deploy(2)
+    sim.settle()
+    mark = len(Probe.events)
+    sim.set_config(colour="blue")  # the leader adds a revision
+    sim.settle()
+    assert "SecretChangedEvent" in {e["event"] for e in events_of(1, mark)}
+
+
+def test_every_unit_finds_an_app_owned_secret_by_its_label(probe):
+    found = {}
+
+    def share(charm, event):
+        if isinstance(event, ops.LeaderElectedEvent):
+            charm.app.add_secret({"word": "swordfish"}, label="shared")
+        elif isinstance(event, ops.StartEvent):
+            try:
+                found[charm.uid] = charm.model.get_secret(label="shared").get_content()["word"]
+            except ops.SecretNotFoundError:
+                found[charm.uid] = "not found"
+
+    Probe.act = share
+    sim = probe()
+    sim.deploy(3)
+    sim.settle()
+    assert found == {0: "swordfish", 1: "swordfish", 2: "swordfish"}
+
+
+def test_a_label_clash_between_unit_and_app_owned_secrets_fails_the_hook_at_commit(probe):
+    def clash(charm, event):
+        if isinstance(event, ops.LeaderElectedEvent):
+            charm.app.add_secret({"word": "app"}, label="join")
+        elif isinstance(event, ops.StartEvent) and charm.uid == 1:
+            charm.model.get_relation("cluster").data[charm.unit]["asked"] = "yes"
+            charm.unit.add_secret({"word": "unit"}, label="join")
+
+    Probe.act = clash
+    sim = probe()
+    sim.deploy(2)
+    with pytest.raises(HookFailed, match='secret label "join" .* already exists'):
+        sim.settle()
+    unit = sim.units[1]
+    assert unit.error.startswith("hook failed: start") and 'secret label "join"' in unit.error
+    assert "asked" not in unit.unit_data  # nothing of the hook was committed
+    assert not [sid for sid, (owner, _) in sim.unit_secrets.items() if owner == 1]
+
+
+def test_a_removed_units_own_secrets_are_deleted(probe):
+    def offer(charm, event):
+        if isinstance(event, ops.RelationCreatedEvent) and charm.uid == 1 and event.relation.name == "cluster":
+            secret = charm.unit.add_secret({"word": "mine"})
+            secret.grant(event.relation)
+            event.relation.data[charm.unit]["secret"] = secret.get_info().id
+
+    Probe.act = offer
+    sim = probe()
+    sim.deploy(2)
+    sim.settle()
+    secret_id = sim.units[1].unit_data["secret"]
+    assert sim.run_action(0, "read", id=secret_id).results["content"] == {"word": "mine"}
+    sim.remove_unit(1)
+    sim.settle()
+    assert secret_id not in sim.unit_secrets
+    assert sim.run_action(0, "read", id=secret_id).failure.startswith("not found")
+
+
+def test_goal_state_lists_every_non_dead_unit_with_its_status_or_dying(probe):
+    def keep_status(charm, event):
+        charm.unit.status = ops.ActiveStatus("fine")
+        if charm.uid == 2 and isinstance(event, ops.StopEvent):
+            raise RuntimeError("cannot stop")
+
+    Probe.act = keep_status
+    sim = probe()
+    sim.deploy(4)
+    sim.relate("db", "pg")
+    sim.settle()
+    sim.vanish(3)  # dead: not listed
+    sim.remove_unit(2)  # dying, held in error at its stop hook
+    with pytest.raises(HookFailed):
+        sim.settle()
+    outcome = sim.run_action(0, "goal")
+    goal = json.loads(outcome.results["raw"])
+    assert set(goal) == {"units", "relations"}
+    assert {name: g["status"] for name, g in goal["units"].items()} == {
+        "probe/0": "active",
+        "probe/1": "active",
+        "probe/2": "dying",
+    }
+    assert all(g["since"].endswith("Z") for g in goal["units"].values())
+    assert set(goal["relations"]) == {"db"}  # the peer relation is left out
+    assert goal["relations"]["db"]["pg"]["status"] == "joined" and "pg/0" in goal["relations"]["db"]
+    assert outcome.results["dying"] == ["probe/2"] and outcome.results["planned"] == 2
+
+
+def test_a_failed_hooks_relation_secret_and_port_writes_are_discarded_its_status_set_stays(probe):
+    def half_way(charm, event):
+        if isinstance(event, ops.ConfigChangedEvent) and charm.config["colour"] == "blue":
+            charm.unit.status = ops.MaintenanceStatus("half way")
+            charm.model.get_relation("cluster").data[charm.unit]["colour"] = "blue"
+            charm.unit.add_secret({"word": "lost"}, label="lost")
+            charm.unit.open_port("tcp", 8080)
+            raise RuntimeError("crash")
+
+    Probe.act = half_way
+    sim = probe()
+    sim.deploy(1)
+    sim.settle()
+    sim.set_config(colour="blue")
+    with pytest.raises(HookFailed):
+        sim.settle()
+    unit = sim.units[0]
+    assert "colour" not in unit.unit_data and not sim.unit_secrets and not unit.state.opened_ports
+    assert (unit.status.name, unit.status.message) == ("maintenance", "half way")
+
+
+def test_unrelate_runs_relation_departed_then_broken_on_each_unit(probe):
+    sim = probe()
+    sim.deploy(2)
+    rid = sim.relate("db", "pg")
+    sim.settle()
+    mark = len(Probe.events)
+    sim.unrelate(rid)
+    sim.settle()
+    for uid in (0, 1):
+        db = [e["event"] for e in events_of(uid, mark) if e["relation"] == "db"]
+        assert db == ["RelationDepartedEvent", "RelationBrokenEvent"]
+    assert rid not in sim.remote
