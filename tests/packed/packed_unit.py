@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from tests.packed.hooktools import TOOLS
+from tests.packed.hooktools import TOOLS, end_hook
 
 HOOKTOOLS = Path(__file__).with_name("hooktools.py")
 JUJU_VERSION = "3.6.11"
@@ -76,6 +76,8 @@ class PackedUnit:
                 "relations": {"0": {"endpoint": "cluster", "remote-app": self.app, "units": [], "data": {}}},
                 "storage": storage or {},
                 "secrets": {},
+                "consumed": {},
+                "app-units": {unit: {}},
                 "ports": [],
                 "action": {},
                 "log": [],
@@ -120,12 +122,22 @@ class PackedUnit:
         return env
 
     def dispatch(self, dispatch_path: str, **extra: str) -> subprocess.CompletedProcess:
+        """One hook process; its relation, secret and port changes are kept only if it succeeded and
+        they commit (hooktools.end_hook), as Juju does. A failed commit fails the hook."""
         argv = ["./dispatch"]
         if self.netns:
             argv = [shutil.which("nsenter") or "nsenter", f"--net=/run/netns/{self.netns}", *argv]
-        return subprocess.run(
+        before = self.state
+        out = subprocess.run(
             argv, cwd=self.charm_dir, env=self.env(dispatch_path, **extra), capture_output=True, text=True, timeout=600
         )
+        kept, error = end_hook(before, self.state, out.returncode == 0)
+        self.write(kept)
+        if error:
+            out = subprocess.CompletedProcess(
+                out.args, 1, out.stdout, f"{out.stderr}\ncommitting the hook failed: {error}"
+            )
+        return out
 
     def hook(self, event: str, **extra: str) -> subprocess.CompletedProcess:
         out = self.dispatch(f"hooks/{event}", **extra)
