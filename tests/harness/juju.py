@@ -225,6 +225,7 @@ class JujuSim:
         app: str = "lxd-cluster",
         max_attempts: int = 3,
         context_kw: Mapping[str, Any] | None = None,  # e.g. meta/actions for a charm without YAML files
+        context_factory: Callable[..., testing.Context] = _UnitContext,  # e.g. the packed .charm's (tests/packed)
     ):
         self.charm_type = charm_type
         self.env_for_unit = env_for_unit
@@ -234,6 +235,7 @@ class JujuSim:
         self.app = app
         self.max_attempts = max_attempts
         self.context_kw = dict(context_kw or {})
+        self.context_factory = context_factory
         self.units: dict[int, UnitSim] = {}
         self.leader: int | None = None
         self.app_data: dict[str, str] = {}
@@ -254,7 +256,7 @@ class JujuSim:
     def add_unit(self) -> int:
         """`juju add-unit`: a new unit, with the hooks Juju fires on a fresh machine."""
         uid = max(self.units, default=-1) + 1
-        ctx = _UnitContext(self.charm_type, app_name=self.app, unit_id=uid, **self.context_kw)
+        ctx = self.context_factory(self.charm_type, app_name=self.app, unit_id=uid, **self.context_kw)
         ctx.block_device = self.storage_for_unit(uid)
         storages = [testing.Storage(STORAGE, index=uid)] if ctx.block_device else []
         self.units[uid] = UnitSim(uid, ctx, testing.State(storages=storages))

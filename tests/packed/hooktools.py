@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sys
-from pathlib import Path
-from typing import Any
 
-import yaml  # relation-set --file - takes YAML: Debian's python3-yaml on the system python3
+# every call is a process on the hook's critical path: import only what all calls need
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Refused(Exception):
@@ -104,7 +104,8 @@ def _content(args: list[str]) -> dict[str, str]:
     for arg in args:
         if "#file=" in arg:
             key, path = arg.split("#file=", 1)
-            content[key] = Path(path).read_text()
+            with open(path) as f:
+                content[key] = f.read()
         elif "=" in arg:
             key, value = arg.split("=", 1)
             content[key] = value
@@ -113,7 +114,7 @@ def _content(args: list[str]) -> dict[str, str]:
     return content
 
 
-def _revisions(secret: dict[str, Any]) -> dict[int, dict[str, str]]:
+def secret_revisions(secret: dict[str, Any]) -> dict[int, dict[str, str]]:
     """A secret's revisions by number (a list holds revisions 1..n)."""
     stored = secret["revisions"]
     if isinstance(stored, list):
@@ -280,8 +281,9 @@ class Tools:
         _no_more(args)
         if app and not self.s["leader"]:
             raise Refused("cannot write relation settings: this unit is not the leader")
-        text = sys.stdin.read()
-        values = yaml.safe_load(text)
+        import yaml  # here, not at the top: most calls need no YAML and every call is a process
+
+        values = yaml.safe_load(sys.stdin.read())  # --file - takes YAML (Debian's python3-yaml)
         bag = relation["data"].setdefault(self.app if app else self.unit, {})
         for key, value in (values or {}).items():
             if value == "":
@@ -381,7 +383,7 @@ class Tools:
         owner = _take(args, "--owner") or "application"
         if owner == "application" and not self.s["leader"]:
             raise Refused("cannot add an application secret: this unit is not the leader")
-        sid = "secret:" + secrets.token_hex(10)
+        sid = "secret:" + os.urandom(10).hex()
         self.s["secrets"][sid] = {
             "label": label,
             "description": description,
@@ -422,7 +424,7 @@ class Tools:
             if not found:
                 raise Refused(f"secret with label {label!r} not found")
             sid, secret = found[0]
-        revisions = _revisions(secret)
+        revisions = secret_revisions(secret)
         latest = max(revisions)
         if self._mine(secret) or self._apps(secret):
             # an owner reads the latest revision (secrets.go:629-656 getSecretContent); a unit of the
@@ -461,7 +463,7 @@ class Tools:
                 return json.dumps(
                     {
                         sid: {
-                            "revision": max(_revisions(secret)),
+                            "revision": max(secret_revisions(secret)),
                             "label": secret.get("label") or "",
                             "owner": secret["owner"],
                             "description": secret.get("description") or "",
@@ -487,7 +489,7 @@ class Tools:
         sid, secret = self._managed(ref)
         secret.update({k: v for k, v in fields.items() if v is not None})
         if content:
-            revisions = _revisions(secret)
+            revisions = secret_revisions(secret)
             latest = max(revisions)
             new = latest if sid in self.s.get("hook", {}).get("revised", []) else latest + 1
             revisions[new] = _content(content)
@@ -523,7 +525,7 @@ class Tools:
         if revision is None:
             del self.s["secrets"][sid]
         else:
-            revisions = _revisions(secret)
+            revisions = secret_revisions(secret)
             revisions.pop(int(revision), None)
             secret["revisions"] = {str(n): c for n, c in revisions.items()}
         return ""
@@ -596,10 +598,11 @@ TOOLS = [name.replace("_", "-") for name in vars(Tools) if not name.startswith("
 
 
 def main() -> int:
-    tool = Path(sys.argv[0]).name
+    tool = os.path.basename(sys.argv[0])
     args = sys.argv[1:]
-    path = Path(os.environ["HOOKTOOLS_STATE"])
-    state = json.loads(path.read_text())
+    path = os.environ["HOOKTOOLS_STATE"]
+    with open(path) as f:
+        state = json.load(f)
     state["calls"].append([tool, *args] if tool not in ("action-set", "secret-add", "secret-set") else [tool])
     handler = getattr(Tools(state), tool.replace("-", "_"), None) if tool in TOOLS else None
     code = 0
@@ -611,7 +614,8 @@ def main() -> int:
         state["unknown" if handler is None or "unrecognized" in str(e) else "refused"].append([tool, str(e)])
         out, code = "", 2
         print(f"ERROR {e}", file=sys.stderr)
-    path.write_text(json.dumps(state, indent=1))
+    with open(path, "w") as f:
+        json.dump(state, f, indent=1)
     sys.stdout.write(out)
     return code
 
