@@ -225,7 +225,7 @@ class JujuSim:
         app: str = "lxd-cluster",
         max_attempts: int = 3,
         context_kw: Mapping[str, Any] | None = None,  # e.g. meta/actions for a charm without YAML files
-        context_factory: Callable[..., testing.Context] = _UnitContext,  # e.g. the packed .charm's (tests/packed)
+        context_factory: Callable[..., Any] = _UnitContext,  # (charm_type, app_name=, unit_id=, **context_kw)
     ):
         self.charm_type = charm_type
         self.env_for_unit = env_for_unit
