@@ -9,17 +9,23 @@ unpacked charm directory's `dispatch` inside its lab member's network namespace 
 semantics (hook-end commit only on success, secret ownership and tracking, label clashes at
 commit), so a packed hook can fail where the in-process one would not, as it would in Juju.
 
-What a `State` cannot say is approximated, and only that: goal-state's unit names beyond this unit
-and the peers it has seen (the count is `planned_units`, which is all ops reads of it), and which of
-those units are dying. JujuSim's read/write trace (for `rounds()`) does not see inside a hook
-process, so its rounds are approximate for this backend (each hook waits for whatever queued it
-and its unit's previous hook); hook counts and statuses are exact.
+Goal-state is the one thing a `State` cannot say (only `planned_units`). When the driver puts its own
+`goal-state` tool on PATH for its hooks (JujuSim does: the model's units, each with its status or
+`dying`), the emulator answers with the driver's units; without one it approximates: this unit, the
+peers it has seen and placeholders up to `planned_units` (the count ops reads is exact, the names of
+units not seen yet and which of them are dying are not).
+
+JujuSim's read/write trace (for `rounds()`) does not see inside a hook process, so its rounds are
+approximate for this backend (each hook waits for whatever queued it and its unit's previous
+hook); hook counts and statuses are exact.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
+import subprocess
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -40,6 +46,14 @@ class PackedHookFailed(RuntimeError):
 
 def _status(pair: list[str] | None) -> ops.StatusBase | None:
     return ops.StatusBase.from_name(pair[0], pair[1]) if pair else None
+
+
+def _driver_goal_state() -> dict[str, Any] | None:
+    """What the driver's own goal-state tool says, when it put one on this process's PATH."""
+    tool = shutil.which("goal-state")
+    if tool is None:
+        return None
+    return json.loads(subprocess.run([tool, "--format=json"], capture_output=True, text=True, check=True).stdout)
 
 
 def _nested(flat: Mapping[str, str]) -> dict[str, Any]:
@@ -133,11 +147,17 @@ class PackedContext(testing.Context):
                 "revisions": revisions,
                 "grants": [me] if s.owner is None else sorted({n for ns in s.remote_grants.values() for n in ns}),
             }
-        # goal-state: this unit, the peers it has seen and placeholders up to the planned units; the
-        # surplus, if fewer are planned than seen, is dying (the count is exact, the names are not)
-        names = [me, *peers]
-        names += [f"{app}/placeholder-{i}" for i in range(state.planned_units - len(names))]
-        dying = set(sorted(names[1:])[state.planned_units - 1 :]) if len(names) > state.planned_units else set()
+        goal = _driver_goal_state()
+        if goal is not None:
+            app_units = {
+                name: {"status": u["status"], **({"life": "dying"} if u["status"] == "dying" else {})}
+                for name, u in goal["units"].items()
+            }
+        else:  # this unit, the peers it has seen, placeholders up to the planned units; the surplus, if
+            names = [me, *peers]  # fewer are planned than seen, is dying (the count is exact, not the names)
+            names += [f"{app}/placeholder-{i}" for i in range(state.planned_units - len(names))]
+            surplus = set(sorted(names[1:])[state.planned_units - 1 :]) if len(names) > state.planned_units else set()
+            app_units = {n: {"status": "active", **({"life": "dying"} if n in surplus else {})} for n in names}
         model = {
             "leader": state.leader,
             "config": {**self.defaults, **state.config},
@@ -146,7 +166,7 @@ class PackedContext(testing.Context):
             "storage": {f"{s.name}/{s.index}": self.block_device for s in state.storages},
             "secrets": secrets,
             "consumed": {me: consumed},
-            "app-units": {n: {"status": "active", **({"life": "dying"} if n in dying else {})} for n in names},
+            "app-units": app_units,
             "ports": [f"{p.port}/{p.protocol}" for p in state.opened_ports],
             "action": {},
             "workload-version": state.workload_version,
