@@ -551,6 +551,14 @@ class Tools:
         return json.dumps(self.s["ports"])
 
 
+def model_state(**model: Any) -> dict[str, Any]:
+    """A state file for the tools: the model as a unit sees it (leader, config, bindings, relations,
+    storage, secrets, app-units, ...: what is not given is empty) and the empty records of the calls."""
+    empty: dict[str, Any] = {"relations": {}, "storage": {}, "secrets": {}, "consumed": {}, "ports": [], "action": {}}
+    records = {"log": [], "calls": [], "unknown": [], "refused": [], "unit-status-history": []}
+    return {**empty, **model, **records}
+
+
 def _label_clash(before: dict[str, Any], after: dict[str, Any]) -> str:
     """Juju's commit refuses a secret owner label another owner of the same application already uses:
     an application secret's label may be no unit's of that application (owner or consumer label),

@@ -26,7 +26,6 @@ import dataclasses
 import json
 import shutil
 import subprocess
-import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ import yaml
 from ops import testing
 
 from tests.harness.lab import Lab
-from tests.packed.hooktools import secret_revisions
+from tests.packed.hooktools import model_state, secret_revisions
 from tests.packed.packed_unit import PackedUnit, unpack
 
 
@@ -158,30 +157,21 @@ class PackedContext(testing.Context):
             names += [f"{app}/placeholder-{i}" for i in range(state.planned_units - len(names))]
             surplus = set(sorted(names[1:])[state.planned_units - 1 :]) if len(names) > state.planned_units else set()
             app_units = {n: {"status": "active", **({"life": "dying"} if n in surplus else {})} for n in names}
-        model = {
-            "leader": state.leader,
-            "config": {**self.defaults, **state.config},
-            "bindings": bindings,
-            "relations": relations,
-            "storage": {f"{s.name}/{s.index}": self.block_device for s in state.storages},
-            "secrets": secrets,
-            "consumed": {me: consumed},
-            "app-units": app_units,
-            "ports": [f"{p.port}/{p.protocol}" for p in state.opened_ports],
-            "action": {},
-            "workload-version": state.workload_version,
-            "log": [],
-            "calls": [],
-            "unknown": [],
-            "refused": [],
-            "unit-status-history": [],
-        }
+        model = model_state(
+            leader=state.leader,
+            config={**self.defaults, **state.config},
+            bindings=bindings,
+            relations=relations,
+            storage={f"{s.name}/{s.index}": self.block_device for s in state.storages},
+            secrets=secrets,
+            consumed={me: consumed},
+            ports=[f"{p.port}/{p.protocol}" for p in state.opened_ports],
+            **{"app-units": app_units, "workload-version": state.workload_version},
+        )
         if state.unit_status.name != "unknown":
             model["unit-status"] = [state.unit_status.name, state.unit_status.message]
         if event.action:
-            spec = self._charm_spec.actions[event.action.name]
-            defaults = {k: v["default"] for k, v in (spec.get("params") or {}).items() if "default" in v}
-            model["action"] = {"params": {**defaults, **event.action.params}, "results": {}, "log": [], "failed": None}
+            model["action"] = self.packed.action_state(event.action.name, dict(event.action.params))
         return model
 
     # -- the emulator's state file -> State -------------------------------------------------------
@@ -231,13 +221,7 @@ class PackedContext(testing.Context):
     # -- running -----------------------------------------------------------------------------------
     def _env(self, event: Any, state: testing.State) -> tuple[str, dict[str, str]]:
         if event.action:
-            action_id = str(uuid.uuid4())
-            name = event.action.name
-            return f"actions/{name}", {
-                "JUJU_ACTION_NAME": name,
-                "JUJU_ACTION_UUID": action_id,
-                "JUJU_ACTION_TAG": f"action-{action_id}",
-            }
+            return f"actions/{event.action.name}", self.packed.action_env(event.action.name)
         extra: dict[str, str] = {}
         if event.relation is not None:
             r = event.relation

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from tests.packed.hooktools import TOOLS, end_hook
+from tests.packed.hooktools import TOOLS, end_hook, model_state
 
 HOOKTOOLS = Path(__file__).with_name("hooktools.py")
 JUJU_VERSION = "3.6.11"
@@ -69,23 +69,14 @@ class PackedUnit:
         defaults = {k: v["default"] for k, v in options.items() if "default" in v}
         self.model_uuid = str(uuid.uuid4())
         self.write(
-            {
-                "leader": leader,
-                "config": {**defaults, **(config or {})},
-                "bindings": {"cluster": address, "lxd-cluster": address},
-                "relations": {"0": {"endpoint": "cluster", "remote-app": self.app, "units": [], "data": {}}},
-                "storage": storage or {},
-                "secrets": {},
-                "consumed": {},
-                "app-units": {unit: {}},
-                "ports": [],
-                "action": {},
-                "log": [],
-                "calls": [],
-                "unknown": [],
-                "refused": [],
-                "unit-status-history": [],
-            }
+            model_state(
+                leader=leader,
+                config={**defaults, **(config or {})},
+                bindings={"cluster": address, "lxd-cluster": address},
+                relations={"0": {"endpoint": "cluster", "remote-app": self.app, "units": [], "data": {}}},
+                storage=storage or {},
+                **{"app-units": {unit: {}}},
+            )
         )
 
     # -- state ------------------------------------------------------------------------------
@@ -153,18 +144,23 @@ class PackedUnit:
             f"cluster-{event}", JUJU_RELATION="cluster", JUJU_RELATION_ID="cluster:0", JUJU_REMOTE_APP=self.app
         )
 
-    def action(self, action: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Run an action as `juju run` does: params with actions.yaml's defaults filled in."""
-        name = action
-        params = params or {}
+    def action_state(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
+        """What action-get answers in `juju run`: the params with actions.yaml's defaults filled in."""
         spec = yaml.safe_load((self.charm_dir / "actions.yaml").read_text())[name]
         defaults = {k: v["default"] for k, v in (spec.get("params") or {}).items() if "default" in v}
-        state = self.state
-        state["action"] = {"params": {**defaults, **params}, "results": {}, "log": [], "failed": None}
-        self.write(state)
+        return {"params": {**defaults, **params}, "results": {}, "log": [], "failed": None}
+
+    @staticmethod
+    def action_env(name: str) -> dict[str, str]:
         action_id = str(uuid.uuid4())
-        out = self.dispatch(
-            f"actions/{name}", JUJU_ACTION_NAME=name, JUJU_ACTION_UUID=action_id, JUJU_ACTION_TAG=f"action-{action_id}"
-        )
+        return {"JUJU_ACTION_NAME": name, "JUJU_ACTION_UUID": action_id, "JUJU_ACTION_TAG": f"action-{action_id}"}
+
+    def action(self, action: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run an action as `juju run` does."""
+        name = action
+        state = self.state
+        state["action"] = self.action_state(name, params or {})
+        self.write(state)
+        out = self.dispatch(f"actions/{name}", **self.action_env(name))
         assert out.returncode == 0, f"action {name} crashed ({out.returncode}):\n{out.stderr}\n{self.log_tail()}"
         return self.state["action"]

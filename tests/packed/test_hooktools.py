@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.packed.hooktools import TOOLS, end_hook
+from tests.packed.hooktools import TOOLS, end_hook, model_state
 from tests.packed.packed_unit import HOOKTOOLS, SYSTEM_PATH
 
 
@@ -27,26 +27,16 @@ class Model:
         self.file = root / "state.json"
         self.in_hook = False
         self.write(
-            {
-                "leader": True,
-                "config": {},
-                "bindings": {"cluster": "10.1.2.3"},
-                "relations": {
+            model_state(
+                leader=True,
+                config={},
+                bindings={"cluster": "10.1.2.3"},
+                relations={
                     "1": {"endpoint": "cluster", "remote-app": "app", "units": ["app/1"], "data": {}},
                     "2": {"endpoint": "lxd-cluster", "remote-app": "client", "units": ["client/0"], "data": {}},
                 },
-                "storage": {},
-                "secrets": {},
-                "consumed": {},
-                "app-units": {"app/0": {}, "app/1": {"status": "waiting"}},
-                "ports": [],
-                "action": {},
-                "log": [],
-                "calls": [],
-                "unknown": [],
-                "refused": [],
-                "unit-status-history": [],
-            }
+                **{"app-units": {"app/0": {}, "app/1": {"status": "waiting"}}},
+            )
         )
 
     @property
