@@ -1,17 +1,18 @@
 #!/usr/bin/env python3
 """Juju's hook tools, emulated at the command level for running a packed charm's dispatch.
 
+The state file is the model as this unit's hooks see it: relations, secrets (with each unit's
+consumer record under `consumed`), ports, the application's units (`app-units`, for goal-state).
+Like Juju, the tools change relations, secrets and ports inside the hook and the runner keeps them
+only if the hook succeeded (`end_hook`); status-set, juju-log and secret-get's consumer records
+take effect at once. relation-set alone needs more than the standard library (yaml).
+
 One script, installed under each tool's name (juju-log, status-set, relation-get, ...) in a
 directory put first on the hook's PATH. Every call answers from, and writes to, the JSON state
 file named by HOOKTOOLS_STATE, and is recorded there (`calls`), so a test sees exactly what the
 charm asked Juju. Arguments follow Juju 3's hook-tool CLI; anything this emulator does not know
 exits 2 and is recorded under `unknown`, as a real Juju would refuse it: a test asserts none.
-
-The file is the model as this unit's hooks see it: relations, secrets (with each unit's consumer
-record under `consumed`), ports, the application's units (`app-units`, for goal-state). Like Juju,
-the tools change relations, secrets and ports inside the hook and the runner keeps them only if
-the hook succeeded (`end_hook`); status-set, juju-log and secret-get's consumer records take
-effect at once. Only the standard library plus yaml: it runs on the hook's system python3.
+Only the standard library: it runs on the hook's system python3.
 """
 
 from __future__ import annotations

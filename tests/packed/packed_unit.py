@@ -19,7 +19,8 @@ from typing import Any
 
 import yaml
 
-from tests.packed.hooktools import TOOLS, end_hook, model_state
+from tests.packed import hooktools
+from tests.packed.hooktools import TOOLS
 
 HOOKTOOLS = Path(__file__).with_name("hooktools.py")
 JUJU_VERSION = "3.6.11"
@@ -69,7 +70,7 @@ class PackedUnit:
         defaults = {k: v["default"] for k, v in options.items() if "default" in v}
         self.model_uuid = str(uuid.uuid4())
         self.write(
-            model_state(
+            hooktools.model_state(
                 leader=leader,
                 config={**defaults, **(config or {})},
                 bindings={"cluster": address, "lxd-cluster": address},
@@ -122,7 +123,7 @@ class PackedUnit:
         out = subprocess.run(
             argv, cwd=self.charm_dir, env=self.env(dispatch_path, **extra), capture_output=True, text=True, timeout=600
         )
-        kept, error = end_hook(before, self.state, out.returncode == 0)
+        kept, error = hooktools.end_hook(before, self.state, out.returncode == 0)
         self.write(kept)
         if error:
             out = subprocess.CompletedProcess(
