@@ -128,8 +128,22 @@ def test_packed_cluster_leader_removal_keeps_a_related_client_trusted(cluster, t
     endpoint = f"https://{cluster.member(staying).address}:8443"
     assert tls_client(endpoint, crt, key, server_pem, project="runner").instances.all() == []
 
-    sim.remove_unit(old_leader)  # Juju: the dying leader runs relation-broken for lxd-cluster first
-    sim.settle()
+    # Juju: the dying leader runs relation-broken for lxd-cluster while it still leads, and a new
+    # leader is elected only once it is gone: the client must stay trusted after every hook, not
+    # only once a new leader has reconciled
+    untrusted_after: list[str] = []
+
+    def still_trusted(model) -> None:
+        if not tls_client(endpoint, crt, key, server_pem, project="runner").trusted:
+            untrusted_after.append(f"lxd-cluster/{model.log[-1].uid} {model.log[-1].name}")
+
+    sim.after_hook.append(still_trusted)
+    try:
+        sim.remove_unit(old_leader)
+        sim.settle()
+    finally:
+        sim.after_hook.remove(still_trusted)
+    assert untrusted_after == [], f"the client was untrusted after {untrusted_after}"
     assert sim.leader not in (None, old_leader) and not sim.units[old_leader].alive
     assert f"lxd-cluster-{old_leader}" not in members(cluster, staying)
     client = tls_client(endpoint, crt, key, server_pem, project="runner")
