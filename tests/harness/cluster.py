@@ -95,9 +95,7 @@ def charm_sim(
     )
 
 
-def form(
-    lab: Lab, n: int, driver: str = "btrfs", config: dict[str, Any] | None = None, **sim_kw: Any
-) -> FormedCluster:
+def form(lab: Lab, n: int, driver: str = "btrfs", config: dict[str, Any] | None = None, **sim_kw: Any) -> FormedCluster:
     """Start n members (loop devices for block drivers), deploy n units, settle."""
     lab.up(n, loop_devices=driver != "dir")
     sim = charm_sim(lab, {"storage-driver": driver, **(config or {})}, **sim_kw)
