@@ -13,22 +13,28 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 from ops import testing
 
+from tests.conftest import fresh_lab
 from tests.functional.test_client_library import REQUIRER_META, client_certificate, docstring_example, tls_client
 from tests.harness.cluster import FormedCluster, add_units, form
 from tests.packed.packed_context import PackedContext, lab_context_factory
+from tests.packed.platforms import PLATFORMS
 
 pytestmark = pytest.mark.packed
 
 
-@pytest.fixture(scope="module")
-def cluster(packed_charm: Path, module_lab, tmp_path_factory: pytest.TempPathFactory) -> FormedCluster:
-    factory = lab_context_factory(packed_charm, tmp_path_factory.mktemp("packed-units"), module_lab)
-    return form(module_lab, 3, driver="dir", context_factory=factory)
+@pytest.fixture(scope="module", params=PLATFORMS)
+def cluster(request: pytest.FixtureRequest, packs, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FormedCluster]:
+    """One model's life per platform, on a lab of its own: that platform's .charm, its hooks on the
+    platform's Python (3.10 for ubuntu@22.04, 3.12 for ubuntu@24.04, where this host has them)."""
+    charm = packs(request.param).charm
+    with fresh_lab() as lab:
+        factory = lab_context_factory(charm, tmp_path_factory.mktemp("packed-units"), lab)
+        yield form(lab, 3, driver="dir", context_factory=factory)
 
 
 def members(cluster: FormedCluster, via: int) -> dict[str, str]:
