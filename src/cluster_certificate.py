@@ -10,14 +10,11 @@ lxd/api_cluster.go:2278-2310 and 2313-2446.
 
 When the relation goes, the charm makes a new self-signed pair and installs it the same way.
 LXD makes no new one by itself: each member would make its own on restart, and they would differ.
-The charm's pair is made like LXD's own: ECDSA P-384, O=linuxcontainers.org, ten years
-(lxd-5.0.2 shared/cert.go:310-348).
 """
 
 from __future__ import annotations
 
 import datetime
-import ipaddress
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -32,10 +29,9 @@ from charmlibs.interfaces.tls_certificates import (
 from charms.lxd_cluster.v0.lxd_cluster import fingerprint_of
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
+from metrics import generate_certificate
 from models import ServerInfo, UnitInfo
 from workload import LXD
 
@@ -118,43 +114,6 @@ def check_certificate(
     return ""
 
 
-def self_signed_pair(name: str, ips: Iterable[str]) -> tuple[str, str]:
-    """A new self-signed certificate and key, as LXD makes its own (lxd-5.0.2 shared/cert.go:310-348):
-    a DNS SAN (`name`) as members check, the members' addresses for clients that check host names."""
-    key = ec.generate_private_key(ec.SECP384R1())
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "linuxcontainers.org"),
-            x509.NameAttribute(NameOID.COMMON_NAME, name),
-        ]
-    )
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=3650))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName(name), *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips)]
-            ),
-            critical=False,
-        )
-        .add_extension(
-            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH, x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA384())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()
-
-
 @dataclass(frozen=True)
 class InUse:
     """The certificate the cluster serves after this hook, and the CA that signed it ("" self-signed)."""
@@ -179,7 +138,9 @@ class ClusterCertificate:
         if relation is None:
             if not signed_by(info.certificate, published_ca):
                 return InUse(info, "")
-            certificate, key = self_signed_pair(self.model.app.name, member_ips)
+            # as LXD makes its own (EC P-384, ten years: lxd-5.0.2 shared/cert.go:310-348), with the DNS SAN
+            # members check and the members' addresses for clients that check host names
+            certificate, key = generate_certificate(self.model.app.name, dns=self.model.app.name, ips=member_ips)
             self.lxd.update_cluster_certificate(certificate, key)
             logger.info("the certificates relation is gone: installed a new self-signed cluster certificate")
             return InUse(self.lxd.info(), "")

@@ -68,11 +68,14 @@ def _asked(cluster_pem: str, *relations: testing.Relation, peers: dict | None = 
     return out
 
 
-def _answer(out: testing.State, data: dict[str, str]) -> testing.State:
-    """The provider writes its databag: relation-changed on the leader, with what the last hook left."""
-    rel = out.get_relation(CERTS)
-    answered = dataclasses.replace(rel, remote_app_data=data)
-    return dataclasses.replace(out, relations=[r for r in out.relations if r.id != CERTS] + [answered])
+def _answered(out: testing.State, ca: TestCA, **how) -> tuple[testing.State, str, str]:
+    """The CA answers the leader's CSR (signed as `how` says) in its databag; the leader runs
+    relation-changed with what the last hook left. Returns its output, the CSR and the certificate."""
+    csr = _csr(out)
+    cert = ca.sign(csr, **how)
+    rel = dataclasses.replace(out.get_relation(CERTS), remote_app_data=ca.answer((csr, cert)))
+    state = dataclasses.replace(out, relations=[r for r in out.relations if r.id != CERTS] + [rel])
+    return ctx().run(ctx().on.relation_changed(rel, remote_unit=0), state), csr, cert
 
 
 def _csr(out: testing.State) -> str:
@@ -97,10 +100,7 @@ def test_leader_asks_for_one_certificate_naming_every_unit_address(lxd, cluster_
 def test_signed_certificate_is_installed_cluster_wide_and_published_with_its_ca(lxd, cluster_pem, ca):
     client_pem = x509_pem("runner")
     out = _asked(cluster_pem, _client(client_pem))
-    csr = _csr(out)
-    signed = ca.sign(csr)
-    state = _answer(out, ca.answer((csr, signed)))
-    out = ctx().run(ctx().on.relation_changed(state.get_relation(CERTS), remote_unit=0), state)
+    out, csr, signed = _answered(out, ca)
 
     assert lxd.certificate == signed and "update_cluster_certificate" in lxd.mutations()
     assert lxd.certificate_key.startswith("-----BEGIN") and lxd.certificate_key not in json.dumps(
@@ -127,9 +127,7 @@ def test_signed_certificate_is_installed_cluster_wide_and_published_with_its_ca(
 def test_unusable_certificate_blocks_and_changes_nothing(lxd, cluster_pem, ca, bad, reason):
     client_pem = x509_pem("runner")
     out = _asked(cluster_pem, _client(client_pem))
-    csr = _csr(out)
-    state = _answer(out, ca.answer((csr, ca.sign(csr, **bad))))
-    out = ctx().run(ctx().on.relation_changed(state.get_relation(CERTS), remote_unit=0), state)
+    out, csr, _ = _answered(out, ca, **bad)
 
     assert out.unit_status.name == "blocked", out.unit_status
     assert reason in out.unit_status.message and "have ca issue a new one" in out.unit_status.message
@@ -141,9 +139,7 @@ def test_unusable_certificate_blocks_and_changes_nothing(lxd, cluster_pem, ca, b
 
 def test_a_new_unit_address_asks_for_a_new_certificate_and_keeps_the_installed_one(lxd, cluster_pem, ca):
     out = _asked(cluster_pem)
-    csr = _csr(out)
-    state = _answer(out, ca.answer((csr, signed := ca.sign(csr))))
-    out = ctx().run(ctx().on.relation_changed(state.get_relation(CERTS), remote_unit=0), state)
+    out, csr, signed = _answered(out, ca)
     assert lxd.certificate == signed
 
     # lxd-cluster/2 announces itself (10.0.0.3): the leader asks for a certificate that names it too
@@ -157,24 +153,33 @@ def test_a_new_unit_address_asks_for_a_new_certificate_and_keeps_the_installed_o
 
 def test_a_renewed_certificate_replaces_the_installed_one(lxd, cluster_pem, ca):
     out = _asked(cluster_pem)
-    csr = _csr(out)
-    state = _answer(out, ca.answer((csr, first := ca.sign(csr))))
-    out = ctx().run(ctx().on.relation_changed(state.get_relation(CERTS), remote_unit=0), state)
+    out, csr, first = _answered(out, ca)
     assert lxd.certificate == first
 
-    state = _answer(out, ca.answer((csr, second := ca.sign(csr, days=(-1, 60)))))  # the CA renews it
-    out = ctx().run(ctx().on.relation_changed(state.get_relation(CERTS), remote_unit=0), state)
+    out, same_csr, second = _answered(out, ca, days=(-1, 60))  # the CA renews it for the same request
+    assert same_csr == csr
     assert lxd.certificate == second != first
     assert out.get_relation(REL).local_app_data["fingerprint"] == certificate_fingerprint(second)
+
+
+def test_a_certificate_near_its_expiry_is_renewed_by_a_new_request(lxd, cluster_pem, ca):
+    """The library's renewal: past its renewal time (here 97 % of the validity period) a certificate is
+    asked for again with a new CSR; the one installed serves until the CA answers."""
+    out = _asked(cluster_pem)
+    out, csr, ageing = _answered(out, ca, days=(-29.1, 0.9))
+    assert lxd.certificate == ageing
+    assert _csr(out) != csr and _sans(_csr(out)) == _sans(csr)
+    assert "waiting for the cluster certificate from ca" in out.unit_status.message
+
+    out, _, renewed = _answered(out, ca)
+    assert lxd.certificate == renewed
 
 
 def test_relation_broken_installs_a_new_self_signed_certificate_and_tells_clients_in_the_same_hook(
     lxd, cluster_pem, ca
 ):
     out = _asked(cluster_pem, _client(x509_pem("runner")))
-    csr = _csr(out)
-    state = _answer(out, ca.answer((csr, signed := ca.sign(csr))))
-    out = ctx().run(ctx().on.relation_changed(state.get_relation(CERTS), remote_unit=0), state)
+    out, csr, signed = _answered(out, ca)
     assert lxd.certificate == signed
 
     out = ctx().run(ctx().on.relation_broken(out.get_relation(CERTS)), out)
@@ -215,9 +220,7 @@ def test_the_issuer_reissues_a_join_token_that_names_the_replaced_certificate(lx
     rel = dataclasses.replace(state.get_relation(REL), local_app_data=app)
     state = dataclasses.replace(state, relations=[r for r in state.relations if r.id != REL] + [rel], secrets=[join])
     out = ctx().run(ctx().on.relation_created(state.get_relation(CERTS)), state)
-    csr = _csr(out)
-    state = _answer(out, ca.answer((csr, signed := ca.sign(csr, ips=("10.0.0.1", "10.0.0.2")))))
-    out = ctx().run(ctx().on.relation_changed(state.get_relation(CERTS), remote_unit=0), state)
+    out, csr, signed = _answered(out, ca, ips=("10.0.0.1", "10.0.0.2"))
 
     assert lxd.certificate == signed
     secret = next(s for s in out.secrets if s.label == "join-lxd-cluster-2")
