@@ -227,3 +227,14 @@ def test_the_issuer_reissues_a_join_token_that_names_the_replaced_certificate(lx
     token = json.loads(base64.b64decode(secret.latest_content["value"]))
     assert token["fingerprint"] == certificate_fingerprint(signed)
     assert offer(dict(out.get_relation(REL).local_app_data), "lxd-cluster/2")["join-secret"] == join.id
+
+
+def test_a_member_that_serves_a_new_certificate_before_the_leader_publishes_it_waits(lxd, cluster_pem, other_pem):
+    """The leader's PUT reaches every member at once; the others see the new certificate before its
+    databag write commits: the same cluster (its address is a member), not another one."""
+    lxd.server_name, lxd.certificate = "lxd-cluster-1", other_pem
+    state = make_state(ip="10.0.0.2", app=published(cluster_pem), unit=announced(1), peers={0: announced(0)})
+    out = ctx(1).run(ctx(1).on.update_status(), state)
+    assert out.unit_status == testing.WaitingStatus(
+        "the cluster certificate changed: waiting for the leader to publish it"
+    )
