@@ -314,7 +314,7 @@ class Membership:
             )
 
     # -- once a member --------------------------------------------------------------------
-    def as_member(self, config: CharmConfig, info: ServerInfo, cluster: ClusterInfo, me: UnitInfo, ca: str = "") -> str:
+    def as_member(self, config: CharmConfig, info: ServerInfo, cluster: ClusterInfo, me: UnitInfo, ca: str) -> str:
         """Record the membership; the leader publishes the cluster (its certificate, and ca, the CA that
         signed it) and applies its config; the issuer hands out the next join credential. Returns the
         address this member listens on."""
