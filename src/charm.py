@@ -14,6 +14,7 @@ import logging
 from dataclasses import replace
 
 import ops
+from charmlibs.interfaces.tls_certificates import CertificateRequestAttributes, Mode, TLSCertificatesRequiresV4
 from charms.lxd_cluster.v0.lxd_cluster import LXDClusterProvider
 
 from access import secure_tokens
@@ -21,6 +22,7 @@ from action_checks import ActionError
 from actions import ClusterActions
 from adoption import refuse_join
 from clients import forget_client, serve_clients
+from cluster_certificate import CERTIFICATES, ClusterCertificate, certificate_requests, requested_ips
 from config import CharmConfig, ConfigError, load_config, shown
 from departure import LeaveError, advice, leave
 from goal_state import goal_state
@@ -54,6 +56,16 @@ class LXDClusterCharm(ops.CharmBase):
         self.snap = LXDSnap()  # snapd (unit tests put a fake snapd and `snap` command in its way)
         self._outcome: ops.StatusBase | None = None
         peer = self.on[PEER]
+        # the cluster certificate from a CA: the library keeps the key and certificate in app secrets; made
+        # first, so it renews its request (a unit's new address) before the charm reconciles on that event
+        self.certificates = TLSCertificatesRequiresV4(
+            self,
+            CERTIFICATES,
+            certificate_requests=self._certificate_requests,
+            mode=Mode.APP,
+            refresh_events=[peer.relation_changed, peer.relation_departed],
+        )
+        framework.observe(self.certificates.on.certificate_available, self._reconcile)
         for event in (
             self.on.install,
             self.on.start,
@@ -75,6 +87,9 @@ class LXDClusterCharm(ops.CharmBase):
         framework.observe(self.clients.on.client_requested, self._reconcile)
         framework.observe(self.clients.on.client_gone, self._on_client_gone)
         self.observability = Observability(self, self.lxd)
+        for event in ("relation_created", "relation_changed", "relation_broken"):
+            framework.observe(getattr(self.on[CERTIFICATES], event), self._reconcile)
+        self.cluster_certificate = ClusterCertificate(self.model, self.lxd, self.certificates)
         for relation in (METRICS_RELATION, DASHBOARD_RELATION, LOGGING_RELATION):
             for event in ("relation_joined", "relation_changed", "relation_broken"):
                 framework.observe(getattr(self.on[relation], event), self._reconcile)
@@ -187,12 +202,15 @@ class LXDClusterCharm(ops.CharmBase):
         maas_refused = maas_refusal(config, info)
         if maas_refused:
             config = config.without_maas()
+        ca = ""
         if self.unit.is_leader():  # before the next join token is issued
             secure_tokens(self.lxd, config, info)
-        address = membership.as_member(config, info, cluster, me)
+            in_use = self.cluster_certificate.converge(info, cluster.ca)  # joiners and clients get it this hook
+            info, ca = in_use.info, in_use.ca
+        address = membership.as_member(config, info, cluster, me, ca)
         self.unit.set_ports(int(address.rsplit(":", 1)[-1]), config.metrics_port)  # for `juju expose`: API, metrics
         if self.unit.is_leader():
-            serve_clients(self.lxd, self.clients, info, config)
+            serve_clients(self.lxd, self.clients, info, config, ca)
         self.observability.as_member(config, info, address)
         check_port(config, address)
         InstanceNetwork(self.model, self.lxd, membership.relation).as_member(config, self._steady)
@@ -216,6 +234,10 @@ class LXDClusterCharm(ops.CharmBase):
             return {m.server_name for m in self.lxd.members()}
         except LXDError:
             return None
+
+    def _certificate_requests(self, _capabilities: object) -> list[CertificateRequestAttributes]:
+        """What the leader asks the CA for: one certificate with every unit's address (read per hook)."""
+        return certificate_requests(self.app.name, requested_ips(self.model.get_relation(PEER), self.unit))
 
     def _being_removed(self) -> bool:
         return self.unit.name in goal_state().dying
@@ -287,6 +309,10 @@ class LXDClusterCharm(ops.CharmBase):
         status = member_status(members, self.unit, self.app, self.model.get_relation(PEER))
         if self.observability.logging_problem:  # the cluster serves; its logs do not reach Loki
             status = type(status)(f"{status.message}; {self.observability.logging_problem}")
+        if self.cluster_certificate.note:  # the cluster serves with the certificate it has
+            status = type(status)(f"{status.message}; {self.cluster_certificate.note}")
+        if self.cluster_certificate.problem:  # nothing was changed: the cluster serves the certificate it had
+            status = ops.BlockedStatus(self.cluster_certificate.problem)
         event.add_status(status)
 
 

@@ -15,6 +15,7 @@ import time
 import uuid
 
 import ops
+from charms.lxd_cluster.v0.lxd_cluster import fingerprint_of as certificate_fingerprint
 
 from access import token_age
 from config import CharmConfig, expiry_seconds
@@ -123,9 +124,21 @@ class Issuer:
     def _refresh(self, live: list[JoinOffer], waiting: dict[str, UnitInfo], config: CharmConfig) -> None:
         """A token still waiting for its turn is re-issued once half its lifetime passed (LXD's own
         record of when it was made; re-issuing cancels the old one): a long formation never hands a
-        joiner an expired token. Same secret, new revision: no databag write."""
+        joiner an expired token. So is one that names an earlier cluster certificate (the joiner checks
+        the certificate against it). Same secret, new revision: no databag write."""
         if not live:
             return
+        current = certificate_fingerprint(self.info.certificate)
+        for offer in live:
+            try:
+                secret = self.model.get_secret(id=offer.join_secret)
+                if JoinCredential(secret.get_content(refresh=True)["value"]).fingerprint in ("", current):
+                    continue
+            except (ops.SecretNotFoundError, KeyError):
+                continue
+            name = waiting[offer.join_unit].server_name
+            secret.set_content({"kind": "token", "value": self.lxd.issue_join_token(name)})
+            logger.info("re-issued the join token for %s: the cluster certificate changed", name)
         names = {waiting[o.join_unit].server_name for o in live}
         now = datetime.datetime.now(datetime.timezone.utc)
         half = expiry_seconds(config.join_token_expiry) / 2
