@@ -16,6 +16,7 @@ import dataclasses
 import datetime
 import json
 import stat
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -317,3 +318,18 @@ def test_juju29_prometheus_gets_the_metrics_key_only_with_consent_and_status_say
         assert "key_file" not in job["tls_config"] and not stored.exists()
         assert out.unit_status.message.endswith(observability.NO_KEY_ON_29)
     assert out.unit_status.name == "active" and no_secret_tools == []
+
+
+# -- support ---------------------------------------------------------------------------------------
+def test_juju29_the_debug_bundle_asks_for_no_secret_and_strikes_the_maas_key_itself(
+    lxd, root, cluster_pem, no_secret_tools, tmp_path
+):
+    lxd.be_member("lxd-cluster-0")
+    lxd.warnings = [{"type": "maas", "last_message": f"MAAS refused {MAAS_KEY}", "status": "new"}]  # innocent key
+    config = {"maas-api-url": "http://maas:5240/MAAS", "maas-api-key": MAAS_KEY}
+    ctx = ctx29(root)
+    ctx.run(ctx.on.action("debug", params={"directory": str(tmp_path)}), make_state(leader=True, config=config))
+    with tarfile.open(ctx.action_results["path"]) as tar:
+        bundle = "".join(tar.extractfile(m).read().decode() for m in tar.getmembers())
+    assert "MAAS refused" in bundle and MAAS_KEY not in bundle
+    assert no_secret_tools == []
