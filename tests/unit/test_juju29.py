@@ -242,6 +242,16 @@ def _tampered(sealed: str) -> str:
     return "sealed:" + base64.b64encode(bytes(blob)).decode()
 
 
+def assert_a_fresh_token_opens_for_unit_1(root, lxd, cluster_pem, bag: dict[str, str], app: dict[str, str]) -> None:
+    """The issuer hears unit 1's databag (offer q1 failed, or a new key) and seals a fresh token to its key."""
+    issuer = leader_member(root, lxd, cluster_pem, {1: dict(bag)}, app=app, planned_units=2)
+    ctx = ctx29(root)
+    issued = ctx.run(ctx.on.relation_changed(issuer.get_relation(REL), remote_unit=1), issuer)
+    fresh = offer(issued.get_relation(REL).local_app_data, "lxd-cluster/1")
+    assert fresh["join-id"] != "q1"
+    assert unseal(fresh["join-secret"], unit_key.private_key(root(1)), "lxd-cluster/1") == lxd.tokens["lxd-cluster-1"]
+
+
 @pytest.mark.parametrize("case", ["tampered", "sealed to another unit"])
 def test_juju29_a_token_that_does_not_open_asks_for_a_fresh_one_without_a_hook_error(
     lxd, root, cluster_pem, no_secret_tools, case
@@ -260,14 +270,7 @@ def test_juju29_a_token_that_does_not_open_asks_for_a_fresh_one_without_a_hook_e
     assert lxd.preseeds == []
     bag = out.get_relation(REL).local_unit_data
     assert bag["join-failed"] == "q1"  # what the issuer reads to issue a fresh one
-    # the issuer hears it and seals a fresh token to this unit's key
-    lxd.tokens.clear()
-    issuer = leader_member(root, lxd, cluster_pem, {1: dict(bag)}, app=app, planned_units=2)
-    ctx0 = ctx29(root)
-    issued = ctx0.run(ctx0.on.relation_changed(issuer.get_relation(REL), remote_unit=1), issuer)
-    fresh = offer(issued.get_relation(REL).local_app_data, "lxd-cluster/1")
-    assert fresh["join-id"] != "q1"
-    assert unseal(fresh["join-secret"], unit_key.private_key(root(1)), "lxd-cluster/1") == lxd.tokens["lxd-cluster-1"]
+    assert_a_fresh_token_opens_for_unit_1(root, lxd, cluster_pem, bag, app)
     assert no_secret_tools == []
 
 
@@ -282,13 +285,7 @@ def test_juju29_a_unit_whose_key_file_vanished_rekeys_and_gets_a_fresh_token(lxd
     bag = out.get_relation(REL).local_unit_data
     assert bag["seal-key"] != old_key and bag["seal-key"] == key_of(root, 1)  # re-keyed and published
     assert "waiting for a fresh one" in out.unit_status.message and lxd.preseeds == []
-    # the issuer seals a fresh token to the new key
-    issuer = leader_member(root, lxd, cluster_pem, {1: dict(bag)}, app=app, planned_units=2)
-    ctx0 = ctx29(root)
-    issued = ctx0.run(ctx0.on.relation_changed(issuer.get_relation(REL), remote_unit=1), issuer)
-    fresh = offer(issued.get_relation(REL).local_app_data, "lxd-cluster/1")
-    assert fresh["join-id"] != "q1"
-    assert unseal(fresh["join-secret"], unit_key.private_key(root(1)), "lxd-cluster/1") == lxd.tokens["lxd-cluster-1"]
+    assert_a_fresh_token_opens_for_unit_1(root, lxd, cluster_pem, bag, app)  # sealed to the new key
     assert no_secret_tools == []
 
 
