@@ -11,6 +11,7 @@ its own module, every LXD call in workload.py.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import replace
 
 import ops
@@ -30,9 +31,11 @@ from membership import Membership, check_port
 from models import PEER, ClusterInfo, ServerInfo, UnitInfo, server_name_of
 from observability import DASHBOARD_RELATION, LOGGING_RELATION, METRICS_RELATION, Observability
 from preflight import check_inputs, ensure_lxd, maas_refusal, pool_spec
+from proxy import ProxyError, ProxySettings, apply_to_lxd, digest, lxd_proxy, model_proxy, snapd_plan
 from redaction import guard
-from snap import LXDSnap
+from snap import LXDSnap, SnapError
 from status import Stop, member_status
+from tuning import HostTuning, TuningError
 from workload import LXD, ClientUnavailable, LXDError
 
 logger = logging.getLogger(__name__)
@@ -47,12 +50,18 @@ class DepartureFailed(Exception):
 
 
 class LXDClusterCharm(ops.CharmBase):
+    _stored = ops.StoredState()  # this unit's own memory: digests of the proxy values it gave snapd
+
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
+        self._stored.set_default(snapd_proxy={})
         self.redactor = guard(self.model)  # secrets read feed it; status, logs, action output pass it
         self.lxd = LXD()  # the one place the charm gets its LXD (unit tests inject a fake here)
         self.snap = LXDSnap()  # snapd (unit tests put a fake snapd and `snap` command in its way)
+        self.tuning = HostTuning(self.app.name)
         self._outcome: ops.StatusBase | None = None
+        self._proxy = ProxySettings()  # the model's, read at the start of each reconcile
+        self._tuning_note = ""  # sysctls another charm holds at its own value
         peer = self.on[PEER]
         for event in (
             self.on.install,
@@ -102,6 +111,7 @@ class LXDClusterCharm(ops.CharmBase):
             self._outcome = ops.BlockedStatus(str(e) if isinstance(e, ClientUnavailable) else f"LXD: {e}")
 
     def _converge(self, config: CharmConfig) -> None:
+        self._prepare_host(config)  # before anything is downloaded: the proxy snapd needs, the host's limits
         # snapd decides what is installed: install, hold, catch up, or this unit's turn in an upgrade
         step = PackageStep(
             self.snap,
@@ -189,6 +199,7 @@ class LXDClusterCharm(ops.CharmBase):
             config = config.without_maas()
         if self.unit.is_leader():  # before the next join token is issued
             secure_tokens(self.lxd, config, info)
+            apply_to_lxd(self.lxd, lxd_proxy(self._proxy, config.proxy_options))  # cluster-wide keys
         address = membership.as_member(config, info, cluster, me)
         self.unit.set_ports(int(address.rsplit(":", 1)[-1]), config.metrics_port)  # for `juju expose`: API, metrics
         if self.unit.is_leader():
@@ -198,6 +209,46 @@ class LXDClusterCharm(ops.CharmBase):
         InstanceNetwork(self.model, self.lxd, membership.relation).as_member(config, self._steady)
         if maas_refused:
             raise Stop(ops.BlockedStatus(maas_refused))
+
+    def _prepare_host(self, config: CharmConfig) -> None:
+        """The model's proxy reaches snapd (where there is one) and production tuning this machine; a
+        proxy variable that does not parse stops everything, unchanged."""
+        try:
+            self._proxy = model_proxy(os.environ)
+        except ProxyError as e:
+            raise Stop(ops.BlockedStatus(f"{e}: fix the model's proxy (juju model-config)")) from None
+        self.redactor.remember(self._proxy.credentials())
+        if options := config.proxy_options:
+            self.redactor.remember(options.credentials())
+        if self.snap.package().snapd:
+            self._snapd_proxy()
+        try:
+            if not config.production_tuning:
+                self.tuning.remove()
+            elif held := self.tuning.apply():
+                self._tuning_note = f"kept another charm's {', '.join(held)}"
+        except TuningError as e:
+            raise Stop(ops.BlockedStatus(str(e))) from None
+
+    def _snapd_proxy(self) -> None:
+        """snapd's proxy options follow the model's, where the charm set them or found them empty."""
+        ours = dict(self._stored.snapd_proxy)
+        try:
+            changes, foreign = snapd_plan(self.snap.system_proxy(), self._proxy.snapd_config(), ours)
+            if changes:
+                self.snap.set_system(changes)
+        except SnapError as e:
+            raise Stop(ops.BlockedStatus(f"snapd refused the model's proxy: {e}")) from None
+        if foreign:
+            logger.info("snapd %s set by another (Juju's snap-*-proxy or an operator): left", ", ".join(foreign))
+        if changes:
+            logger.info("snapd proxy follows the model: %s", ", ".join(sorted(changes)))
+            for key, value in changes.items():
+                if value:
+                    ours[key] = digest(value)
+                else:
+                    ours.pop(key, None)
+            self._stored.snapd_proxy = ours
 
     def _is_member(self) -> bool:
         relation = self.model.get_relation(PEER)
@@ -285,8 +336,9 @@ class LXDClusterCharm(ops.CharmBase):
             event.add_status(ops.WaitingStatus(f"LXD not answering: {e}"))
             return
         status = member_status(members, self.unit, self.app, self.model.get_relation(PEER))
-        if self.observability.logging_problem:  # the cluster serves; its logs do not reach Loki
-            status = type(status)(f"{status.message}; {self.observability.logging_problem}")
+        for note in (self.observability.logging_problem, self._tuning_note):  # the cluster serves, but
+            if note:
+                status = type(status)(f"{status.message}; {note}")
         event.add_status(status)
 
 

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from urllib.parse import urlparse
 
 from network import MODES, NetworkChoice
+from proxy import OPTIONS as PROXY_OPTIONS
+from proxy import ProxyError, ProxySettings, option_proxy
 
 STORAGE_DRIVERS = ("zfs", "btrfs", "lvm", "dir")
 # track/risk[/branch], or a bare track or risk: 5.21/stable, latest/edge, 5.0/stable/hotfix-1, stable
@@ -62,6 +64,16 @@ class CharmConfig:
     client_access: str = "own-project"  # what a related application that names no projects gets
     join_token_expiry: str = "1H"
     client_token_expiry: str = "1H"
+    lxd_http_proxy: str = ""  # may hold a password: never shown (proxy.py)
+    lxd_https_proxy: str = ""
+    lxd_no_proxy: str = ""
+    production_tuning: bool = True
+
+    @property
+    def proxy_options(self) -> ProxySettings | None:
+        """LXD's proxy from the lxd-*-proxy options (checked by load_config), None when none is set."""
+        values = (self.lxd_http_proxy, self.lxd_https_proxy, self.lxd_no_proxy)
+        return option_proxy(dict(zip(PROXY_OPTIONS.values(), values, strict=True)))
 
     @property
     def network(self) -> NetworkChoice:
@@ -189,6 +201,12 @@ def load_config(raw: Mapping[str, object]) -> CharmConfig:
         if expiry_seconds(value) <= 0:
             raise ConfigError(f"{key} {value!r} is not a lifetime: use LXD's syntax such as 30M, 1H or 1d (not 0)")
 
+    proxies = {option: text(option) for option in PROXY_OPTIONS.values()}
+    try:
+        option_proxy(proxies)
+    except ProxyError as e:
+        raise ConfigError(str(e)) from None
+
     return CharmConfig(
         storage_driver=driver,
         storage_device=device,
@@ -210,6 +228,10 @@ def load_config(raw: Mapping[str, object]) -> CharmConfig:
         client_access=access,
         join_token_expiry=expiries["join-token-expiry"],
         client_token_expiry=expiries["client-token-expiry"],
+        lxd_http_proxy=proxies["lxd-http-proxy"],
+        lxd_https_proxy=proxies["lxd-https-proxy"],
+        lxd_no_proxy=proxies["lxd-no-proxy"],
+        production_tuning=raw.get("production-tuning", True) is not False,
     )
 
 

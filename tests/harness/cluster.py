@@ -75,7 +75,8 @@ def charm_sim(
     lab: Lab, config: dict[str, Any] | None = None, storage_for_unit: Callable[[int], str | None] | None = None
 ) -> JujuSim:
     """Unit N plays on lab member N+1; its Juju storage `local` is that member's loop device
-    unless storage_for_unit says otherwise."""
+    unless storage_for_unit says otherwise. production-tuning is off unless config turns it on: the
+    lab's members share the real host's kernel."""
     from charm import LXDClusterCharm
 
     def member(uid: int) -> Member:
@@ -86,7 +87,7 @@ def charm_sim(
         env_for_unit=lambda uid: {"LXD_DIR": str(member(uid).lxd_dir)},
         address_for_unit=lambda uid: member(uid).address,
         storage_for_unit=storage_for_unit or (lambda uid: member(uid).loop),
-        config=config,
+        config={"production-tuning": False, **(config or {})},
     )
 
 

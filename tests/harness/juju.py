@@ -57,6 +57,13 @@ from scenario import _runtime
 from scenario import mocking as _mocking
 from scenario.state import _EntityStatus
 
+_MODEL_PROXY = {
+    "juju-http-proxy": "JUJU_CHARM_HTTP_PROXY",
+    "juju-https-proxy": "JUJU_CHARM_HTTPS_PROXY",
+    "juju-ftp-proxy": "JUJU_CHARM_FTP_PROXY",
+    "juju-no-proxy": "JUJU_CHARM_NO_PROXY",
+}
+
 
 class _LibYAML:
     """ops.testing writes the charm's metadata, config and actions YAML before every hook with
@@ -328,6 +335,8 @@ class JujuSim:
         self.removing: set[int] = set()  # relations `unrelate` is removing (Juju: dying)
         self.queue: collections.deque[Hook] = collections.deque()
         self.log: list[HookRecord] = []
+        # the model's juju-http-proxy, juju-https-proxy, juju-no-proxy (juju model-config)
+        self.model_proxy: dict[str, str] = {}
         self.after_hook: list[Callable[[JujuSim], None]] = []  # invariants checked after each hook
         self.secret_values: set[str] = set()  # every secret value any unit ever wrote
         # the last write of each databag / secret: key (app, unit:<uid>, secret:<id>) -> (number, depth)
@@ -379,6 +388,13 @@ class JujuSim:
         self.user_secrets[secret.id] = secret
         self.secret_values.update(content.values())
         return secret.id
+
+    def set_model_proxy(self, **settings: str) -> None:
+        """`juju model-config juju-http-proxy=... juju-https-proxy=... juju-no-proxy=...` (keys with
+        underscores: juju_http_proxy=...); an empty value unsets. No hook is queued: the units see it
+        from their next hook on (a test runs one, e.g. update_status)."""
+        for key, value in settings.items():
+            self.model_proxy[key.replace("_", "-")] = value
 
     def set_config(self, **changes: Any) -> None:
         self.config.update(changes)
@@ -738,6 +754,11 @@ class JujuSim:
         Path(tools, "goal-state.json").write_text(json.dumps(state) + "\n")
         Path(tools, "goal-state.yaml").write_text(yaml.safe_dump(state))
         env = {**self.env_for_unit(uid), "PATH": f"{tools}{os.pathsep}{os.environ.get('PATH', '')}"}
+        # every hook gets the model's proxy, empty when unset (juju/juju worker/uniter/runner/context/
+        # context.go HookVars: "Some of these will be empty, but that is fine, better to explicitly
+        # export them as empty"; environs/config/config.go juju-http-proxy -> JUJU_CHARM_HTTP_PROXY)
+        for key, variable in _MODEL_PROXY.items():
+            env[variable] = self.model_proxy.get(key, "")
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         try:
