@@ -31,7 +31,7 @@ from membership import Membership, check_port
 from models import PEER, ClusterInfo, ServerInfo, UnitInfo, server_name_of
 from observability import DASHBOARD_RELATION, LOGGING_RELATION, METRICS_RELATION, Observability
 from preflight import check_inputs, ensure_lxd, maas_refusal, pool_spec
-from proxy import ProxyError, ProxySettings, apply_to_lxd, digest, lxd_proxy, model_proxy, snapd_plan
+from proxy import ProxyError, ProxySettings, apply_to_lxd, apply_to_snapd, lxd_proxy, model_proxy
 from redaction import guard
 from snap import LXDSnap, SnapError
 from status import Stop, member_status
@@ -221,7 +221,10 @@ class LXDClusterCharm(ops.CharmBase):
         if options := config.proxy_options:
             self.redactor.remember(options.credentials())
         if self.snap.package().snapd:
-            self._snapd_proxy()
+            try:
+                self._stored.snapd_proxy = apply_to_snapd(self.snap, self._proxy, self._stored.snapd_proxy)
+            except SnapError as e:
+                raise Stop(ops.BlockedStatus(f"snapd refused the model's proxy: {e}")) from None
         try:
             if not config.production_tuning:
                 self.tuning.remove()
@@ -229,26 +232,6 @@ class LXDClusterCharm(ops.CharmBase):
                 self._tuning_note = f"kept another charm's {', '.join(held)}"
         except TuningError as e:
             raise Stop(ops.BlockedStatus(str(e))) from None
-
-    def _snapd_proxy(self) -> None:
-        """snapd's proxy options follow the model's, where the charm set them or found them empty."""
-        ours = dict(self._stored.snapd_proxy)
-        try:
-            changes, foreign = snapd_plan(self.snap.system_proxy(), self._proxy.snapd_config(), ours)
-            if changes:
-                self.snap.set_system(changes)
-        except SnapError as e:
-            raise Stop(ops.BlockedStatus(f"snapd refused the model's proxy: {e}")) from None
-        if foreign:
-            logger.info("snapd %s set by another (Juju's snap-*-proxy or an operator): left", ", ".join(foreign))
-        if changes:
-            logger.info("snapd proxy follows the model: %s", ", ".join(sorted(changes)))
-            for key, value in changes.items():
-                if value:
-                    ours[key] = digest(value)
-                else:
-                    ours.pop(key, None)
-            self._stored.snapd_proxy = ours
 
     def _is_member(self) -> bool:
         relation = self.model.get_relation(PEER)

@@ -149,6 +149,21 @@ def snapd_plan(
     return changes, foreign
 
 
+def apply_to_snapd(snap: Any, settings: ProxySettings, ours: Mapping[str, str]) -> dict[str, str]:
+    """snapd's proxy options follow settings where the charm set them or found them empty (snap:
+    snap.LXDSnap); returns what to remember of what the charm set (option -> digest)."""
+    changes, foreign = snapd_plan(snap.system_proxy(), settings.snapd_config(), ours)
+    if foreign:
+        logger.info("snapd %s set by another (Juju's snap-*-proxy or an operator): left", ", ".join(foreign))
+    if not changes:
+        return dict(ours)
+    snap.set_system(changes)
+    logger.info("snapd proxy follows the model: %s", ", ".join(sorted(changes)))
+    remembered = {k: v for k, v in ours.items() if k not in changes}
+    remembered.update({k: digest(v) for k, v in changes.items() if v})
+    return remembered
+
+
 def apply_to_lxd(lxd: Any, settings: ProxySettings) -> None:
     """The leader sets LXD's cluster-wide proxy keys (an empty value unsets one); logs keys, not values."""
     if changed := lxd.update_config(settings.lxd_config()):

@@ -52,13 +52,14 @@ def current(key: str, proc_sys: Path | None = None) -> int | None:
         return None
 
 
-def _keys_in(path: Path) -> set[str]:
-    """The keys of a sysctl.d file (KEY=VALUE lines)."""
+def _settings_in(path: Path) -> dict[str, str]:
+    """The KEY=VALUE lines of a sysctl.d file."""
     try:
         lines = path.read_text().splitlines()
     except OSError:
-        return set()
-    return {line.partition("=")[0].strip() for line in lines if "=" in line and not line.startswith(("#", ";"))}
+        return {}
+    pairs = (line.partition("=") for line in lines if "=" in line and not line.startswith(("#", ";")))
+    return {key.strip(): value.strip() for key, _, value in pairs}
 
 
 class HostTuning:
@@ -83,9 +84,13 @@ class HostTuning:
         """Raise what is low and write the limits file; returns the keys another charm holds at its
         own value (reported, not fought over)."""
         config = sysctl.Config(self.app)
-        wanted = self.wanted(_keys_in(config.charm_filepath))
+        on_file = _settings_in(config.charm_filepath)
+        wanted = self.wanted(set(on_file))
         low = [k for k, v in wanted.items() if current(k) != int(v)]
         held: list[str] = []
+        if not low and on_file == wanted:  # in force and on file (a settled unit's hooks): nothing to run
+            self._write_limits()
+            return held
         try:
             try:
                 config.configure(wanted)

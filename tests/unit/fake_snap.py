@@ -109,6 +109,8 @@ def sysctl_cli(proc_sys: str, argv: list[str]) -> int:
     each and prints `KEY = VALUE`, or, where the kernel refuses (a file named KEY.denied beside it),
     `sysctl: permission denied on key "KEY", ignoring` and goes on (procps sysctl.c WriteSetting)."""
     root = Path(proc_sys)
+    with open(root.parent / "sysctl.calls", "a") as calls:
+        calls.write(" ".join(argv) + "\n")
     if argv and argv[0] == "-n":
         for key in argv[1:]:
             print(root.joinpath(*key.split(".")).read_text().strip())
@@ -332,6 +334,12 @@ class FakeHost:
     def calls(self) -> list[list[str]]:
         """`snap` command lines, e.g. ["install", "lxd", "--channel=5.21/stable", "--cohort=+"]."""
         return self.state["calls"]
+
+    @property
+    def sysctl_calls(self) -> list[str]:
+        """`sysctl` command lines, e.g. "-n vm.max_map_count", "vm.max_map_count=262144"."""
+        path = self.root / "sysctl.calls"
+        return path.read_text().splitlines() if path.exists() else []
 
     def changes(self) -> list[list[str]]:
         """Calls that change something: installs, refreshes, holds (not create-cohort, not reads)."""

@@ -57,6 +57,14 @@ def test_the_next_hook_keeps_the_values_in_the_charms_file(lxd, host):
     assert all(f"{key}={value}\n" in own for key, value in SYSCTLS.items())
 
 
+def test_a_settled_unit_runs_no_sysctl_and_rewrites_no_file(lxd, host):
+    out = _install()
+    own = host.sysctl_d / OWN_FILE
+    before, calls = own.stat().st_mtime_ns, len(host.sysctl_calls)
+    ctx().run(ctx().on.update_status(), out)
+    assert len(host.sysctl_calls) == calls and own.stat().st_mtime_ns == before
+
+
 def test_a_key_another_charm_set_is_kept_and_named_in_status(lxd, host):
     # another charm on the machine, through the same library: its file and the merged one
     (host.sysctl_d / "90-juju-elasticsearch").write_text("# elasticsearch\nvm.max_map_count=200000\n")
