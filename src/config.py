@@ -6,11 +6,10 @@ import dataclasses
 import ipaddress
 import re
 from collections.abc import Mapping
-from urllib.parse import urlparse
 
 from network import MODES, NetworkChoice
 from proxy import OPTIONS as PROXY_OPTIONS
-from proxy import ProxyError, ProxySettings, option_proxy
+from proxy import ProxyError, ProxySettings, option_proxy, split_url
 
 STORAGE_DRIVERS = ("zfs", "btrfs", "lvm", "dir")
 # track/risk[/branch], or a bare track or risk: 5.21/stable, latest/edge, 5.0/stable/hotfix-1, stable
@@ -267,12 +266,8 @@ def size_bytes(value: str) -> int:
 
 def _check_maas_url(url: str) -> None:
     """http(s)://HOST[:PORT]/PATH and no credentials: LXD shows maas.api.url to every trusted client."""
-    try:
-        parsed = urlparse(url)
-        parsed.port  # noqa: B018 - raises ValueError for a port that is not a number in range
-        host = parsed.hostname
-    except ValueError:
-        parsed, host = None, None
+    parsed = split_url(url)
+    host = parsed.hostname if parsed is not None else None
     if parsed is not None and (parsed.username is not None or parsed.password is not None or "@" in parsed.netloc):
         raise ConfigError(  # never echo it: what precedes @ is a credential
             "maas-api-url must not carry credentials (user:password@): LXD shows maas.api.url to every "

@@ -22,7 +22,7 @@ import logging
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 logger = logging.getLogger(__name__)
 
@@ -74,16 +74,21 @@ class ProxySettings:
         return found
 
 
-def check_url(name: str, value: str) -> None:
-    """http(s)://[USER[:PASSWORD]@]HOST[:PORT][/], or ProxyError naming `name` (never the value:
-    it may hold a password)."""
+def split_url(value: str) -> SplitResult | None:
+    """value split as a URL, None where it does not parse (a port that is not a number in range)."""
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
-        host = parts.hostname
     except ValueError:
-        parts, host = None, None
-    if parts is None or parts.scheme not in ("http", "https") or not host or parts.path not in ("", "/"):
+        return None
+    return parts
+
+
+def check_url(name: str, value: str) -> None:
+    """http(s)://[USER[:PASSWORD]@]HOST[:PORT][/], or ProxyError naming `name` (never the value:
+    it may hold a password)."""
+    parts = split_url(value)
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
         raise ProxyError(
             f"{name} is not a proxy URL (not shown: it may hold a password): "
             "use http://HOST:PORT (with USER:PASSWORD@ before HOST where the proxy asks for one)"
