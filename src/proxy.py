@@ -64,7 +64,7 @@ class ProxySettings:
 
     def credentials(self) -> dict[str, str]:
         """What of these URLs is secret, for the redactor: each URL that holds a user or password,
-        and the password itself."""
+        and its USER:PASSWORD."""
         found: dict[str, str] = {}
         for field in ("http", "https"):
             parts = urlsplit(getattr(self, field))

@@ -1,12 +1,14 @@
 """Production tuning of the host: the kernel limits and file limits LXD's guide asks for.
 
-The values are LXD's "Server settings for a LXD production setup" (lxd-6.9 and lxd-5.21.7
-doc/reference/server_settings.md: the suggested sysctl values, lines 36-139 at lxd-6.9, and the
-/etc/security/limits.conf table, lines 8-23). A value the host already has higher is left alone
-(the charm only raises). sysctls go through charmlibs-sysctl, which keeps one file per charm
-(/etc/sysctl.d/90-juju-<app>) and merges every charm's into 95-juju-sysctl.conf: a key another
-charm on the machine set to another value is a conflict the library refuses (Config._validate
-compares with the merged file); the charm keeps the other charm's value and says so. No ops import.
+The values are LXD's "Server settings for a LXD production setup" (doc/reference/server_settings.md,
+the same at lxd-5.21.7 and lxd-6.9: the suggested sysctl values, lines 36-139 at lxd-6.9, and the
+/etc/security/limits.conf table, lines 8-23; net.core.bpf_jit_limit is left out: it matters only on
+kernels older than 5.15 built with CONFIG_BPF_JIT_ALWAYS_ON, and 22.04 and 24.04 run newer ones).
+A value the host already has higher is left alone (the charm only raises). sysctls go through
+charmlibs-sysctl, which keeps one file per charm (/etc/sysctl.d/90-juju-<app>) and merges every
+charm's into 95-juju-sysctl.conf: a key another charm on the machine set to another value is a
+conflict the library refuses (Config._validate compares with the merged file); the charm keeps the
+other charm's value and says so. No ops import.
 """
 
 from __future__ import annotations
@@ -44,10 +46,10 @@ class TuningError(Exception):
     """The host refused a value; the message says which and what to do."""
 
 
-def current(key: str, proc_sys: Path | None = None) -> int | None:
+def current(key: str) -> int | None:
     """The kernel's value of a sysctl, None where this kernel has no such key."""
     try:
-        return int((proc_sys or PROC_SYS).joinpath(*key.split(".")).read_text().split()[0])
+        return int(PROC_SYS.joinpath(*key.split(".")).read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
 
