@@ -24,7 +24,9 @@ docs/reliability.md lists them with their tests):
   reverse) fails the hook at commit; a removed unit's secrets are deleted;
 - every hook and action finds Juju's `goal-state` tool on PATH (every non-dead unit with its status,
   or `dying`; each non-peer relation's remote application and units), and planned units agree;
-- `unrelate`: each unit runs relation-departed for the remote unit, then relation-broken.
+- `unrelate`: each unit runs relation-departed for the remote unit, then relation-broken;
+- every hook gets the model's proxy (`set_model_proxy`) as JUJU_CHARM_HTTP_PROXY, _HTTPS_PROXY,
+  _FTP_PROXY and _NO_PROXY, empty when unset; a change queues no hook here (a test runs one).
 Simplified, and documented where it is: hooks of all units run one at a time from one FIFO queue
 (Juju runs different units' hooks concurrently); unit 0 is the first leader and the lowest-numbered
 staying unit succeeds a removed leader (Juju: whichever unit claims the lease first); each related
