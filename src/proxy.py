@@ -38,8 +38,8 @@ OPTIONS = {"http": "lxd-http-proxy", "https": "lxd-https-proxy", "no_proxy": "lx
 # server go through shared.ProxyFromConfig (lxd-5.0.2 lxd/daemon_images.go:83, shared/proxy.go:54-184), which
 # never proxies localhost or a loopback address and takes "*" in core.proxy_ignore_hosts as "no host"
 LXD_KEYS = {"http": "core.proxy_http", "https": "core.proxy_https", "no_proxy": "core.proxy_ignore_hosts"}
-# snapd's system options (snapd overlord/configstate/configcore/proxy.go: proxy.http, proxy.https,
-# proxy.no-proxy); snapd uses them for its own store downloads
+# snapd's system options (snapd overlord/configstate/configcore/proxy.go init: supportedConfigurations
+# core.proxy.http, .https, .ftp, .no-proxy, .store); snapd uses them for its own store downloads
 SNAPD_KEYS = {"http": "proxy.http", "https": "proxy.https", "no_proxy": "proxy.no-proxy"}
 _HOST_LIST = re.compile(r"^[A-Za-z0-9_.:/*\-\[\]]+$")  # one entry of a no-proxy list
 
