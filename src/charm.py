@@ -11,6 +11,7 @@ its own module, every LXD call in workload.py.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import replace
 
 import ops
@@ -27,15 +28,17 @@ from config import CharmConfig, ConfigError, load_config, shown
 from departure import LeaveError, advice, leave
 from goal_state import goal_state
 from instance_network import InstanceNetwork, as_the_cluster_has_it
-from juju_features import has_user_secrets
+from juju_features import has_secrets, has_user_secrets
 from lxd_package import PackageStep
 from membership import Membership, check_port
 from models import PEER, ClusterInfo, ServerInfo, UnitInfo, server_name_of
 from observability import DASHBOARD_RELATION, LOGGING_RELATION, METRICS_RELATION, Observability
 from preflight import check_inputs, ensure_lxd, maas_refusal, pool_spec
+from proxy import ProxyError, ProxySettings, apply_to_lxd, apply_to_snapd, lxd_proxy, model_proxy
 from redaction import guard
-from snap import LXDSnap
+from snap import LXDSnap, SnapError
 from status import Stop, member_status
+from tuning import HostTuning, TuningError
 from workload import LXD, ClientUnavailable, LXDError
 
 logger = logging.getLogger(__name__)
@@ -50,25 +53,33 @@ class DepartureFailed(Exception):
 
 
 class LXDClusterCharm(ops.CharmBase):
+    _stored = ops.StoredState()  # this unit's own memory: digests of the proxy values it gave snapd
+
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
+        self._stored.set_default(snapd_proxy={})
         self.redactor = guard(self.model)  # secrets read feed it; status, logs, action output pass it
         if not str(key := self.config.get("maas-api-key") or "").startswith("secret:"):
             self.redactor.remember({"maas-api-key": key})  # the key itself (no user secrets: Juju < 3.3)
         self.lxd = LXD()  # the one place the charm gets its LXD (unit tests inject a fake here)
         self.snap = LXDSnap()  # snapd (unit tests put a fake snapd and `snap` command in its way)
+        self.tuning = HostTuning(self.app.name)
         self._outcome: ops.StatusBase | None = None
+        self._proxy = ProxySettings()  # the model's, read at the start of each reconcile
+        self._tuning_note = ""  # sysctls another charm holds at its own value
         peer = self.on[PEER]
         # the cluster certificate from a CA: the library keeps the key and certificate in app secrets; made
         # first, so it renews its request (a unit's new address) before the charm reconciles on that event
-        self.certificates = TLSCertificatesRequiresV4(
-            self,
-            CERTIFICATES,
-            certificate_requests=self._certificate_requests,
-            mode=Mode.APP,
-            refresh_events=[peer.relation_changed, peer.relation_departed],
-        )
-        framework.observe(self.certificates.on.certificate_available, self._reconcile)
+        self.certificates: TLSCertificatesRequiresV4 | None = None  # the library keeps its key in Juju secrets
+        if has_secrets(self.model):
+            self.certificates = TLSCertificatesRequiresV4(
+                self,
+                CERTIFICATES,
+                certificate_requests=self._certificate_requests,
+                mode=Mode.APP,
+                refresh_events=[peer.relation_changed, peer.relation_departed],
+            )
+            framework.observe(self.certificates.on.certificate_available, self._reconcile)
         for event in (
             self.on.install,
             self.on.start,
@@ -120,6 +131,7 @@ class LXDClusterCharm(ops.CharmBase):
             self._outcome = ops.BlockedStatus(str(e) if isinstance(e, ClientUnavailable) else f"LXD: {e}")
 
     def _converge(self, config: CharmConfig) -> None:
+        self._prepare_host(config)  # before anything is downloaded: the proxy snapd needs, the host's limits
         # snapd decides what is installed: install, hold, catch up, or this unit's turn in an upgrade
         step = PackageStep(
             self.snap,
@@ -208,6 +220,7 @@ class LXDClusterCharm(ops.CharmBase):
         ca = ""
         if self.unit.is_leader():  # before the next join token is issued
             secure_tokens(self.lxd, config, info)
+            apply_to_lxd(self.lxd, lxd_proxy(self._proxy, config.proxy_options))  # cluster-wide keys
             in_use = self.cluster_certificate.converge(info, cluster.ca)  # joiners and clients get it this hook
             info, ca = in_use.info, in_use.ca
         address = membership.as_member(config, info, cluster, me, ca)
@@ -219,6 +232,29 @@ class LXDClusterCharm(ops.CharmBase):
         InstanceNetwork(self.model, self.lxd, membership.relation).as_member(config, self._steady)
         if maas_refused:
             raise Stop(ops.BlockedStatus(maas_refused))
+
+    def _prepare_host(self, config: CharmConfig) -> None:
+        """The model's proxy reaches snapd (where there is one) and production tuning this machine; a
+        proxy variable that does not parse stops everything, unchanged."""
+        try:
+            self._proxy = model_proxy(os.environ)
+        except ProxyError as e:
+            raise Stop(ops.BlockedStatus(f"{e}: fix the model's proxy (juju model-config)")) from None
+        self.redactor.remember(self._proxy.credentials())
+        if options := config.proxy_options:
+            self.redactor.remember(options.credentials())
+        if self.snap.package().snapd:
+            try:
+                self._stored.snapd_proxy = apply_to_snapd(self.snap, self._proxy, self._stored.snapd_proxy)
+            except SnapError as e:
+                raise Stop(ops.BlockedStatus(f"snapd refused the model's proxy: {e}")) from None
+        try:
+            if not config.production_tuning:
+                self.tuning.remove()
+            elif held := self.tuning.apply():
+                self._tuning_note = f"kept another charm's {', '.join(held)}"
+        except TuningError as e:
+            raise Stop(ops.BlockedStatus(str(e))) from None
 
     def _is_member(self) -> bool:
         relation = self.model.get_relation(PEER)
@@ -311,10 +347,11 @@ class LXDClusterCharm(ops.CharmBase):
             return
         status = member_status(members, self.unit, self.app, self.model.get_relation(PEER))
         # the cluster serves; its logs do not reach Loki, Prometheus has no key, the MAAS key is plain
-        # config, it serves the certificate it has
+        # config, it serves the certificate it has, another charm holds a sysctl
         notes = [self.observability.logging_problem, self.observability.metrics_problem, self.cluster_certificate.note]
         if self.unit.is_leader():
             notes.append(config.maas_key_note)
+        notes.append(self._tuning_note)
         if notes := [n for n in notes if n]:
             status = type(status)("; ".join([status.message, *notes]))
         if self.cluster_certificate.problem:  # nothing was changed: the cluster serves the certificate it had

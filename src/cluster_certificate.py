@@ -125,7 +125,8 @@ class InUse:
 class ClusterCertificate:
     """The leader's side: what the provider sent, checked, installed; or back to self-signed."""
 
-    def __init__(self, model: ops.Model, lxd: LXD, requirer: TLSCertificatesRequiresV4):
+    def __init__(self, model: ops.Model, lxd: LXD, requirer: TLSCertificatesRequiresV4 | None):
+        """requirer is None where Juju has no secrets (2.9): the library keeps its key in them."""
         self.model, self.lxd, self.requirer = model, lxd, requirer
         self.problem = ""  # a Blocked reason: what the provider sent cannot be used (nothing was changed)
         self.note = ""  # what the cluster waits for (it serves meanwhile)
@@ -145,6 +146,9 @@ class ClusterCertificate:
             logger.info("the certificates relation is gone: installed a new self-signed cluster certificate")
             return InUse(self.lxd.info(), "")
         provider = relation.app.name if relation.app else "the provider"
+        if self.requirer is None:  # Juju 2.9: no secrets for the library's key; the cluster keeps its own
+            self.note = f"{CERTIFICATES}: this Juju has no secrets (3.0.3 and later have them): {provider}'s certificate is not used"
+            return InUse(info, published_ca if signed_by(info.certificate, published_ca) else "")
         provided = self._provided()
         private_key = self.requirer.private_key
         ca = next((_pem(p.ca) for p in provided if signed_by(info.certificate, str(p.ca))), "")

@@ -78,6 +78,7 @@ class PackedUnit:
         self.state_file = root / "state.json"
         options = yaml.safe_load((charm_dir / "config.yaml").read_text())["options"]
         defaults = {k: v["default"] for k, v in options.items() if "default" in v}
+        defaults["production-tuning"] = False  # this is the real host's kernel: its own test turns it on
         self.model_uuid = str(uuid.uuid4())
         self.write(
             hooktools.model_state(
@@ -115,6 +116,12 @@ class PackedUnit:
             "JUJU_CONTEXT_ID": f"{self.unit}-{dispatch_path}",
             "JUJU_MACHINE_ID": "0",
             "JUJU_AVAILABILITY_ZONE": "",
+            # the model's proxy, always exported, empty when unset (juju/juju worker/uniter/runner/
+            # context/context.go HookVars: "better to explicitly export them as empty")
+            "JUJU_CHARM_HTTP_PROXY": "",
+            "JUJU_CHARM_HTTPS_PROXY": "",
+            "JUJU_CHARM_FTP_PROXY": "",
+            "JUJU_CHARM_NO_PROXY": "",
             "HOOKTOOLS_STATE": str(self.state_file),
         }
         if dispatch_path.startswith("hooks/"):

@@ -47,6 +47,7 @@ def assert_complete(charm: Path) -> None:
         "dispatch",
         "metadata.yaml",
         "config.yaml",
+        "LICENSE",
         "actions.yaml",
         "manifest.yaml",
         "src/charm.py",

@@ -60,6 +60,11 @@ BAD_CONFIG = [
     ({"join-token-expiry": "1h"}, "join-token-expiry"),  # LXD's units are case-sensitive: H hours, m months
     ({"client-token-expiry": "1 H"}, "client-token-expiry"),
     ({"client-token-expiry": "never"}, "client-token-expiry"),
+    ({"lxd-http-proxy": "squid.internal:3128"}, "lxd-http-proxy"),  # no scheme
+    ({"lxd-https-proxy": "ftp://squid.internal:3128"}, "lxd-https-proxy"),
+    ({"lxd-https-proxy": "http://bob:hunter2hunter2@squid:99999"}, "lxd-https-proxy"),  # port out of range
+    ({"lxd-http-proxy": "http://squid:3128/some/path"}, "lxd-http-proxy"),
+    ({"lxd-no-proxy": "localhost, bad host"}, "lxd-no-proxy"),
 ]
 
 

@@ -12,6 +12,7 @@ follows (docs/reliability.md lists them with the Juju source line).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import ops
@@ -590,3 +591,26 @@ def test_unrelate_runs_relation_departed_then_broken_on_each_unit(probe):
         db = [e["event"] for e in events_of(uid, mark) if e["relation"] == "db"]
         assert db == ["RelationDepartedEvent", "RelationBrokenEvent"]
     assert rid not in sim.remote
+
+
+def test_every_hook_gets_the_models_proxy_and_empty_ones_are_exported_as_empty(probe):
+    seen: list[dict[str, str | None]] = []
+    names = ("JUJU_CHARM_HTTP_PROXY", "JUJU_CHARM_HTTPS_PROXY", "JUJU_CHARM_FTP_PROXY", "JUJU_CHARM_NO_PROXY")
+
+    def record(charm, event):
+        seen.append({name: os.environ.get(name) for name in names})
+
+    Probe.act = record
+    sim = probe()
+    sim.deploy(1)
+    sim.settle()
+    assert seen and seen[-1] == dict.fromkeys(names, "")  # exported, empty
+    sim.set_model_proxy(juju_https_proxy="http://squid:3128", juju_no_proxy="localhost")
+    sim.update_status()
+    sim.settle()
+    assert seen[-1] == {
+        **dict.fromkeys(names, ""),
+        "JUJU_CHARM_HTTPS_PROXY": "http://squid:3128",
+        "JUJU_CHARM_NO_PROXY": "localhost",
+    }
+    assert "JUJU_CHARM_HTTPS_PROXY" not in os.environ or os.environ["JUJU_CHARM_HTTPS_PROXY"] != "http://squid:3128"
