@@ -147,7 +147,10 @@ class ClusterCertificate:
             return InUse(self.lxd.info(), "")
         provider = relation.app.name if relation.app else "the provider"
         if self.requirer is None:  # Juju 2.9: no secrets for the library's key; the cluster keeps its own
-            self.note = f"{CERTIFICATES}: this Juju has no secrets (3.0.3 and later have them): {provider}'s certificate is not used"
+            self.note = (
+                f"{CERTIFICATES}: this Juju has no secrets (3.0.3 and later have them): "
+                f"{provider}'s certificate is not used"
+            )
             return InUse(info, published_ca if signed_by(info.certificate, published_ca) else "")
         provided = self._provided()
         private_key = self.requirer.private_key
