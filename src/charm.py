@@ -28,6 +28,7 @@ from instance_network import InstanceNetwork, as_the_cluster_has_it
 from lxd_package import PackageStep
 from membership import Membership, check_port
 from models import PEER, ClusterInfo, ServerInfo, UnitInfo, server_name_of
+from nagios import NRPE_RELATION, publish_checks
 from observability import DASHBOARD_RELATION, LOGGING_RELATION, METRICS_RELATION, Observability
 from preflight import check_inputs, ensure_lxd, maas_refusal, pool_spec
 from redaction import guard
@@ -53,6 +54,7 @@ class LXDClusterCharm(ops.CharmBase):
         self.lxd = LXD()  # the one place the charm gets its LXD (unit tests inject a fake here)
         self.snap = LXDSnap()  # snapd (unit tests put a fake snapd and `snap` command in its way)
         self._outcome: ops.StatusBase | None = None
+        self._nagios_problem = ""
         peer = self.on[PEER]
         for event in (
             self.on.install,
@@ -75,7 +77,7 @@ class LXDClusterCharm(ops.CharmBase):
         framework.observe(self.clients.on.client_requested, self._reconcile)
         framework.observe(self.clients.on.client_gone, self._on_client_gone)
         self.observability = Observability(self, self.lxd)
-        for relation in (METRICS_RELATION, DASHBOARD_RELATION, LOGGING_RELATION):
+        for relation in (METRICS_RELATION, DASHBOARD_RELATION, LOGGING_RELATION, NRPE_RELATION):
             for event in ("relation_joined", "relation_changed", "relation_broken"):
                 framework.observe(getattr(self.on[relation], event), self._reconcile)
         self._actions = ClusterActions(self.model, self.lxd).handlers
@@ -194,6 +196,8 @@ class LXDClusterCharm(ops.CharmBase):
         if self.unit.is_leader():
             serve_clients(self.lxd, self.clients, info, config)
         self.observability.as_member(config, info, address)
+        if self.model.relations[NRPE_RELATION]:  # the nrpe subordinate on this machine runs the checks
+            self._nagios_problem = publish_checks(self.lxd.socket)
         check_port(config, address)
         InstanceNetwork(self.model, self.lxd, membership.relation).as_member(config, self._steady)
         if maas_refused:
@@ -287,6 +291,8 @@ class LXDClusterCharm(ops.CharmBase):
         status = member_status(members, self.unit, self.app, self.model.get_relation(PEER))
         if self.observability.logging_problem:  # the cluster serves; its logs do not reach Loki
             status = type(status)(f"{status.message}; {self.observability.logging_problem}")
+        if self._nagios_problem:  # the cluster serves; Nagios gets no checks from this host
+            status = type(status)(f"{status.message}; {self._nagios_problem}")
         event.add_status(status)
 
 
