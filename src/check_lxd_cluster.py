@@ -105,11 +105,18 @@ def run(check: str, socket_path: str) -> tuple[int, str]:
 
 def _as_root(argv: list[str]) -> int:
     """Run this plugin again through sudo (non-interactive); what it says is what we say."""
-    done = subprocess.run(["sudo", "-n", os.path.realpath(__file__), *argv], capture_output=True, text=True)
-    if done.returncode in LABELS and done.stdout.strip():
-        print(done.stdout.strip().splitlines()[0])
-        return done.returncode
-    print(f"UNKNOWN: cannot open the LXD socket as {os.getuid()} nor through sudo: {done.stderr.strip()[:200]}")
+    try:
+        done = subprocess.run(
+            ["sudo", "-n", os.path.realpath(__file__), *argv], capture_output=True, text=True, timeout=3 * TIMEOUT
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        why = str(e)
+    else:
+        if done.returncode in LABELS and done.stdout.strip():
+            print(done.stdout.strip().splitlines()[0])
+            return done.returncode
+        why = done.stderr.strip()[:200]
+    print(f"UNKNOWN: cannot open the LXD socket as uid {os.getuid()} nor through sudo: {why}")
     return UNKNOWN
 
 
