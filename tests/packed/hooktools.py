@@ -431,6 +431,14 @@ class Tools:
 TOOLS = [name.replace("_", "-") for name in vars(Tools) if not name.startswith("_")]
 
 
+def new_state(**given: Any) -> dict[str, Any]:
+    """A state file's content before the first hook: nothing recorded yet, `given` filled in."""
+    empty: dict[str, Any] = {"leader": False, "config": {}, "bindings": {}, "relations": {}, "storage": {}}
+    empty.update({"secrets": {}, "ports": [], "action": {}})
+    empty.update({key: [] for key in ("log", "calls", "unknown", "refused", "unit-status-history")})
+    return {**empty, **given}
+
+
 def main() -> int:
     tool = Path(sys.argv[0]).name
     args = sys.argv[1:]

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from tests.packed.hooktools import TOOLS
+from tests.packed.hooktools import TOOLS, new_state
 from tests.packed.platforms import machine_python
 
 HOOKTOOLS = Path(__file__).with_name("hooktools.py")
@@ -79,21 +79,13 @@ class PackedUnit:
         defaults = {k: v["default"] for k, v in options.items() if "default" in v}
         self.model_uuid = str(uuid.uuid4())
         self.write(
-            {
-                "leader": leader,
-                "config": {**defaults, **(config or {})},
-                "bindings": {"cluster": address, "lxd-cluster": address},
-                "relations": {"0": {"endpoint": "cluster", "remote-app": self.app, "units": [], "data": {}}},
-                "storage": storage or {},
-                "secrets": {},
-                "ports": [],
-                "action": {},
-                "log": [],
-                "calls": [],
-                "unknown": [],
-                "refused": [],
-                "unit-status-history": [],
-            }
+            new_state(
+                leader=leader,
+                config={**defaults, **(config or {})},
+                bindings={"cluster": address, "lxd-cluster": address},
+                relations={"0": {"endpoint": "cluster", "remote-app": self.app, "units": [], "data": {}}},
+                storage=storage or {},
+            )
         )
 
     # -- state ------------------------------------------------------------------------------

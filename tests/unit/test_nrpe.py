@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.packed.hooktools import TOOLS
+from tests.packed.hooktools import TOOLS, new_state
 
 ROOT = Path(__file__).parents[2]
 HOOKTOOLS = ROOT / "tests/packed/hooktools.py"
@@ -85,11 +85,10 @@ class UbuntuHost:
         (self.tools / "service").chmod(0o755)
         self.state_file = root / "state.json"
         self.write(
-            {
-                "leader": True,
-                "config": {"nagios_context": "juju", "nagios_servicegroups": ""},
-                "bindings": {},
-                "relations": {
+            new_state(
+                leader=True,
+                config={"nagios_context": "juju", "nagios_servicegroups": ""},
+                relations={
                     "7": {
                         "endpoint": "nrpe-external-master",
                         "remote-app": "nrpe",
@@ -98,16 +97,7 @@ class UbuntuHost:
                         "data": {"nrpe/0": {"nagios_hostname": "site-lxd-cluster-0", "nagios_host_context": "site"}},
                     }
                 },
-                "storage": {},
-                "secrets": {},
-                "ports": [],
-                "action": {},
-                "log": [],
-                "calls": [],
-                "unknown": [],
-                "refused": [],
-                "unit-status-history": [],
-            }
+            )
         )
 
     @property
@@ -215,3 +205,24 @@ def test_nrpe_on_a_host_charmhelpers_refuses_says_so_and_writes_nothing(tmp_path
         "(This module is not supported on Debian GNU/Linux.)"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_nrpe_relation_on_a_host_charmhelpers_refuses_shows_in_status_and_the_cluster_serves(lxd, cluster_pem):
+    """The charm wired: a member related to nrpe on this Debian host keeps serving and says why no checks."""
+    import dataclasses
+
+    from ops import testing
+    from states import REL, announced, ctx, make_state, published
+
+    lxd.be_member("lxd-cluster-0", "lxd-cluster-1", "lxd-cluster-2")
+    nrpe = testing.SubordinateRelation("nrpe-external-master", id=REL + 5, remote_app_name="nrpe")
+    state = make_state(leader=True, app=published(cluster_pem), peers={1: announced(1), 2: announced(2)})
+    state = dataclasses.replace(state, relations=[*state.relations, nrpe])
+    out = ctx().run(ctx().on.relation_changed(nrpe), state)
+    assert out.unit_status.name == "active"
+    assert out.unit_status.message.endswith(
+        "; no Nagios checks: charmhelpers' NRPE helper refuses this host "
+        "(This module is not supported on Debian GNU/Linux.)"
+    )
+    alone = dataclasses.replace(out, relations=[r for r in out.relations if r.id != nrpe.id])
+    assert "Nagios" not in ctx().run(ctx().on.update_status(), alone).unit_status.message
