@@ -34,9 +34,9 @@ CHECKS = {
 }
 
 
-def install_plugin(plugin_dir: Path = PLUGIN_DIR, sudoers: Path = SUDOERS) -> Path:
+def install_plugin(socket_path: str, plugin_dir: Path = PLUGIN_DIR, sudoers: Path = SUDOERS) -> Path:
     """Copy the plugin (root-owned, not writable by others: sudo runs it as root) and allow nagios
-    to run it through `sudo -n`; returns the plugin's path."""
+    to run exactly its three command lines through `sudo -n`; returns the plugin's path."""
     plugin_dir.mkdir(parents=True, exist_ok=True)
     for name in PLUGIN_FILES:
         target = plugin_dir / name
@@ -44,7 +44,8 @@ def install_plugin(plugin_dir: Path = PLUGIN_DIR, sudoers: Path = SUDOERS) -> Pa
         target.chmod(0o755)
     plugin = plugin_dir / PLUGIN_FILES[0]
     if sudoers.parent.is_dir():  # sudo reads every file there; one that does not parse breaks sudo
-        rule = f"nagios ALL=(root) NOPASSWD: {plugin} *\n"
+        commands = ", ".join(f"{plugin} {check} --socket {socket_path}" for _, check in CHECKS.values())
+        rule = f"nagios ALL=(root) NOPASSWD: {commands}\n"
         tmp = sudoers.with_name(f".{sudoers.name}.new")
         tmp.write_text(f"# lxd-cluster charm: the NRPE plugin reads LXD's root-only socket\n{rule}")
         tmp.chmod(0o440)
@@ -55,10 +56,13 @@ def install_plugin(plugin_dir: Path = PLUGIN_DIR, sudoers: Path = SUDOERS) -> Pa
 def publish_checks(socket_path: str, plugin_dir: Path = PLUGIN_DIR, sudoers: Path = SUDOERS) -> str:
     """Install the plugin and publish the checks; returns "" or why no check could be published."""
     try:
+        # charmhelpers 1.2.1 imports distutils (core/hookenv.py), which Python 3.12 (Ubuntu 24.04)
+        # no longer has (PEP 632): importing setuptools first puts its copy in distutils' place
+        import setuptools  # noqa: F401
         from charmhelpers.contrib.charmsupport import nrpe
     except RuntimeError as e:  # charmhelpers.osplatform: an os-release it does not know
         return f"no Nagios checks: charmhelpers' NRPE helper refuses this host ({e})"
-    plugin = install_plugin(plugin_dir, sudoers)
+    plugin = install_plugin(socket_path, plugin_dir, sudoers)
     # charmhelpers finds a command under /usr/lib/nagios/plugins or /usr/local/lib/nagios/plugins
     # only (Check._locate_cmd): name it relative to the latter
     command = os.path.relpath(plugin, plugin_dir.parent)

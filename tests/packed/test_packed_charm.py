@@ -25,6 +25,7 @@ import yaml
 from tests.packed.conftest import pack
 from tests.packed.packed_unit import PackedUnit, unpack
 from tests.packed.platforms import PLATFORMS, platform_python
+from tests.packed.ubuntu_host import UbuntuHost
 
 pytestmark = pytest.mark.packed
 DISTRO_OPENSSL = Path("/usr/lib/python3/dist-packages/OpenSSL")
@@ -257,3 +258,50 @@ def test_packed_hooks_bootstrap_a_real_lxd_member_and_answer_an_action(packed_pl
     assert status == "blocked" and message.startswith("cannot load pylxd (AttributeError:"), message
     assert any("importing pylxd failed" in line for _, line in broken.state["log"])
     assert lab.lxc(member, "config", "get", "images.auto_update_interval").stdout.strip() in ("", "6")
+
+
+def test_packed_nrpe_relation_installs_checks_that_run_on_the_member(packed_platform, lab, tmp_path):
+    """charmhelpers inside the packed venv, on the platform's Python, in a real nrpe-external-master
+    hook of an LXD member: the nrpe.d commands it writes run the installed plugin, which answers OK."""
+    member = lab.up(1)[0]
+    unit = PackedUnit(
+        unpack(packed_platform.charm, tmp_path / "charm"),
+        tmp_path / "juju",
+        address=member.address,
+        netns=member.netns,
+        env={"LXD_DIR": str(member.lxd_dir)},
+        config={"storage-driver": "dir"},
+        python=packed_platform.python,
+    )
+    ubuntu = UbuntuHost(tmp_path / "ubuntu")
+    unit.wrap = ubuntu.wrap()
+    shutil.copy(ubuntu.bin / "service", unit.tools / "service")  # first on the hook's PATH
+    for event in ("install", "leader-elected", "config-changed"):
+        unit.hook(event)
+    state = unit.state
+    state["relations"]["5"] = {
+        "endpoint": "nrpe-external-master",
+        "remote-app": "nrpe",
+        "units": ["nrpe/0"],
+        "data": {"nrpe/0": {"nagios_hostname": "juju-lxd-cluster-0", "nagios_host_context": "juju"}},
+    }
+    unit.write(state)
+    relation = {"JUJU_RELATION": "nrpe-external-master", "JUJU_RELATION_ID": "nrpe-external-master:5"}
+    unit.hook("nrpe-external-master-relation-changed", JUJU_REMOTE_UNIT="nrpe/0", JUJU_REMOTE_APP="nrpe", **relation)
+
+    state = unit.state
+    assert state["unknown"] == [] and state["refused"] == []
+    assert state["unit-status"][0] == "active" and "Nagios" not in state["unit-status"][1]
+    monitors = yaml.safe_load(state["relations"]["5"]["data"]["lxd-cluster/0"]["monitors"])
+    assert set(monitors["monitors"]["remote"]["nrpe"]) == {"lxd_api", "lxd_member_online", "lxd_database_voters"}
+    assert ubuntu.services.read_text() == "nagios-nrpe-server restart\n"
+    # what the NRPE server would run, as root (the sudo rule's effect), on this member's socket
+    runs = {
+        name: subprocess.run(ubuntu.nrpe_command(f"check_{name}"), capture_output=True, text=True)
+        for name in ("lxd_api", "lxd_member_online", "lxd_database_voters")
+    }
+    assert runs["lxd_api"].returncode == 0 and "answers (member lxd-cluster-0)" in runs["lxd_api"].stdout
+    assert runs["lxd_member_online"].returncode == 0, runs["lxd_member_online"].stdout
+    # one member: a single voter, so the voters check warns (losing it loses the database)
+    assert runs["lxd_database_voters"].returncode == 1, runs["lxd_database_voters"].stdout
+    assert "fewer than 3" in runs["lxd_database_voters"].stdout

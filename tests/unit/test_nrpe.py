@@ -9,18 +9,14 @@ and publishes `nagios_hostname` and `nagios_host_context` back (PrincipalRelatio
 The NRPE server on the machine runs `command[<command>]=...` from /etc/nagios/nrpe.d/*.cfg.
 
 publish_checks runs here for real: charmhelpers unmodified, in a child process whose hook tools
-are the command-level emulator (tests/packed/hooktools.py), on a host that looks like Ubuntu with
-the nrpe charm installed: a private mount namespace gets a copy of /etc with Ubuntu 22.04's
-os-release and lsb-release (charmhelpers reads both), a `nagios` user and /etc/nagios/nrpe.d, and
-a tmpfs on /usr/local/lib for the plugin. `service` is a recording stand-in for the service
-manager (this host has no systemd, so charmhelpers calls `service NAME restart`).
+are the command-level emulator (tests/packed/hooktools.py), on this host made to look like Ubuntu
+with the nrpe charm installed (tests/packed/ubuntu_host.py: a private mount namespace).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,20 +25,19 @@ import pytest
 import yaml
 
 from tests.packed.hooktools import TOOLS, new_state
+from tests.packed.ubuntu_host import PLUGIN, UbuntuHost
 
 ROOT = Path(__file__).parents[2]
 HOOKTOOLS = ROOT / "tests/packed/hooktools.py"
 SOCKET = "/var/snap/lxd/common/lxd/unix.socket"
 UNIT = "lxd-cluster/0"
-OS_RELEASE = 'NAME="Ubuntu"\nID=ubuntu\nID_LIKE=debian\nVERSION_ID="22.04"\nVERSION_CODENAME=jammy\n'
-LSB_RELEASE = "DISTRIB_ID=Ubuntu\nDISTRIB_RELEASE=22.04\nDISTRIB_CODENAME=jammy\nDISTRIB_DESCRIPTION=Ubuntu 22.04\n"
-# what the child reports of the tmpfs-backed plugin directory before the namespace goes away
+# the child reports the plugin directory (in the namespace's /usr/local/lib) and publish's answer
 CHILD = """
 import json, os, sys
 from pathlib import Path
 from charmhelpers.contrib.charmsupport import nrpe
 import nagios
-nrpe.NRPE.nagios_logdir = sys.argv[1]  # /var/log/nagios of the nrpe charm's package
+nrpe.NRPE.nagios_logdir = sys.argv[1]  # /var/log/nagios of the nrpe charm package
 problem = nagios.publish_checks(sys.argv[2])
 plugins = nagios.PLUGIN_DIR
 print(json.dumps({
@@ -52,37 +47,16 @@ print(json.dumps({
 """
 
 
-def _require_root() -> None:
-    if os.geteuid() != 0 or not shutil.which("unshare", path="/usr/bin:/bin"):
-        pytest.fail("these tests bind-mount an Ubuntu-like /etc in a private mount namespace: run them as root")
-
-
-class UbuntuHost:
-    """A copy of /etc that looks like Ubuntu 22.04 with the nrpe charm's packages, hook tools, state."""
+class Principal(UbuntuHost):
+    """The Ubuntu-like host with the emulated hook tools and this unit's state: related to nrpe/0."""
 
     def __init__(self, root: Path):
-        _require_root()
+        super().__init__(root)
         self.root = root
-        root.mkdir()
-        self.etc = root / "etc"
-        shutil.copytree("/etc", self.etc, symlinks=True)
-        for name, text in (("os-release", OS_RELEASE), ("lsb-release", LSB_RELEASE)):
-            (self.etc / name).unlink(missing_ok=True)
-            (self.etc / name).write_text(text)
-        # nagios-nrpe-server's package makes the nagios user and /etc/nagios/nrpe.d
-        with open(self.etc / "passwd", "a") as f:
-            f.write("nagios:x:4242:4242::/var/lib/nagios:/usr/sbin/nologin\n")
-        with open(self.etc / "group", "a") as f:
-            f.write("nagios:x:4242:\n")
-        (self.etc / "nagios/nrpe.d").mkdir(parents=True)
-        (self.etc / "sudoers.d").mkdir(exist_ok=True)
         self.tools = root / "tools"
         self.tools.mkdir()
         for tool in TOOLS:
             (self.tools / tool).symlink_to(HOOKTOOLS)
-        self.services = root / "service-calls"
-        (self.tools / "service").write_text(f'#!/bin/sh\necho "$@" >> {self.services}\n')
-        (self.tools / "service").chmod(0o755)
         self.state_file = root / "state.json"
         self.write(
             new_state(
@@ -109,7 +83,7 @@ class UbuntuHost:
 
     def publish(self, hook: str = "nrpe-external-master-relation-changed") -> dict:
         env = {
-            "PATH": f"{self.tools}:/usr/sbin:/usr/bin:/sbin:/bin",
+            "PATH": f"{self.tools}:{self.bin}:/usr/sbin:/usr/bin:/sbin:/bin",
             "PYTHONPATH": f"{ROOT / 'src'}:{ROOT / 'lib'}",
             "HOOKTOOLS_STATE": str(self.state_file),
             "JUJU_UNIT_NAME": UNIT,
@@ -120,19 +94,15 @@ class UbuntuHost:
         logdir = self.root / "nagios-log"
         child = self.root / "child.py"
         child.write_text(CHILD)
-        script = (
-            f'mount --bind "{self.etc}" /etc && mount -t tmpfs lxd-cluster-test /usr/local/lib && '
-            f'exec "{sys.executable}" "{child}" "{logdir}" "{SOCKET}"'
-        )
-        argv = ["unshare", "-m", "sh", "-c", script]
+        argv = [*self.wrap(), sys.executable, str(child), str(logdir), SOCKET]
         done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture
-def ubuntu(tmp_path: Path) -> UbuntuHost:
-    return UbuntuHost(tmp_path / "ubuntu")
+def ubuntu(tmp_path: Path) -> Principal:
+    return Principal(tmp_path / "ubuntu")
 
 
 def test_nrpe_checks_reach_the_relation_as_the_nrpe_charm_reads_them(ubuntu):
@@ -153,7 +123,7 @@ def test_nrpe_checks_reach_the_relation_as_the_nrpe_charm_reads_them(ubuntu):
 
 def test_nrpe_server_config_runs_the_shipped_plugin_on_lxds_socket(ubuntu):
     out = ubuntu.publish()
-    plugin = "/usr/local/lib/nagios/plugins/lxd-cluster/check_lxd_cluster.py"
+    plugin = PLUGIN
     for shortname, check in (("lxd_api", "api"), ("lxd_member_online", "member"), ("lxd_database_voters", "voters")):
         cfg = (ubuntu.etc / f"nagios/nrpe.d/check_{shortname}.cfg").read_text()
         # the NRPE server runs command[<the command Nagios asks for>]
@@ -161,7 +131,8 @@ def test_nrpe_server_config_runs_the_shipped_plugin_on_lxds_socket(ubuntu):
     # the plugin and the socket helper it imports, root's and not writable by others (sudo runs it)
     assert out["plugins"] == {"check_lxd_cluster.py": "0o755", "lxd_socket.py": "0o755"}
     sudoers = ubuntu.etc / "sudoers.d/lxd-cluster-nrpe"
-    assert f"nagios ALL=(root) NOPASSWD: {plugin} *\n" in sudoers.read_text()
+    commands = ", ".join(f"{plugin} {check} --socket {SOCKET}" for check in ("api", "member", "voters"))
+    assert f"nagios ALL=(root) NOPASSWD: {commands}\n" in sudoers.read_text()  # these command lines only
     assert oct(sudoers.stat().st_mode & 0o777) == "0o440"  # sudo ignores a file others can write
 
 
