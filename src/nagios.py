@@ -2,14 +2,16 @@
 
 The nrpe subordinate charm (the relation's provider, on the same machine) runs the NRPE server;
 this charm installs its plugin (check_lxd_cluster.py, with lxd_socket.py beside it) under
-/usr/local/lib/nagios/plugins/lxd-cluster/, lets the `nagios` user run exactly that file as root
-(LXD's socket is root:lxd 0660) and hands three checks to charmhelpers.contrib.charmsupport.nrpe:
+/usr/local/lib/nagios/plugins/lxd-cluster/, lets the `nagios` user run its three command lines as
+root (LXD's socket is root:lxd 0660) and hands three checks to charmhelpers.contrib.charmsupport.nrpe:
 lxd_api, lxd_member_online, lxd_database_voters. charmhelpers writes one
 /etc/nagios/nrpe.d/check_<name>.cfg per check (`command[check_<name>]=<plugin> <args>`), restarts
 nagios-nrpe-server (not in update-status), and sets this unit's `monitors` (YAML:
 monitors.remote.nrpe.<name>.command) and `primary` on every nrpe-external-master relation, which
 the nrpe charm reads to tell Nagios what to run. charmhelpers talks to Juju through the hook tools
-(config-get, relation-ids, relation-get, relation-set, juju-log), as ops does. It needs the
+(config-get, relation-ids, relation-get, relation-set --file, juju-log), as ops does; under ops its
+Config never saves (.juju-persistent-config: only charmhelpers' own Hooks runs its atexit list), and
+ops never writes this relation's databag, so the two never overwrite each other. It needs the
 `nagios_context` and `nagios_servicegroups` options (config.yaml) and refuses to import on a host
 whose os-release it does not know (Debian's "Debian GNU/Linux"): there no check is published and
 the unit says so. No ops import here.

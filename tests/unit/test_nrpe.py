@@ -1,6 +1,6 @@
 """nrpe-external-master through charmhelpers' NRPE helper, against what the nrpe charm reads.
 
-The provider is the nrpe subordinate charm (canonical/charm-nrpe). Its hooks/nrpe_helpers.py reads,
+The provider is the nrpe subordinate charm (canonical/charm-nrpe, hooks/nrpe_helpers.py at 16a49f3). It reads,
 from each unit on nrpe-external-master (PrincipalRelation.get_monitors), the `monitors` YAML and
 merges `monitors.remote.nrpe.<name>` into what it sends Nagios (Monitors.add_monitors), each
 entry's `command` being the NRPE command Nagios runs (check_nrpe!<command>); it takes the unit
