@@ -153,18 +153,22 @@ def python_with_distro_openssl(python: Path, into: Path) -> Path:
     return into / "bin/python3"
 
 
+def member_unit(charm_dir: Path, root: Path, member, python: Path, **kw) -> PackedUnit:
+    """A packed unit whose LXD is a lab member: the hooks run in its namespace with its LXD_DIR."""
+    env = {"LXD_DIR": str(member.lxd_dir)}
+    return PackedUnit(charm_dir, root, address=member.address, netns=member.netns, env=env, python=python, **kw)
+
+
 def test_packed_hooks_bootstrap_a_real_lxd_member_and_answer_an_action(packed_platform, lab, tmp_path):
     assert DISTRO_OPENSSL.is_dir(), "install python3-openssl (scripts/setup.sh does): the clash must be present"
     member = lab.up(1, loop_devices=True)[0]
-    unit = PackedUnit(
+    unit = member_unit(
         unpack(packed_platform.charm, tmp_path / "charm"),
         tmp_path / "juju",
-        address=member.address,
-        netns=member.netns,
-        env={"LXD_DIR": str(member.lxd_dir)},
+        member,
+        packed_platform.python,
         storage={"local/0": member.loop},
         config={"storage-driver": "btrfs"},
-        python=packed_platform.python,
     )
 
     # the order Juju gives a new leader unit with a storage attachment and a peer relation
@@ -237,15 +241,13 @@ def test_packed_hooks_bootstrap_a_real_lxd_member_and_answer_an_action(packed_pl
     broken_dir = tmp_path / "broken"
     shutil.copytree(unit.charm_dir, broken_dir, symlinks=True)
     shutil.rmtree(broken_dir / "venv/OpenSSL")
-    broken = PackedUnit(
+    broken = member_unit(
         broken_dir,
         tmp_path / "juju-broken",
-        address=member.address,
-        netns=member.netns,
-        env={"LXD_DIR": str(member.lxd_dir)},
+        member,
+        python_with_distro_openssl(packed_platform.python, tmp_path / "machine-python"),
         storage={"local/0": member.loop},
         config={"storage-driver": "btrfs"},
-        python=python_with_distro_openssl(packed_platform.python, tmp_path / "machine-python"),
     )
     broken.hook("update-status")  # it only reads LXD (the standard library's socket client): no pylxd
     assert broken.state["unit-status"][0] == "active", broken.state["unit-status"]
@@ -264,14 +266,12 @@ def test_packed_nrpe_relation_installs_checks_that_run_on_the_member(packed_plat
     """charmhelpers inside the packed venv, on the platform's Python, in a real nrpe-external-master
     hook of an LXD member: the nrpe.d commands it writes run the installed plugin, which answers OK."""
     member = lab.up(1)[0]
-    unit = PackedUnit(
+    unit = member_unit(
         unpack(packed_platform.charm, tmp_path / "charm"),
         tmp_path / "juju",
-        address=member.address,
-        netns=member.netns,
-        env={"LXD_DIR": str(member.lxd_dir)},
+        member,
+        packed_platform.python,
         config={"storage-driver": "dir"},
-        python=packed_platform.python,
     )
     ubuntu = UbuntuHost(tmp_path / "ubuntu")
     unit.wrap = ubuntu.wrap()
