@@ -32,6 +32,7 @@ from juju_features import has_secrets, has_user_secrets
 from lxd_package import PackageStep
 from membership import Membership, check_port
 from models import PEER, ClusterInfo, ServerInfo, UnitInfo, server_name_of
+from nagios import NRPE_RELATION, publish_checks
 from observability import DASHBOARD_RELATION, LOGGING_RELATION, METRICS_RELATION, Observability
 from preflight import check_inputs, ensure_lxd, maas_refusal, pool_spec
 from proxy import ProxyError, ProxySettings, apply_to_lxd, apply_to_snapd, lxd_proxy, model_proxy
@@ -67,6 +68,7 @@ class LXDClusterCharm(ops.CharmBase):
         self._outcome: ops.StatusBase | None = None
         self._proxy = ProxySettings()  # the model's, read at the start of each reconcile
         self._tuning_note = ""  # sysctls another charm holds at its own value
+        self._nagios_problem = ""
         peer = self.on[PEER]
         # the cluster certificate from a CA: the library keeps the key and certificate in app secrets; made
         # first, so it renews its request (a unit's new address) before the charm reconciles on that event
@@ -104,7 +106,7 @@ class LXDClusterCharm(ops.CharmBase):
         for event in ("relation_created", "relation_changed", "relation_broken"):
             framework.observe(getattr(self.on[CERTIFICATES], event), self._reconcile)
         self.cluster_certificate = ClusterCertificate(self.model, self.lxd, self.certificates)
-        for relation in (METRICS_RELATION, DASHBOARD_RELATION, LOGGING_RELATION):
+        for relation in (METRICS_RELATION, DASHBOARD_RELATION, LOGGING_RELATION, NRPE_RELATION):
             for event in ("relation_joined", "relation_changed", "relation_broken"):
                 framework.observe(getattr(self.on[relation], event), self._reconcile)
         self._actions = ClusterActions(self.model, self.lxd).handlers
@@ -228,6 +230,8 @@ class LXDClusterCharm(ops.CharmBase):
         if self.unit.is_leader():
             serve_clients(self.lxd, self.clients, info, config, ca)
         self.observability.as_member(config, info, address)
+        if self.model.relations[NRPE_RELATION]:  # the nrpe subordinate on this machine runs the checks
+            self._nagios_problem = publish_checks(self.lxd.socket)
         check_port(config, address)
         InstanceNetwork(self.model, self.lxd, membership.relation).as_member(config, self._steady)
         if maas_refused:
@@ -351,7 +355,7 @@ class LXDClusterCharm(ops.CharmBase):
         notes = [self.observability.logging_problem, self.observability.metrics_problem, self.cluster_certificate.note]
         if self.unit.is_leader():
             notes.append(config.maas_key_note)
-        notes.append(self._tuning_note)
+        notes += [self._tuning_note, self._nagios_problem]  # Nagios gets no checks from this host
         if notes := [n for n in notes if n]:
             status = type(status)("; ".join([status.message, *notes]))
         if self.cluster_certificate.problem:  # nothing was changed: the cluster serves the certificate it had

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from network import MODES, NetworkChoice
 from proxy import OPTIONS as PROXY_OPTIONS
@@ -27,6 +27,7 @@ CLIENT_ACCESS = ("own-project", "refuse", "admin")
 _SIZE_UNITS = {"": 1, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4, "P": 1000**5, "E": 1000**6}
 
 
+_NAGIOS_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")  # no Nagios illegal_object_name_chars, no space
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 SHOWN = 48  # at most this much of a bad value goes into a status message
 
@@ -68,6 +69,9 @@ class CharmConfig:
     lxd_https_proxy: str = ""
     lxd_no_proxy: str = ""
     production_tuning: bool = True
+    # read by charmhelpers' NRPE helper itself (config-get); checked here so a bad one blocks
+    nagios_context: str = "juju"
+    nagios_servicegroups: str = ""
 
     @property
     def proxy_options(self) -> ProxySettings | None:
@@ -246,7 +250,22 @@ def load_config(raw: Mapping[str, object], user_secrets: bool = True) -> CharmCo
         lxd_https_proxy=proxies["lxd-https-proxy"],
         lxd_no_proxy=proxies["lxd-no-proxy"],
         production_tuning=raw.get("production-tuning", True) is not False,
+        **_nagios_names(text),
     )
+
+
+def _nagios_names(text: Callable[..., str]) -> dict[str, str]:
+    """nagios_context names the host in Nagios, nagios_servicegroups its groups: Nagios object names."""
+    context = text("nagios_context", "juju")
+    groups = text("nagios_servicegroups")
+    given = (("nagios_context", context, [context]), ("nagios_servicegroups", groups, groups.split(",")))
+    for key, value, names in given:
+        if (value or key == "nagios_context") and not all(_NAGIOS_NAME.match(n.strip()) for n in names):
+            raise ConfigError(
+                f"{key} {shown(value)} is not a Nagios name: use letters, digits, '-', '_' and '.'"
+                + (", names separated by commas" if key == "nagios_servicegroups" else "")
+            )
+    return {"nagios_context": context, "nagios_servicegroups": groups}
 
 
 def _port(raw: Mapping[str, object], key: str, default: int) -> int:

@@ -62,6 +62,7 @@ class PackedUnit:
         self.unit = unit
         self.app = unit.split("/")[0]
         self.netns = netns
+        self.wrap: list[str] = []  # an argv prefix for every hook (e.g. ubuntu_host.UbuntuHost.wrap())
         self.extra_env = env or {}
         self.tools = root / "tools"
         self.tools.mkdir(parents=True, exist_ok=True)
@@ -136,6 +137,7 @@ class PackedUnit:
         argv = ["./dispatch"]
         if self.netns:
             argv = [shutil.which("nsenter") or "nsenter", f"--net=/run/netns/{self.netns}", *argv]
+        argv = [*self.wrap, *argv]
         before = self.state
         out = subprocess.run(
             argv, cwd=self.charm_dir, env=self.env(dispatch_path, **extra), capture_output=True, text=True, timeout=600

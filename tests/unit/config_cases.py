@@ -53,6 +53,9 @@ BAD_CONFIG = [
     ({"maas-subnet-ipv6": "x" * 254}, "maas-subnet-ipv6"),
     ({"network-mode": "macvlan", "maas-subnet-ipv4": "lab"}, "maas-subnet-ipv4"),  # bridged only
     ({"network-mode": "fan", "maas-subnet-ipv6": "lab6"}, "maas-subnet-ipv6"),
+    ({"nagios_context": "my site"}, "nagios_context"),  # a Nagios host name: no spaces
+    ({"nagios_context": ""}, "nagios_context"),
+    ({"nagios_servicegroups": "lxd,ops!"}, "nagios_servicegroups"),
     ({"client-access": "root"}, "client-access"),
     ({"client-access": ""}, "client-access"),
     ({"join-token-expiry": ""}, "join-token-expiry"),  # every token expires

@@ -61,6 +61,7 @@ class FakeLXD:
     def __init__(self, certificate: str, version: str = "5.21.2"):
         self.certificate = certificate
         self.version = version
+        self.socket = "/var/lib/lxd/unix.socket"  # workload.LXD.socket: where the Nagios plugin asks
         self.ready = True
         self.clustered = False
         self.server_name = ""

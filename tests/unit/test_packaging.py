@@ -32,7 +32,7 @@ def test_charmcraft_yaml_names_platforms_and_packs_the_whole_charm():
     # the plugin builds the rest from source: whatever has compiled parts must come as a wheel
     assert {"cryptography", "cffi", "pyyaml"} <= set(part["charm-binary-python-packages"])
     requirements = (ROOT / "requirements.txt").read_text()
-    for package in ("ops", "pylxd", "pyyaml", "pyopenssl", "charmlibs-snap"):
+    for package in ("ops", "pylxd", "pyyaml", "pyopenssl", "charmlibs-snap", "charmhelpers", "setuptools"):
         assert package in requirements
 
 
