@@ -23,6 +23,7 @@ from adoption import refuse_join
 from clients import forget_client, serve_clients
 from config import CharmConfig, ConfigError, load_config, shown
 from departure import LeaveError, advice, leave
+from goal_state import goal_state
 from instance_network import InstanceNetwork, as_the_cluster_has_it
 from lxd_package import PackageStep
 from membership import Membership, check_port
@@ -34,6 +35,10 @@ from status import Stop, member_status
 from workload import LXD, ClientUnavailable, LXDError
 
 logger = logging.getLogger(__name__)
+# a unit Juju is removing runs its relation-broken hooks first, while it may still be the leader
+LEAVING = ops.MaintenanceStatus(
+    "this unit is being removed: it leaves the cluster and acts for the application no more"
+)
 
 
 class DepartureFailed(Exception):
@@ -77,6 +82,11 @@ class LXDClusterCharm(ops.CharmBase):
 
     # -- the flow -------------------------------------------------------------------------
     def _reconcile(self, event: ops.EventBase) -> None:
+        # the only reconcile a unit Juju is removing runs (worker/uniter/resolver.go: a dying unit runs
+        # storage-detaching, relation-departed/-broken, stop, remove): it issues, upgrades, untrusts nothing
+        if isinstance(event, ops.RelationBrokenEvent) and self._being_removed():
+            self._outcome = LEAVING
+            return
         self._steady = isinstance(event, ops.UpdateStatusEvent)  # a settled member's host checks wait
         try:
             config = load_config(self.config)
@@ -92,7 +102,13 @@ class LXDClusterCharm(ops.CharmBase):
     def _converge(self, config: CharmConfig) -> None:
         # snapd decides what is installed: install, hold, catch up, or this unit's turn in an upgrade
         step = PackageStep(
-            self.snap, self.unit, self.app, self.model.get_relation(PEER), self._lxd_initialised, self._is_member
+            self.snap,
+            self.unit,
+            self.app,
+            self.model.get_relation(PEER),
+            self._lxd_initialised,
+            self._is_member,
+            cluster_members=self._cluster_members,
         )
         if (status := step.ensure(config.snap_channel)) is not None:
             raise Stop(status)
@@ -184,6 +200,17 @@ class LXDClusterCharm(ops.CharmBase):
     def _lxd_initialised(self) -> bool:
         return self.lxd.inventory().initialised
 
+    def _cluster_members(self) -> set[str] | None:
+        """The cluster's member names; None while LXD does not answer (mid-upgrade, an upgraded member
+        serves nothing until every member runs the new version)."""
+        try:
+            return {m.server_name for m in self.lxd.members()}
+        except LXDError:
+            return None
+
+    def _being_removed(self) -> bool:
+        return self.unit.name in goal_state().dying
+
     # -- scale-in and clients -------------------------------------------------------------
     def _on_peer_departed(self, event: ops.RelationDepartedEvent) -> None:
         if event.departing_unit == self.unit:
@@ -214,6 +241,11 @@ class LXDClusterCharm(ops.CharmBase):
             raise DepartureFailed(message) from None
 
     def _on_client_gone(self, event: ops.RelationEvent) -> None:
+        """The client relation is removed: its certificate leaves the trust store. Not when only this
+        unit is leaving it (Juju breaks every relation of a unit it removes): the client stays trusted."""
+        if self._being_removed():
+            self._outcome = LEAVING
+            return
         try:
             forget_client(self.lxd, event.relation)
         except Stop as stop:

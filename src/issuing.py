@@ -152,9 +152,14 @@ class Issuer:
             JoinQueue().dump(bag)
 
     def drop(self, server_name: str) -> None:
-        try:
-            self.model.get_secret(label=f"join-{server_name}").remove_all_revisions()
-        except ops.SecretNotFoundError:
-            return
-        if not self.info.supports("clustering_join_token"):
+        if remove_join_secret(self.model, server_name) and not self.info.supports("clustering_join_token"):
             self.lxd.set_trust_password("")
+
+
+def remove_join_secret(model: ops.Model, server_name: str) -> bool:
+    """Remove the join credential for server_name that this unit (or, as the leader, the app) owns."""
+    try:
+        model.get_secret(label=f"join-{server_name}").remove_all_revisions()
+    except ops.SecretNotFoundError:
+        return False
+    return True

@@ -33,6 +33,8 @@ class PackageStep:
         relation: ops.Relation | None,
         initialised: Callable[[], bool],
         member: Callable[[], bool] | None = None,
+        *,
+        cluster_members: Callable[[], set[str] | None],
     ):
         self.snap = snap
         self.unit = unit
@@ -40,6 +42,7 @@ class PackageStep:
         self.relation = relation
         self.initialised = initialised  # asks LXD: has it been configured (lxd init, or by hand)?
         self.member = member  # is this unit a cluster member (its membership secret says so)?
+        self.cluster_members = cluster_members  # the cluster's member names (None: LXD does not answer)
 
     # -- data -----------------------------------------------------------------------------
     @property
@@ -202,7 +205,7 @@ class PackageStep:
 
     def _take_turn(self, package: LXDPackage, plan: ClusterSnap, target: str) -> ops.StatusBase | None:
         assert self.relation is not None
-        state = progress(plan, self._units())
+        state = self._progress(plan)
         me = self.unit.name
         if me in state.pending and turn_of(state, me):
             self.unit.status = ops.MaintenanceStatus(
@@ -219,13 +222,23 @@ class PackageStep:
                 )
             package = self.snap.package()
             self._report(package)
-            state = progress(plan, self._units())
+            state = self._progress(plan)
         if state.complete:
             if self.unit.is_leader():
                 self._finish(plan, package)
                 return None
             return ops.WaitingStatus(f"{state.headline()}: waiting for the leader to complete the upgrade")
+        if not state.pending:  # Juju removes it: the others no longer see its unit, LXD still has its member
+            return ops.WaitingStatus(
+                f"{state.headline()}: {', '.join(state.leaving)} is leaving the cluster and may run the old LXD: "
+                "the upgrade completes once it left"
+            )
         return ops.WaitingStatus(self._progress_message(state, me, package))
+
+    def _progress(self, plan: ClusterSnap) -> Progress:
+        units = self._units()
+        departed = any(u not in units for u in plan.order)  # asks LXD only when a planned unit is gone
+        return progress(plan, units, self.cluster_members() if departed else ())
 
     def _progress_message(self, state: Progress, me: str, package: LXDPackage) -> str:
         if me in state.done:

@@ -15,7 +15,7 @@ from charms.lxd_cluster.v0.lxd_cluster import fingerprint_of as certificate_fing
 
 from adoption import adopt, adopted_status, describe, refuse_adoption
 from config import CharmConfig, shown
-from issuing import Issuer
+from issuing import Issuer, remove_join_secret
 from models import PEER, ClusterInfo, JoinOffer, JoinQueue, ServerInfo, UnitInfo, server_name_of, unit_number
 from network import join_member_config
 from preflight import prepare_device
@@ -366,7 +366,13 @@ class Membership:
         else:
             members = [n for n, u in self.peer_units().items() if self.member_of(u)]
             issuer = min(members, key=unit_number, default="")
-            JoinQueue().dump(self.relation.data[self.app])  # offers the leader made as a member are void
+            # offers the leader made as a member are void, and their app-owned secrets go with them: the
+            # member issuer's own `join-<name>` secrets could not share their labels (Juju refuses a unit
+            # secret whose label an app secret of its application holds, state/secrets.go:1290-1380)
+            bag = self.relation.data[self.app]
+            for offer in JoinQueue.load(bag).offers:
+                remove_join_secret(self.model, server_name_of(offer.join_unit))
+            JoinQueue().dump(bag)
         if issuer != cluster.issuer:
             cluster = replace(cluster, issuer=issuer)
             cluster.dump(self.relation.data[self.app])

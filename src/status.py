@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ops
 
+from goal_state import GoalState, goal_state
 from models import MIN_MEMBERS, Member, server_name_of
 
 
@@ -29,13 +30,29 @@ def member_status(
     if down:
         message += f"; not online: {', '.join(down)}"
     units = {name} | {server_name_of(u.name) for u in relation.units} if relation else {name}
-    stale = sorted(m.server_name for m in members if m.server_name not in units and m.status != "Online")
+    # a member whose unit this unit does not see: Juju drops a unit it removes from the others' view at
+    # once (state/relationunit.go PrepareLeaveScope), and shows a joiner only from its relation-joined on
+    unseen = [m for m in members if m.server_name not in units]
+    juju = goal_state() if unseen else GoalState({})
+    dying = {server_name_of(u) for u in juju.dying}
+    planned_names = {server_name_of(u) for u in juju.units}
+    # a member whose unit Juju is removing leaves by itself only while its LXD is online
+    stale = sorted(
+        m.server_name
+        for m in unseen
+        if m.status != "Online" and (m.server_name in dying or m.server_name not in planned_names)
+    )
     if stale:
         message += f"; stale member {', '.join(stale)} has no unit: run force-remove"
-    orphans = sorted(m.server_name for m in members if m.server_name not in units and m.status == "Online")
+    orphans = sorted(m.server_name for m in unseen if m.status == "Online" and m.server_name not in planned_names)
     if orphans:  # e.g. its unit was removed with --force after its leave failed: it still serves
         message += f"; member {', '.join(orphans)} is online but has no unit: remove-node it (evacuate=true)"
-    leaving = sorted(m.server_name for m in members if m.leaving and m.server_name in units and m.server_name != name)
+    leaving = sorted(
+        m.server_name
+        for m in members
+        if m.server_name != name
+        and ((m.server_name in dying and m.status == "Online") or (m.leaving and m.server_name in units))
+    )
     if leaving:
         message += f"; leaving: {', '.join(leaving)}"
     if len(members) < MIN_MEMBERS and app.planned_units() <= len(members):

@@ -11,9 +11,9 @@ from the same cohort, and nobody waits for an upgraded member to become healthy 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
-from models import Databag
+from models import Databag, server_name_of
 from snap import normalise_channel, track_of
 
 LXD_WAITING = "Waiting for other cluster members to upgrade their versions"  # LXD's log line
@@ -79,10 +79,11 @@ class Progress:
     pending: list[str]  # units still to refresh, in order
     failed: dict[str, str]  # unit -> why it could not refresh
     not_snap: list[str]  # units whose LXD is no snap: they cannot follow
+    leaving: list[str] = dataclasses.field(default_factory=list)  # planned units gone from view, still members
 
     @property
     def complete(self) -> bool:
-        return not self.pending
+        return not self.pending and not self.leaving
 
     @property
     def total(self) -> int:
@@ -102,16 +103,20 @@ class Progress:
         return "; ".join(parts)
 
 
-def progress(plan: ClusterSnap, units: Mapping[str, UnitSnap]) -> Progress:
+def progress(plan: ClusterSnap, units: Mapping[str, UnitSnap], members: Collection[str] | None = ()) -> Progress:
     """Where the upgrade stands, over the units present now (a departed unit no longer counts;
-    a unit added after the plan refreshes last)."""
+    a unit added after the plan refreshes last). members: the cluster's member names (None: LXD did
+    not answer). A unit of the plan that departed while its LXD is still a member is leaving, and may
+    still run the old LXD: the upgrade is not complete until it left (or, unknown, until LXD answers)."""
     target = plan.upgrade_channel
+    gone = [u for u in plan.order if u not in units]
+    leaving = gone if members is None else [u for u in gone if server_name_of(u) in members]
     order = [u for u in plan.order if u in units] + sorted((u for u in units if u not in plan.order), key=unit_number)
     done = [u for u in order if normalise_channel(units[u].snap_tracking or "-") == target]
     pending = [u for u in order if u not in done]
     failed = {u: units[u].upgrade_error for u in pending if units[u].upgrade_error}
     not_snap = [u for u in pending if units[u].lxd_source in ("deb", "none") and u not in failed]
-    return Progress(target, done, pending, failed, not_snap)
+    return Progress(target, done, pending, failed, not_snap, leaving)
 
 
 def turn_of(progress_: Progress, unit: str) -> bool:

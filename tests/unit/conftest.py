@@ -6,6 +6,8 @@ fixture replaces that one seam with a FakeLXD, so every test of the charm talks 
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -63,3 +65,46 @@ def host(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPat
     fake.deb()
     yield fake
     fake.stop()
+
+
+class GoalStateTool:
+    """Juju's `goal-state` hook tool on the hook's PATH, answering what a test says Juju plans.
+
+    Its JSON is Juju's: {"units": {name: {"status", "since"}}, "relations": {endpoint: {...}}}
+    (worker/uniter/runner/jujuc/goal-state.go formattedGoalState; `since` as common.FormatTime
+    with ISO: "2006-01-02 15:04:05Z"). A unit's status is its workload status, or "dying" once Juju
+    removes it (apiserver/facades/agent/uniter/uniter.go:2358-2391, goalStateUnits). By default it lists no
+    unit: a test that cares names them.
+    """
+
+    SINCE = "2026-01-01 00:00:00Z"
+
+    def __init__(self, bin_dir: Path):
+        self.answer = bin_dir.parent / "goal-state.json"
+        self.calls = bin_dir.parent / "goal-state.calls"
+        tool = bin_dir / "goal-state"
+        # ops sends `goal-state --format=json` (ops/hookcmds/_other.py); anything else is refused
+        tool.write_text(
+            f'#!/bin/sh\necho "$*" >> {self.calls}\n'
+            '[ "$*" = "--format=json" ] || { echo "goal-state: unexpected arguments: $*" >&2; exit 2; }\n'
+            f"exec /bin/cat {self.answer}\n"
+        )
+        tool.chmod(0o755)
+        self.set({})
+
+    def set(self, units: dict[str, str]) -> None:
+        """units: unit name -> workload status (active, waiting, ...) or "dying"."""
+        body = {"units": {n: {"status": s, "since": self.SINCE} for n, s in units.items()}, "relations": {}}
+        self.answer.write_text(json.dumps(body))
+
+    def asked(self) -> int:
+        return len(self.calls.read_text().splitlines()) if self.calls.exists() else 0
+
+
+@pytest.fixture(autouse=True)
+def goal_state(host, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> GoalStateTool:
+    """Every hook of a unit test can run goal-state, as every Juju hook can (after `host` set PATH)."""
+    tools = tmp_path_factory.mktemp("juju") / "bin"
+    tools.mkdir()
+    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ.get('PATH', '')}")
+    return GoalStateTool(tools)

@@ -276,6 +276,30 @@ def test_a_leader_that_is_not_a_member_appoints_a_member_to_issue_for_it(lxd, cl
     assert out.unit_status.name == "waiting"
 
 
+def test_a_new_leader_that_is_not_a_member_removes_the_app_join_secrets_when_it_appoints_a_member(lxd, cluster_pem):
+    """Between two joins leadership moves to unit 2, which is no member: the credential the old leader
+    issued for unit 3 (app-owned, label join-lxd-cluster-3) goes with the void offer. Otherwise the member
+    issuer finds it by label (Juju: every unit finds an app secret by label), cannot set it (not the
+    leader), and its own unit secret with that label fails its hook at commit, on every retry."""
+    fp = certificate_fingerprint(cluster_pem)
+    credential = testing.Secret({"kind": "token", "value": "t"}, owner="app", label="join-lxd-cluster-3")
+    state = make_state(
+        leader=True,
+        ip="10.0.0.3",
+        app=published(
+            cluster_pem,
+            issuer="lxd-cluster/0",
+            **{"join-unit": "lxd-cluster/3", "join-secret": credential.id, "join-id": "j3"},
+        ),
+        peers={0: announced(0, member=fp), 1: announced(1, member=fp), 3: announced(3)},
+        secrets=[credential],
+    )
+    out = ctx(2).run(ctx(2).on.leader_elected(), state)
+    app = out.get_relation(REL).local_app_data
+    assert app["issuer"] == "lxd-cluster/0" and offers(app) == []
+    assert not [s for s in out.secrets if s.label == "join-lxd-cluster-3"]
+
+
 def test_an_appointed_member_issues_from_its_own_databag_with_a_granted_unit_secret(lxd, cluster_pem):
     lxd.be_member("lxd-cluster-1", "lxd-cluster-0")
     fp = certificate_fingerprint(cluster_pem)

@@ -54,7 +54,8 @@ class Model:
         self._current = 0
         monkeypatch.setattr(charm, "LXD", lambda: self.machines[self._current].lxd)
 
-    def run(self, uid: int, event: str = "update_status") -> testing.State:
+    def run(self, uid: int, event: str = "update_status", other: testing.Relation | None = None) -> testing.State:
+        """One hook on unit uid; with `other` (a non-peer relation), `event` is that relation's event."""
         self._current = uid
         machine = self.machines[uid]
         self.host.state = machine.snap
@@ -70,14 +71,14 @@ class Model:
         network = testing.Network("cluster", bind_addresses=[testing.BindAddress([address])])
         state = testing.State(
             leader=uid == self.leader,
-            relations=[relation],
+            relations=[relation, *([other] if other else [])],
             networks=[network],
             config=dict(self.config),
             planned_units=len(self.machines),
             secrets=list(self.secrets.get(uid, [])),
         )
         ctx = testing.Context(charm.LXDClusterCharm, unit_id=uid)
-        out = ctx.run(getattr(ctx.on, event)(), state)
+        out = ctx.run(getattr(ctx.on, event)(*([other] if other else [])), state)
         machine.snap = self.host.state
         for other in self.machines.values():  # cohort keys live in the store: every machine can use them
             other.snap["cohorts"] = dict(machine.snap["cohorts"])
@@ -442,3 +443,76 @@ def test_a_unit_added_after_the_plan_refreshes_last_and_a_departed_one_no_longer
     state = progress(plan, units)
     assert state.done == ["a/2"] and state.pending == ["a/0", "a/5"] and state.next == "a/0"
     assert state.headline() == "upgrading: 1 of 3 members on 6/stable"
+
+
+# -- Juju's install: no peer relation yet --------------------------------------------------------
+def test_storage_attached_and_install_without_the_peer_relation_still_end_on_the_clusters_cohort_and_revision(
+    lxd, snapd, cluster_pem
+):
+    """Juju runs storage-attached and install before the unit enters the peer relation's scope
+    (worker/uniter/relation/resolver.go: scopes are synchronised only once the unit is installed;
+    relation-ids cluster returns []). The snap comes from the store then; once the unit sees the
+    cluster's plan (relation-created), it goes to the cluster's revision through the cluster's cohort."""
+    state = snapd.state
+    state["cohorts"]["cohort-formed"] = {TARGET: list(state["store"][TARGET])}  # made when the cluster formed
+    snapd.state = state
+    snapd.publish(TARGET, "33999", "5.21.4-aaaaaaa")  # the store moved on since
+    network = testing.Network("cluster", bind_addresses=[testing.BindAddress([testing.Address("10.0.0.2")])])
+    alone = testing.State(networks=[network], storages=[testing.Storage("local")], planned_units=2)
+    for event in ("storage_attached", "install"):
+        out = ctx(1).run(
+            ctx(1).on.storage_attached(next(iter(alone.storages)))
+            if event == "storage_attached"
+            else ctx(1).on.install(),
+            alone,
+        )
+        assert out.unit_status == testing.WaitingStatus("waiting for the cluster peer relation")
+    assert snapd.installed["revision"] == "33999" and snapd.installed["hold"]
+
+    fp = certificate_fingerprint(cluster_pem)
+    plan = {"snap-channel": TARGET, "snap-revision": "33110", "snap-cohort": "cohort-formed"}
+    app = {"cluster-address": "10.0.0.1:8443", "certificate": cluster_pem, "fingerprint": fp, **plan}
+    relation = testing.PeerRelation("cluster", id=REL, local_app_data=app, peers_data={0: {"member": fp}})
+    ctx(1).run(ctx(1).on.relation_created(relation), dataclasses.replace(alone, relations=[relation]))
+    assert snapd.installed["revision"] == "33110" and snapd.installed["cohort"] == "cohort-formed"
+    assert snapd.calls[-1] == ["refresh", "lxd", f"--channel={TARGET}", "--cohort=cohort-formed"]
+
+
+# -- a unit Juju is removing during an upgrade ---------------------------------------------------
+def test_an_upgrade_is_not_complete_while_a_member_juju_is_removing_may_still_run_the_old_lxd(
+    snapd, monkeypatch, cluster_pem
+):
+    """`juju remove-unit lxd-cluster/2` before its turn: Juju drops its unit from the others' view at
+    once (state/relationunit.go PrepareLeaveScope) while its LXD, on the old version, is still a member."""
+    model = formed(snapd, monkeypatch, cluster_pem)
+    model.config = {"snap-channel": "6/stable"}
+    model.run(0)  # plan: lxd-cluster/1, lxd-cluster/2, the leader last
+    model.run(1)
+    upgrading_machines_wait(model, "6/stable")
+    del model.machines[2], model.bags[2]  # its unit is gone from view; lxd-cluster-2 is still a member
+    cohort = model.app["upgrade-cohort"]
+    model.run(0)  # the leader is next now: it refreshes, and does not call the upgrade done
+    assert model.snap_calls(0) == [["refresh", "lxd", "--channel=6/stable", f"--cohort={cohort}"]]
+    assert model.app["upgrade-channel"] == "6/stable"
+    assert model.status[0] == testing.WaitingStatus(
+        "upgrading: 2 of 2 members on 6/stable: lxd-cluster/2 is leaving the cluster and may run the old LXD: "
+        "the upgrade completes once it left"
+    )
+    model.machines[0].lxd.be_member("lxd-cluster-0", "lxd-cluster-1")  # it left the cluster
+    model.run(0)
+    assert "upgrade-channel" not in model.app and model.app["snap-channel"] == "6/stable"
+
+
+def test_a_unit_juju_is_removing_takes_no_upgrade_turn_in_its_relation_broken_hooks(
+    snapd, monkeypatch, cluster_pem, goal_state
+):
+    model = formed(snapd, monkeypatch, cluster_pem)
+    model.config = {"snap-channel": "6/stable"}
+    model.run(0)  # plan: lxd-cluster/1 first
+    scraper = testing.Relation("metrics-endpoint", id=REL + 1, remote_app_name="prometheus")
+    goal_state.set({"lxd-cluster/0": "active", "lxd-cluster/1": "dying", "lxd-cluster/2": "active"})
+    model.run(1, "relation_broken", scraper)
+    assert model.snap_calls(1) == []
+    goal_state.set({"lxd-cluster/0": "active", "lxd-cluster/1": "active", "lxd-cluster/2": "active"})
+    model.run(1, "relation_broken", scraper)  # the relation is removed, the unit stays: its turn
+    assert model.snap_calls(1) == [["refresh", "lxd", "--channel=6/stable", f"--cohort={model.app['upgrade-cohort']}"]]
