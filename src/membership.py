@@ -30,6 +30,7 @@ from preseed import (
     join_preseed,
     server_config,
 )
+from redaction import redact_text
 from sealing import SealError, is_sealed, public_key, unseal
 from status import Stop
 from unit_key import private_key
@@ -274,7 +275,8 @@ class Membership:
             self.lxd.apply_preseed(preseed)
         except LXDError as e:
             if not self._joined_anyway():  # `lxd init` may time out after the join went through
-                self._join_failed(UnitInfo.load(mine), offer, str(e), config)
+                # LXD's words go to the databag every unit reads: never the credential they may quote
+                self._join_failed(UnitInfo.load(mine), offer, redact_text(str(e), [credential.value]), config)
             logger.warning("lxd init said %s, but this server is a member now", e)
         self.record_membership()  # the next in line joins on this
         replace(UnitInfo.load(mine), **_NO_FAILURE).dump(mine)
