@@ -11,6 +11,7 @@ its own module, every LXD call in workload.py.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import replace
 
 import ops
@@ -47,12 +48,16 @@ class DepartureFailed(Exception):
 
 
 class LXDClusterCharm(ops.CharmBase):
+    _told = ops.StoredState()
+
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
         self.redactor = guard(self.model)  # secrets read feed it; status, logs, action output pass it
         self.lxd = LXD()  # the one place the charm gets its LXD (unit tests inject a fake here)
         self.snap = LXDSnap()  # snapd (unit tests put a fake snapd and `snap` command in its way)
         self._outcome: ops.StatusBase | None = None
+        # what this unit already told Juju, kept by ops on the machine: a settled hook does not say it again
+        self._told.set_default(member=False, ports=[])
         peer = self.on[PEER]
         for event in (
             self.on.install,
@@ -114,12 +119,12 @@ class LXDClusterCharm(ops.CharmBase):
         )
         if (status := step.ensure(config.snap_channel, config.maas_options)) is not None:
             raise Stop(status)
-        info = ensure_lxd(self.lxd, self.unit, config)
         relation = self.model.get_relation(PEER)
+        me = UnitInfo.load(relation.data[self.unit]) if relation else UnitInfo()
+        info = ensure_lxd(self.lxd, self.unit, config, announced_version=me.lxd_version)
         if relation is None:
             raise Stop(ops.WaitingStatus("waiting for the cluster peer relation"))
         membership = Membership(self.model, self.lxd, relation)
-        me = UnitInfo.load(relation.data[self.unit])
         if not info.clustered:  # who and where it is needs nothing the leader published: said first
             me = membership.announce(me, info, config)
         cluster = ClusterInfo.load(relation.data[self.app])
@@ -189,8 +194,12 @@ class LXDClusterCharm(ops.CharmBase):
             config = config.without_maas()
         if self.unit.is_leader():  # before the next join token is issued
             secure_tokens(self.lxd, config, info)
-        address = membership.as_member(config, info, cluster, me)
-        self.unit.set_ports(int(address.rsplit(":", 1)[-1]), config.metrics_port)  # for `juju expose`: API, metrics
+        address = membership.as_member(config, info, cluster, me, recorded=self._told.member)
+        self._told.member = True
+        ports = [int(address.rsplit(":", 1)[-1]), config.metrics_port]  # for `juju expose`: API, metrics
+        if list(self._told.ports) != ports:  # set_ports asks Juju what is open first: a round trip
+            self.unit.set_ports(*ports)
+            self._told.ports = ports
         if self.unit.is_leader():
             serve_clients(self.lxd, self.clients, info, config)
         self.observability.as_member(config, info, address)
@@ -291,4 +300,10 @@ class LXDClusterCharm(ops.CharmBase):
 
 
 if __name__ == "__main__":  # pragma: nocover
+    # each log line is a juju-log round trip to the agent: the framework's own DEBUG lines (ops logs them
+    # on the root logger: up and running, storage, the event's name) and the snap library's go to Juju
+    # only under `juju debug-code`/`debug-hooks` (JUJU_DEBUG). The charm's own loggers keep DEBUG.
+    if not os.environ.get("JUJU_DEBUG"):
+        logging.getLogger().addFilter(lambda record: record.levelno > logging.DEBUG)
+        logging.getLogger("charmlibs").setLevel(logging.INFO)
     ops.main(LXDClusterCharm)

@@ -311,10 +311,15 @@ class Membership:
             )
 
     # -- once a member --------------------------------------------------------------------
-    def as_member(self, config: CharmConfig, info: ServerInfo, cluster: ClusterInfo, me: UnitInfo) -> str:
-        """Record the membership; the leader publishes the cluster and applies its config; the
-        issuer hands out the next join credential. Returns the address this member listens on."""
-        fingerprint = certificate_fingerprint(info.certificate)
+    def as_member(
+        self, config: CharmConfig, info: ServerInfo, cluster: ClusterInfo, me: UnitInfo, recorded: bool = False
+    ) -> str:
+        """Record the membership (unless `recorded` by an earlier hook of this unit); the leader publishes
+        the cluster and applies its config; the issuer hands out the next join credential. Returns the
+        address this member listens on."""
+        # the published certificate is LXD's own, as the leader read it: the same text, the same fingerprint
+        same = cluster.formed and info.certificate == cluster.certificate
+        fingerprint = cluster.fingerprint if same else certificate_fingerprint(info.certificate)
         if cluster.formed and fingerprint != cluster.fingerprint:
             raise Stop(
                 ops.BlockedStatus(
@@ -324,7 +329,8 @@ class Membership:
         if not me.member_secret or me.member:
             me = replace(self.announce(me, info, config), member="", **_NO_FAILURE)
             me.dump(self.relation.data[self.unit])
-        self.record_membership()
+        if not recorded:
+            self.record_membership()
         # LXD cannot move a member's address: publish the one it has, whatever the option says
         listed = self.lxd.members()
         members = {m.server_name for m in listed}
