@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import ssl
-import subprocess
 import time
 import urllib.parse
 from typing import TYPE_CHECKING, Any
@@ -22,6 +21,7 @@ import yaml
 
 import devices
 import lxd_socket
+from command import LXDError, run_command
 from lxd_paths import default_lxd_dir, lxd_command
 
 if TYPE_CHECKING:
@@ -55,10 +55,6 @@ def server_defaults(version: str) -> dict[str, str]:
     if (5, 21, 5) <= number < (6,) or number >= (6, 7):
         defaults["core.remote_token_expiry"] = "15d"
     return defaults
-
-
-class LXDError(Exception):
-    """An LXD or OS operation failed; str() is LXD's own message."""
 
 
 class ClientUnavailable(LXDError):
@@ -97,23 +93,6 @@ def _token(body: dict[str, Any], name_key: str, name: str) -> str:
 
 def _cache_key(path: str, params: dict[str, Any]) -> str:
     return path + repr(sorted(params.items()))
-
-
-def run_command(argv: list[str], stdin: str | None = None, timeout: int = 120, lxd_dir: str | None = None) -> str:
-    """Run a command (with LXD_DIR set when given); its last line of error output becomes an LXDError."""
-    env = dict(os.environ)
-    if lxd_dir:
-        env["LXD_DIR"] = lxd_dir
-    try:
-        proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        raise LXDError(f"{' '.join(argv[:3])} did not finish within {timeout}s") from None
-    except OSError as e:
-        raise LXDError(f"{argv[0]}: {e.strerror}") from None
-    if proc.returncode != 0:
-        message = (proc.stderr or proc.stdout).strip().splitlines()
-        raise LXDError(message[-1] if message else f"{argv[0]} exited {proc.returncode}")
-    return proc.stdout
 
 
 class LXD:
