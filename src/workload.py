@@ -185,7 +185,10 @@ class LXD:
                 return None
             raise
 
-    def members(self) -> list[Member]:
+    def members(self, fresh: bool = False) -> list[Member]:
+        """The member list (read once per hook; fresh: read again, e.g. while waiting for another member)."""
+        if fresh:
+            self._cache.pop(_cache_key("cluster/members", {"recursion": 1}), None)
         rows = self._get("cluster/members", recursion=1)["metadata"]
         return [
             Member(
