@@ -143,18 +143,23 @@ class LXD:
         try:
             body = getattr(node, method)(**kwargs).json()
             if body.get("type") == "async" and wait:
-                body = self._wait(body["operation"].rsplit("/", 1)[-1])
+                body = self._wait(body["operation"])
         except exceptions.LXDAPIException as e:
             raise LXDError(str(e)) from None
         except (OSError, ValueError) as e:
             raise LXDError(f"LXD API {method.upper()} /1.0/{path} failed: {e}") from None
         return body
 
-    def _wait(self, op_id: str) -> dict[str, Any]:
-        """Wait for an operation; one running on another member can answer `Running` early."""
+    def _wait(self, operation: str) -> dict[str, Any]:
+        """Wait for an operation; one running on another member can answer `Running` early.
+        `operation` is the path LXD returns, with its project as a query (/1.0/operations/ID?project=P):
+        the query goes to the wait endpoint's own (appended to the ID, it turned the wait into an
+        immediate GET of the operation, and the launch into 0.2 s polls)."""
+        where = urllib.parse.urlsplit(operation)
+        op_id, query = where.path.rsplit("/", 1)[-1], dict(urllib.parse.parse_qsl(where.query))
         deadline = time.monotonic() + OPERATION_TIMEOUT
         while True:
-            body = self.client.api.operations[op_id].wait.get(params={"timeout": 30}).json()
+            body = self.client.api.operations[op_id].wait.get(params={**query, "timeout": 30}).json()
             status = body["metadata"].get("status")
             if status == "Success":
                 return body
