@@ -1072,6 +1072,13 @@ class JujuSim:
 
     def floor(self) -> int:
         """Hooks the model queued whatever the charm wrote (install, start, relation-joined and
-        -changed per pair, one update-status round): the part of hooks_run() no charm can save."""
-        once = [r for r in self.log if not r.caused and not r.name.startswith(("action:", "update_status"))]
-        return len(once) + len(self._live())  # and one update-status round
+        -changed per pair, one update-status round), and, once the app databag holds anything, one
+        app relation-changed per unit: each unit gets at least one, at its scope entry or on the write,
+        the leader too (state/relationunit.go:215-234). The part of hooks_run() no charm can save."""
+        once = [
+            r
+            for r in self.log
+            if not r.caused and not r.name.startswith(("action:", "update_status")) and r.name != "relation_changed:app"
+        ]
+        published = len(self._live()) if self.app_data else 0
+        return len(once) + len(self._live()) + published  # and one update-status round
