@@ -25,7 +25,6 @@ import datetime
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -43,7 +42,7 @@ import yaml  # noqa: E402
 from preseed import JoinCredential, PoolSpec, bootstrap_preseed, join_preseed  # noqa: E402
 from tests.harness.cluster import charm_sim, hook_budget  # noqa: E402
 from tests.harness.lab import Lab, require_root_and_lxd  # noqa: E402
-from tests.packed.packed_unit import PackedUnit  # noqa: E402
+from tests.packed.packed_unit import PackedUnit, source_charm  # noqa: E402
 
 # the lab's namespaces and subnet: override to run beside someone else's lab (e.g. lxdh17, 10.255.0)
 PREFIX = os.environ.get("LAB_PREFIX", "lxdbench")
@@ -73,7 +72,7 @@ def raw_formation(lab: Lab, driver: str) -> float:
             port=8443,
             cluster_address=f"{first.address}:8443",
             cluster_certificate=certificate,
-            credential=JoinCredential("token", token),
+            credential=JoinCredential(token),
             pool=PoolSpec(driver, source=m.loop or ""),
         )
         lab.in_netns(m, ["lxd", "init", "--preseed"], input=yaml.safe_dump(join))
@@ -154,12 +153,7 @@ def member_unit(charm_dir: Path, root: Path, sim, uid: int) -> PackedUnit:
 
 
 def charm_dirs(work: Path) -> tuple[Path, Path]:
-    ours = work / "lxd-cluster"
-    ours.mkdir()
-    for name in ("metadata.yaml", "config.yaml", "actions.yaml", "charmcraft.yaml"):
-        shutil.copy(ROOT / name, ours / name)
-    for name in ("src", "lib"):
-        shutil.copytree(ROOT / name, ours / name, ignore=shutil.ignore_patterns("__pycache__"))
+    ours = source_charm(work / "lxd-cluster")
     bare = work / "bare"
     (bare / "src").mkdir(parents=True)
     (bare / "metadata.yaml").write_text("name: bare\n")

@@ -4,7 +4,6 @@ socket that records every request (lxd_standin.py)."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -109,7 +108,7 @@ def test_reading_the_server_and_its_members_does_not_import_pylxd(tmp_path, clus
 def member_process(tmp_path, cluster_pem):
     """Unit lxd-cluster/1, a settled member (not the leader) of three, dispatched as a whole process
     with Juju's hook tools emulated by tests/packed/hooktools.py and its LXD a stand-in daemon."""
-    from tests.packed.packed_unit import PackedUnit
+    from tests.packed.packed_unit import PackedUnit, source_charm
 
     requests: list[str] = []
     lxd_dir = tmp_path / "lxd"
@@ -117,12 +116,7 @@ def member_process(tmp_path, cluster_pem):
     server = serve(
         lxd_dir, cluster_pem, requests, **{"cluster.join_token_expiry": "1H", "core.remote_token_expiry": "1H"}
     )
-    charm_dir = tmp_path / "charm"
-    charm_dir.mkdir()
-    for name in ("metadata.yaml", "config.yaml", "actions.yaml", "charmcraft.yaml"):
-        shutil.copy(ROOT / name, charm_dir / name)
-    for name in ("src", "lib"):
-        shutil.copytree(ROOT / name, charm_dir / name, ignore=shutil.ignore_patterns("__pycache__"))
+    charm_dir = source_charm(tmp_path / "charm")
     unit = PackedUnit(
         charm_dir,
         tmp_path / "juju",
