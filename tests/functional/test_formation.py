@@ -120,7 +120,7 @@ def test_twenty_dir_members_form_within_the_hook_and_round_budget(lab):
     cluster = form(lab, n, driver="dir")
     assert_all_operational(cluster, n)
     sim = cluster.sim
-    # issue 26's goal is floor + 2N; measured: floor + 2N + 2 (923 against 881), because the driver's
+    # issue 26's goal is floor + 2N; measured: floor + 2N + 1 or 2 (922-923 against 881): the driver's
     # settle() runs a second update-status round (N hooks) to prove nothing changes once the first has
     # brought every member's status up to date (the floor counts one round): the bound holds within N more
     assert cluster.hooks <= sim.floor() + 3 * n, (cluster.hooks, sim.floor())
