@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import ops
-from charmlibs.interfaces.tls_certificates import CertificateRequestAttributes, Mode, TLSCertificatesRequiresV4
 from charms.lxd_cluster.v0.lxd_cluster import LXDClusterProvider
 
 from access import secure_tokens
@@ -23,7 +23,6 @@ from action_checks import ActionError
 from actions import ClusterActions
 from adoption import refuse_join
 from clients import forget_client, serve_clients
-from cluster_certificate import CERTIFICATES, ClusterCertificate, certificate_requests, requested_ips
 from config import CharmConfig, ConfigError, load_config, shown
 from departure import LeaveError, advice, leave
 from goal_state import goal_state
@@ -31,7 +30,7 @@ from instance_network import InstanceNetwork, as_the_cluster_has_it
 from juju_features import has_secrets, has_user_secrets
 from lxd_package import PackageStep
 from membership import Membership, check_port
-from models import PEER, ClusterInfo, ServerInfo, UnitInfo, server_name_of
+from models import CERTIFICATES, PEER, ClusterInfo, ServerInfo, UnitInfo, server_name_of
 from nagios import NRPE_RELATION, publish_checks
 from observability import DASHBOARD_RELATION, LOGGING_RELATION, METRICS_RELATION, Observability
 from preflight import check_inputs, ensure_lxd, maas_refusal, pool_spec
@@ -41,6 +40,11 @@ from snap import LXDSnap, SnapError
 from status import Stop, member_status
 from tuning import HostTuning, TuningError
 from workload import LXD, ClientUnavailable, LXDError
+
+if TYPE_CHECKING:  # imported where used: pydantic and cryptography cost a settled hook ~0.1 s
+    from charmlibs.interfaces.tls_certificates import CertificateRequestAttributes, TLSCertificatesRequiresV4
+
+    from cluster_certificate import ClusterCertificate
 
 logger = logging.getLogger(__name__)
 # a unit Juju is removing runs its relation-broken hooks first, while it may still be the leader
@@ -72,18 +76,14 @@ class LXDClusterCharm(ops.CharmBase):
         self._tuning_note = ""  # sysctls another charm holds at its own value
         self._nagios_problem = ""
         peer = self.on[PEER]
-        # the cluster certificate from a CA: the library keeps the key and certificate in app secrets; made
-        # first, so it renews its request (a unit's new address) before the charm reconciles on that event
-        self.certificates: TLSCertificatesRequiresV4 | None = None  # the library keeps its key in Juju secrets
-        if has_secrets(self.model):
-            self.certificates = TLSCertificatesRequiresV4(
-                self,
-                CERTIFICATES,
-                certificate_requests=self._certificate_requests,
-                mode=Mode.APP,
-                refresh_events=[peer.relation_changed, peer.relation_departed],
-            )
-            framework.observe(self.certificates.on.certificate_available, self._reconcile)
+        # the cluster certificate from a CA: the tls-certificates library (pydantic, cryptography) keeps the
+        # key and certificate in app secrets; made first, so it renews its request (a unit's new address)
+        # before the charm reconciles on that event. Not made for update-status, which none of its handlers
+        # observe (the leader makes it there only if a CA is related: _cluster_certificate)
+        self._requirer: TLSCertificatesRequiresV4 | None = None
+        self.cluster_certificate: ClusterCertificate | None = None  # the leader's, once it looked
+        if has_secrets(self.model) and os.environ.get("JUJU_DISPATCH_PATH") != "hooks/update-status":
+            self._requirer = self._tls_requirer()
         for event in (
             self.on.install,
             self.on.start,
@@ -107,7 +107,6 @@ class LXDClusterCharm(ops.CharmBase):
         self.observability = Observability(self, self.lxd)
         for event in ("relation_created", "relation_changed", "relation_broken"):
             framework.observe(getattr(self.on[CERTIFICATES], event), self._reconcile)
-        self.cluster_certificate = ClusterCertificate(self.model, self.lxd, self.certificates)
         for relation in (METRICS_RELATION, DASHBOARD_RELATION, LOGGING_RELATION, NRPE_RELATION):
             for event in ("relation_joined", "relation_changed", "relation_broken"):
                 framework.observe(getattr(self.on[relation], event), self._reconcile)
@@ -225,7 +224,7 @@ class LXDClusterCharm(ops.CharmBase):
         if self.unit.is_leader():  # before the next join token is issued
             secure_tokens(self.lxd, config, info)
             apply_to_lxd(self.lxd, lxd_proxy(self._proxy, config.proxy_options))  # cluster-wide keys
-            in_use = self.cluster_certificate.converge(info, cluster.ca)  # joiners and clients get it this hook
+            in_use = self._cluster_certificate().converge(info, cluster.ca)  # joiners and clients get it this hook
             info, ca = in_use.info, in_use.ca
         address = membership.as_member(config, info, cluster, me, ca, recorded=self._stored.member)
         self._stored.member = True
@@ -236,7 +235,8 @@ class LXDClusterCharm(ops.CharmBase):
         if self.unit.is_leader():
             serve_clients(self.lxd, self.clients, info, config, ca)
         self.observability.as_member(config, info, address)
-        if self.model.relations[NRPE_RELATION]:  # the nrpe subordinate on this machine runs the checks
+        # the nrpe subordinate on this machine runs the checks; they change only with its relation or config
+        if not self._steady and self.model.relations[NRPE_RELATION]:
             self._nagios_problem = publish_checks(self.lxd.socket)
         check_port(config, address)
         InstanceNetwork(self.model, self.lxd, membership.relation).as_member(config, self._steady)
@@ -284,8 +284,32 @@ class LXDClusterCharm(ops.CharmBase):
         except LXDError:
             return None
 
+    def _tls_requirer(self) -> TLSCertificatesRequiresV4:
+        from charmlibs.interfaces.tls_certificates import Mode, TLSCertificatesRequiresV4
+
+        requirer = TLSCertificatesRequiresV4(
+            self,
+            CERTIFICATES,
+            certificate_requests=self._certificate_requests,
+            mode=Mode.APP,
+            refresh_events=[self.on[PEER].relation_changed, self.on[PEER].relation_departed],
+        )
+        self.framework.observe(requirer.on.certificate_available, self._reconcile)
+        return requirer
+
+    def _cluster_certificate(self) -> ClusterCertificate:
+        """The leader's view of the cluster certificate (Juju 2.9, no secrets: the library is never made)."""
+        from cluster_certificate import ClusterCertificate
+
+        if self._requirer is None and has_secrets(self.model) and self.model.get_relation(CERTIFICATES):
+            self._requirer = self._tls_requirer()  # update-status with a CA related
+        self.cluster_certificate = ClusterCertificate(self.model, self.lxd, self._requirer)
+        return self.cluster_certificate
+
     def _certificate_requests(self, _capabilities: object) -> list[CertificateRequestAttributes]:
         """What the leader asks the CA for: one certificate with every unit's address (read per hook)."""
+        from cluster_certificate import certificate_requests, requested_ips
+
         return certificate_requests(self.app.name, requested_ips(self.model.get_relation(PEER), self.unit))
 
     def _being_removed(self) -> bool:
@@ -358,14 +382,16 @@ class LXDClusterCharm(ops.CharmBase):
         status = member_status(members, self.unit, self.app, self.model.get_relation(PEER))
         # the cluster serves; its logs do not reach Loki, Prometheus has no key, the MAAS key is plain
         # config, it serves the certificate it has, another charm holds a sysctl
-        notes = [self.observability.logging_problem, self.observability.metrics_problem, self.cluster_certificate.note]
+        certificate = self.cluster_certificate
+        notes = [self.observability.logging_problem, self.observability.metrics_problem]
+        notes.append(certificate.note if certificate else "")
         if self.unit.is_leader():
             notes.append(config.maas_key_note)
         notes += [self._tuning_note, self._nagios_problem]  # Nagios gets no checks from this host
         if notes := [n for n in notes if n]:
             status = type(status)("; ".join([status.message, *notes]))
-        if self.cluster_certificate.problem:  # nothing was changed: the cluster serves the certificate it had
-            status = ops.BlockedStatus(self.cluster_certificate.problem)
+        if certificate and certificate.problem:  # nothing was changed: the cluster serves the certificate it had
+            status = ops.BlockedStatus(certificate.problem)
         event.add_status(status)
 
 

@@ -32,11 +32,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from metrics import generate_certificate
-from models import ServerInfo, UnitInfo
+from models import CERTIFICATES, ServerInfo, UnitInfo
 from workload import LXD
 
 logger = logging.getLogger(__name__)
-CERTIFICATES = "certificates"  # the tls-certificates relation
 
 
 def requested_ips(relation: ops.Relation | None, unit: ops.Unit) -> list[str]:

@@ -14,6 +14,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 PEER = "cluster"
+CERTIFICATES = "certificates"  # the tls-certificates relation (cluster_certificate.py)
 MIN_MEMBERS = 3  # the primer: keep at least three active members
 
 

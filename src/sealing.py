@@ -15,17 +15,18 @@ import base64
 import binascii
 import os
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 PREFIX = "sealed:"
 VERSION = b"\x01"
 _KEY, _NONCE = 32, 12
 _INFO = b"lxd-cluster sealed credential v1"
-_RAW = serialization.Encoding.Raw, serialization.PublicFormat.Raw
+# cryptography is imported by the functions that use it: a hook that seals or opens nothing (every hook of
+# a settled member, every hook on Juju 3.x and 4.x) does not pay for loading it
+
+
+def _raw_public(key: object) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)  # type: ignore[attr-defined]
 
 
 class SealError(ValueError):
@@ -34,6 +35,9 @@ class SealError(ValueError):
 
 def new_private_key() -> bytes:
     """A fresh X25519 private key, raw (32 bytes)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
     return X25519PrivateKey.generate().private_bytes(
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
     )
@@ -41,7 +45,9 @@ def new_private_key() -> bytes:
 
 def public_key(private: bytes) -> str:
     """The public key of a raw private key, base64: what a unit publishes."""
-    return base64.b64encode(X25519PrivateKey.from_private_bytes(private).public_key().public_bytes(*_RAW)).decode()
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    return base64.b64encode(_raw_public(X25519PrivateKey.from_private_bytes(private).public_key())).decode()
 
 
 def is_sealed(value: str) -> bool:
@@ -50,9 +56,12 @@ def is_sealed(value: str) -> bool:
 
 def seal(plaintext: str, recipient_public: str, recipient: str) -> str:
     """plaintext sealed so that only `recipient` (a unit name), holding the key of recipient_public, opens it."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
     to = _public_bytes(recipient_public)
     ephemeral = X25519PrivateKey.generate()
-    epk = ephemeral.public_key().public_bytes(*_RAW)
+    epk = _raw_public(ephemeral.public_key())
     key = _derive(ephemeral.exchange(X25519PublicKey.from_public_bytes(to)), to, epk)
     nonce = os.urandom(_NONCE)
     ciphertext = ChaCha20Poly1305(key).encrypt(nonce, plaintext.encode(), _aad(recipient, to, epk))
@@ -67,13 +76,17 @@ def sealed_to(sealed: str) -> str:
 
 def unseal(sealed: str, private: bytes, recipient: str) -> str:
     """The plaintext, or SealError when it was sealed to another key or unit, or was changed."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
     blob = _decode(sealed)
     if not blob:
         raise SealError("not a sealed value of this version")
     to, epk = blob[1 : 1 + _KEY], blob[1 + _KEY : 1 + 2 * _KEY]
     nonce, ciphertext = blob[1 + 2 * _KEY : 1 + 2 * _KEY + _NONCE], blob[1 + 2 * _KEY + _NONCE :]
     mine = X25519PrivateKey.from_private_bytes(private)
-    if mine.public_key().public_bytes(*_RAW) != to:
+    if _raw_public(mine.public_key()) != to:
         raise SealError("sealed to another key")
     key = _derive(mine.exchange(X25519PublicKey.from_public_bytes(epk)), to, epk)
     try:
@@ -83,6 +96,9 @@ def unseal(sealed: str, private: bytes, recipient: str) -> str:
 
 
 def _derive(shared: bytes, to: bytes, epk: bytes) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     return HKDF(algorithm=hashes.SHA256(), length=_KEY, salt=epk + to, info=_INFO).derive(shared)
 
 
