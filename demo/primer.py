@@ -11,6 +11,7 @@ Everything is removed at the end.
 
     bash scripts/demo.sh            # as root; installs what it needs first
     bash scripts/demo.sh --keep     # leave the lab up (then: python3 -m tests.harness.lab down)
+    bash scripts/demo.sh --packed   # every hook run by the packed .charm's own dispatch (LXD_CLUSTER_CHARM)
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -57,18 +60,32 @@ def main() -> int:
     parser.add_argument("--members", type=int, default=3)
     parser.add_argument("--driver", choices=["btrfs", "dir"], default="btrfs")
     parser.add_argument("--keep", action="store_true", help="leave the lab running")
+    parser.add_argument(
+        "--packed",
+        action="store_true",
+        help="run every hook through the packed .charm named by LXD_CLUSTER_CHARM (scripts/demo.sh packs one)",
+    )
     args = parser.parse_args()
     require_root_and_lxd()
     logging.disable(logging.WARNING)  # the charm's and ops' own logging; the demo prints what matters
 
-    lab = Lab(prefix="lxdlab")
+    # LAB_PREFIX/LAB_NET: a lab beside another one on this machine (as the tests take them)
+    lab = Lab(prefix=os.environ.get("LAB_PREFIX", "lxdlab"), net=os.environ.get("LAB_NET", "10.250.0"))
+    sim_kw = {}
+    units = tempfile.TemporaryDirectory(prefix="lxd-cluster-units-")  # each packed unit's charm directory
+    if args.packed:
+        from tests.packed.packed_context import lab_context_factory
+
+        charm = Path(os.environ["LXD_CLUSTER_CHARM"])
+        say(f"the packed charm {charm.name}: every hook of every unit is its own `dispatch` process")
+        sim_kw["context_factory"] = lab_context_factory(charm, Path(units.name), lab)
     try:
         say(
             f"juju deploy lxd-cluster -n {args.members}  (storage-driver={args.driver}; "
             "each unit's Juju storage `local` is its own loop device)"
         )
         t0 = time.monotonic()
-        cluster = form(lab, args.members, driver=args.driver)
+        cluster = form(lab, args.members, driver=args.driver, **sim_kw)
         total = time.monotonic() - t0
         for uid in cluster.sim.units:
             m = cluster.member(uid)
@@ -162,6 +179,7 @@ def main() -> int:
             say(f"lab left running under {lab.root}; remove it with: python3 -m tests.harness.lab down")
         else:
             lab.down()
+            units.cleanup()
 
 
 if __name__ == "__main__":

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 import pytest
 
 from tests.harness.lab import Lab, LabUnavailable, leftovers, require_root_and_lxd
 
 
-@pytest.fixture
-def lab():
-    """A fresh lab per test; everything it started is gone afterwards (asserted)."""
+@contextlib.contextmanager
+def _fresh_lab() -> Iterator[Lab]:
+    """A lab; everything it started is gone afterwards (asserted)."""
     try:
         require_root_and_lxd()
     except LabUnavailable as e:
@@ -25,3 +27,17 @@ def lab():
         lab.down()
     left = leftovers(prefix)
     assert not any(left.values()), f"the lab left something behind: {left}"
+
+
+@pytest.fixture
+def lab():
+    """A fresh lab per test."""
+    with _fresh_lab() as fresh:
+        yield fresh
+
+
+@pytest.fixture(scope="module")
+def module_lab():
+    """One lab for a module whose tests play one model's life in order (tests/packed/test_packed_cluster.py)."""
+    with _fresh_lab() as fresh:
+        yield fresh

@@ -72,10 +72,14 @@ def one_join_at_a_time() -> Callable[[JujuSim], None]:
 
 
 def charm_sim(
-    lab: Lab, config: dict[str, Any] | None = None, storage_for_unit: Callable[[int], str | None] | None = None
+    lab: Lab,
+    config: dict[str, Any] | None = None,
+    storage_for_unit: Callable[[int], str | None] | None = None,
+    **sim_kw: Any,
 ) -> JujuSim:
     """Unit N plays on lab member N+1; its Juju storage `local` is that member's loop device
-    unless storage_for_unit says otherwise."""
+    unless storage_for_unit says otherwise. sim_kw go to JujuSim (e.g. the packed charm's
+    context_factory, tests/packed/packed_context.py)."""
     from charm import LXDClusterCharm
 
     def member(uid: int) -> Member:
@@ -87,13 +91,16 @@ def charm_sim(
         address_for_unit=lambda uid: member(uid).address,
         storage_for_unit=storage_for_unit or (lambda uid: member(uid).loop),
         config=config,
+        **sim_kw,
     )
 
 
-def form(lab: Lab, n: int, driver: str = "btrfs", config: dict[str, Any] | None = None) -> FormedCluster:
+def form(
+    lab: Lab, n: int, driver: str = "btrfs", config: dict[str, Any] | None = None, **sim_kw: Any
+) -> FormedCluster:
     """Start n members (loop devices for block drivers), deploy n units, settle."""
     lab.up(n, loop_devices=driver != "dir")
-    sim = charm_sim(lab, {"storage-driver": driver, **(config or {})})
+    sim = charm_sim(lab, {"storage-driver": driver, **(config or {})}, **sim_kw)
     sim.deploy(n)
     t0 = time.monotonic()
     hooks = sim.settle()

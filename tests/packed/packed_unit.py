@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from tests.packed import hooktools
 from tests.packed.hooktools import TOOLS
 from tests.packed.platforms import machine_python
 
@@ -79,21 +80,14 @@ class PackedUnit:
         defaults = {k: v["default"] for k, v in options.items() if "default" in v}
         self.model_uuid = str(uuid.uuid4())
         self.write(
-            {
-                "leader": leader,
-                "config": {**defaults, **(config or {})},
-                "bindings": {"cluster": address, "lxd-cluster": address},
-                "relations": {"0": {"endpoint": "cluster", "remote-app": self.app, "units": [], "data": {}}},
-                "storage": storage or {},
-                "secrets": {},
-                "ports": [],
-                "action": {},
-                "log": [],
-                "calls": [],
-                "unknown": [],
-                "refused": [],
-                "unit-status-history": [],
-            }
+            hooktools.model_state(
+                leader=leader,
+                config={**defaults, **(config or {})},
+                bindings={"cluster": address, "lxd-cluster": address},
+                relations={"0": {"endpoint": "cluster", "remote-app": self.app, "units": [], "data": {}}},
+                storage=storage or {},
+                **{"app-units": {unit: {}}},
+            )
         )
 
     # -- state ------------------------------------------------------------------------------
@@ -130,12 +124,22 @@ class PackedUnit:
         return env
 
     def dispatch(self, dispatch_path: str, **extra: str) -> subprocess.CompletedProcess:
+        """One hook process; its relation, secret and port changes are kept only if it succeeded and
+        they commit (hooktools.end_hook), as Juju does. A failed commit fails the hook."""
         argv = ["./dispatch"]
         if self.netns:
             argv = [shutil.which("nsenter") or "nsenter", f"--net=/run/netns/{self.netns}", *argv]
-        return subprocess.run(
+        before = self.state
+        out = subprocess.run(
             argv, cwd=self.charm_dir, env=self.env(dispatch_path, **extra), capture_output=True, text=True, timeout=600
         )
+        kept, error = hooktools.end_hook(before, self.state, out.returncode == 0)
+        self.write(kept)
+        if error:
+            out = subprocess.CompletedProcess(
+                out.args, 1, out.stdout, f"{out.stderr}\ncommitting the hook failed: {error}"
+            )
+        return out
 
     def hook(self, event: str, **extra: str) -> subprocess.CompletedProcess:
         out = self.dispatch(f"hooks/{event}", **extra)
@@ -151,18 +155,23 @@ class PackedUnit:
             f"cluster-{event}", JUJU_RELATION="cluster", JUJU_RELATION_ID="cluster:0", JUJU_REMOTE_APP=self.app
         )
 
-    def action(self, action: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Run an action as `juju run` does: params with actions.yaml's defaults filled in."""
-        name = action
-        params = params or {}
+    def action_state(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
+        """What action-get answers in `juju run`: the params with actions.yaml's defaults filled in."""
         spec = yaml.safe_load((self.charm_dir / "actions.yaml").read_text())[name]
         defaults = {k: v["default"] for k, v in (spec.get("params") or {}).items() if "default" in v}
-        state = self.state
-        state["action"] = {"params": {**defaults, **params}, "results": {}, "log": [], "failed": None}
-        self.write(state)
+        return {"params": {**defaults, **params}, "results": {}, "log": [], "failed": None}
+
+    @staticmethod
+    def action_env(name: str) -> dict[str, str]:
         action_id = str(uuid.uuid4())
-        out = self.dispatch(
-            f"actions/{name}", JUJU_ACTION_NAME=name, JUJU_ACTION_UUID=action_id, JUJU_ACTION_TAG=f"action-{action_id}"
-        )
+        return {"JUJU_ACTION_NAME": name, "JUJU_ACTION_UUID": action_id, "JUJU_ACTION_TAG": f"action-{action_id}"}
+
+    def action(self, action: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run an action as `juju run` does."""
+        name = action
+        state = self.state
+        state["action"] = self.action_state(name, params or {})
+        self.write(state)
+        out = self.dispatch(f"actions/{name}", **self.action_env(name))
         assert out.returncode == 0, f"action {name} crashed ({out.returncode}):\n{out.stderr}\n{self.log_tail()}"
         return self.state["action"]
