@@ -605,6 +605,15 @@ def end_hook(before: dict[str, Any], after: dict[str, Any], succeeded: bool) -> 
 
 
 TOOLS = [name.replace("_", "-") for name in vars(Tools) if not name.startswith("_")]
+JUJU_VERSION = "3.6.11"  # what a state file plays unless it names another (its "juju-version")
+
+
+def tools_for(juju_version: str) -> list[str]:
+    """The hook tools a Juju version has: 2.x none of the secret-* ones (Juju secrets came with 3.0:
+    worker/uniter/runner/jujuc `secretCommands`), so on 2.9 a secret call finds no such command."""
+    if int(juju_version.split(".")[0]) < 3:
+        return [tool for tool in TOOLS if not tool.startswith("secret-")]
+    return list(TOOLS)
 
 
 def main() -> int:
@@ -614,7 +623,8 @@ def main() -> int:
     with open(path) as f:
         state = json.load(f)
     state["calls"].append([tool, *args] if tool not in ("action-set", "secret-add", "secret-set") else [tool])
-    handler = getattr(Tools(state), tool.replace("-", "_"), None) if tool in TOOLS else None
+    known = tools_for(state.get("juju-version", JUJU_VERSION))
+    handler = getattr(Tools(state), tool.replace("-", "_"), None) if tool in known else None
     code = 0
     try:
         if handler is None:

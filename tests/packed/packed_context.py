@@ -97,7 +97,13 @@ class PackedContext(testing.Context):
         self.defaults = {k: v["default"] for k, v in config["options"].items() if "default" in v}
         self.endpoints = [e for kind in ("provides", "requires", "peers") for e in (meta.get(kind) or {})]
         self.packed = PackedUnit(
-            charm_dir, self.unit_root / "juju", unit=self.unit_name, address="", netns=netns, env=dict(env)
+            charm_dir,
+            self.unit_root / "juju",
+            unit=self.unit_name,
+            address="",
+            netns=netns,
+            env=dict(env),
+            juju_version=self.juju_version,  # JujuSim's profile, through Context(juju_version=)
         )
 
     # -- State -> the emulator's state file ------------------------------------------------------
@@ -166,7 +172,7 @@ class PackedContext(testing.Context):
             secrets=secrets,
             consumed={me: consumed},
             ports=[f"{p.port}/{p.protocol}" for p in state.opened_ports],
-            **{"app-units": app_units, "workload-version": state.workload_version},
+            **{"app-units": app_units, "workload-version": state.workload_version, "juju-version": self.juju_version},
         )
         if state.unit_status.name != "unknown":
             model["unit-status"] = [state.unit_status.name, state.unit_status.message]
