@@ -491,7 +491,8 @@ class JujuSim:
             for part in path:
                 into = into.setdefault(part, {})
             into[last] = value if strings else _yaml_v2(value)
-        return self.run_action(int(unit.rsplit("/", 1)[1]), name, **params)
+        which = unit.rsplit("/", 1)[1]  # <app>/leader: the leader's unit (runaction.go, run.go validLeader)
+        return self.run_action(self.leader if which == "leader" else int(which), name, **params)
 
     def upgrade_machine(self, uid: int, base: str) -> None:
         """`juju upgrade-series <machine> prepare <series>` (2.9) / `juju upgrade-machine <machine>
