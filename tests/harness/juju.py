@@ -31,6 +31,10 @@ staying unit succeeds a removed leader (Juju: whichever unit claims the lease fi
 application has one unit, N/0; a hook reads every peer's latest databag (Juju caches a member's
 settings across hooks); action parameters are checked at the top level of their schema only.
 
+It plays Juju 3.6 by default; `juju_version="2.9"` or `"4.0"` plays those (JujuProfile: JUJU_VERSION,
+the secret-* tools, option types, the action and relation commands of `cli()`, series or bases, the
+upgrade target variables, the action schema default), each difference with its source line beside it.
+
 Which LXD each unit talks to is the only thing the driver injects: `env_for_unit(uid)` gives the
 environment a unit's hooks run with (LXD_DIR, as LXD itself reads it), `address_for_unit(uid)`
 its address on the `cluster` binding.
