@@ -94,6 +94,7 @@ class PackedContext(testing.Context):
             charm_type, meta=meta, actions=actions, config=config, app_name=app_name, unit_id=unit_id, **context_kw
         )
         self.unit_name = f"{app_name}/{unit_id}"
+        self.calls: list[list[str]] = []  # the hook-tool calls of all its hooks so far, in order
         self.defaults = {k: v["default"] for k, v in config["options"].items() if "default" in v}
         self.endpoints = [e for kind in ("provides", "requires", "peers") for e in (meta.get(kind) or {})]
         self.packed = PackedUnit(
@@ -251,6 +252,7 @@ class PackedContext(testing.Context):
         path, extra = self._env(event, state)
         done = self.packed.dispatch(path, **extra)
         after = self.packed.state
+        self.calls.extend(after["calls"])  # every hook-tool call of every hook, for tests to search
         if after["unknown"]:
             raise PackedHookFailed(f"{path}: the charm called what Juju does not have: {after['unknown']}")
         if done.returncode != 0:
