@@ -510,7 +510,12 @@ class JujuSim:
         """`juju add-unit`: a new unit, with the hooks Juju fires on a fresh machine (its joins with
         the others are queued when it enters the peer relation's scope, at its relation-created)."""
         uid = max(self.units, default=-1) + 1
-        ctx = self.context_factory(self.charm_type, app_name=self.app, unit_id=uid, **self.context_kw)
+        # the unit's charm directory on its machine (JUJU_CHARM_DIR, /var/lib/juju/agents/unit-<app>-<n>/charm):
+        # what a hook leaves there the next hook finds (scenario's default is a new temporary one per hook)
+        charm_dir = Path(self._tools.name, f"unit-{self.app}-{uid}", "charm")
+        charm_dir.mkdir(parents=True, exist_ok=True)
+        kw = {"charm_root": charm_dir, **self.context_kw}
+        ctx = self.context_factory(self.charm_type, app_name=self.app, unit_id=uid, **kw)
         self._check_charm(ctx.charm_spec)
         ctx.block_device = self.storage_for_unit(uid)
         storages = [testing.Storage(STORAGE, index=uid)] if ctx.block_device else []

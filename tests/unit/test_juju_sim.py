@@ -765,3 +765,37 @@ def test_juju40_refuses_an_undeclared_action_parameter_by_default(profile, extra
     assert outcome.ok is extra_ok
     if not extra_ok:
         assert outcome.failure == 'validation failed: (root) : additional property "mood" is not allowed'
+
+
+class Keeper(ops.CharmBase):
+    """Leaves a file in its charm directory at install; reads it back in every later hook."""
+
+    found: list[tuple[str, str]] = []
+
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        framework.observe(self.on.install, self._install)
+        framework.observe(self.on.start, self._start)
+
+    def _install(self, _: ops.EventBase) -> None:
+        (self.charm_dir / "machine-note").write_text(self.unit.name)
+
+    def _start(self, _: ops.EventBase) -> None:
+        note = self.charm_dir / "machine-note"
+        Keeper.found.append((self.unit.name, note.read_text() if note.exists() else ""))
+
+
+def test_a_units_charm_directory_persists_across_its_hooks_and_is_its_own():
+    """JUJU_CHARM_DIR is a directory on the unit's machine: a file one hook leaves there the unit's
+    next hook finds (a unit key kept there survives), and no other unit sees it."""
+    Keeper.found = []
+    sim = JujuSim(
+        Keeper,
+        env_for_unit=lambda uid: {},
+        address_for_unit=lambda uid: f"10.9.0.{uid + 1}",
+        app="keeper",
+        context_kw={"meta": {"name": "keeper", "peers": {"cluster": {"interface": "keeper"}}}},
+    )
+    sim.deploy(2)
+    sim.settle()
+    assert sorted(Keeper.found) == [("keeper/0", "keeper/0"), ("keeper/1", "keeper/1")]
