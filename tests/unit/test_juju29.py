@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import datetime
 import json
 import stat
 from pathlib import Path
@@ -26,6 +27,7 @@ from states import REL, announced, make_state, offer, offers, published
 import charm
 import observability
 import unit_key
+from models import PendingToken
 from sealing import SealError, is_sealed, public_key, seal, unseal
 
 JUJU29 = "2.9.49"
@@ -168,6 +170,33 @@ def test_juju29_the_next_joiner_waits_until_the_databag_says_the_one_before_is_a
     ctx.run(ctx.on.relation_changed(after.get_relation(REL), remote_unit=1), after)
     assert [p["cluster"]["server_name"] for p in lxd.preseeds] == ["lxd-cluster-2"]
     assert no_secret_tools == []
+
+
+def test_juju29_a_sealed_token_waiting_its_turn_is_resealed_fresh_after_half_its_lifetime(
+    lxd, root, cluster_pem, no_secret_tools
+):
+    """The 3.x path puts a new revision in the same secret; on 2.9 the issuer writes the queue with a
+    newly sealed token under the same join id (a young token is left alone)."""
+    lxd.be_member("lxd-cluster-0")
+    keys = {uid: key_of(root, uid) for uid in (1, 2)}
+    old = {uid: lxd.issue_join_token(f"lxd-cluster-{uid}") for uid in (1, 2)}
+    now = datetime.datetime.now(datetime.timezone.utc)
+    lxd.pending = [
+        PendingToken(f"op{uid}", "join", f"lxd-cluster-{uid}", (now - datetime.timedelta(minutes=age)).isoformat())
+        for uid, age in ((1, 40), (2, 10))
+    ]
+    entries = [(f"lxd-cluster/{uid}", seal(old[uid], keys[uid], f"lxd-cluster/{uid}"), f"q{uid}") for uid in (1, 2)]
+    peers = {uid: announced(uid, **{"seal-key": keys[uid]}) for uid in (1, 2)}
+    ctx = ctx29(root)
+    out = ctx.run(
+        ctx.on.update_status(), leader_member(root, lxd, cluster_pem, peers, app=queued(cluster_pem, *entries))
+    )
+    app = out.get_relation(REL).local_app_data
+    first, second = offer(app, "lxd-cluster/1"), offer(app, "lxd-cluster/2")
+    assert first["join-id"] == "q1" and second == dict(zip(("join-unit", "join-secret", "join-id"), entries[1], strict=True))
+    opened = unseal(first["join-secret"], unit_key.private_key(root(1)), "lxd-cluster/1")
+    assert opened == lxd.tokens["lxd-cluster-1"] != old[1]
+    assert lxd.tokens["lxd-cluster-1"] not in every_databag(out) and no_secret_tools == []
 
 
 # -- bad input -------------------------------------------------------------------------------------
