@@ -17,6 +17,7 @@ from action_checks import ActionError, check_known_member, check_removal, parse_
 from config import CharmConfig, ConfigError, load_config
 from departure import move_off
 from issuing import issue_credential
+from juju_features import has_secrets, has_user_secrets
 from models import PEER, ClusterInfo, Member, server_name_of
 from preseed import REDACTED, JoinCredential, PoolSpec, join_preseed
 from workload import LXD, LXDError
@@ -58,7 +59,7 @@ class ClusterActions:
 
     def _config(self) -> CharmConfig:
         try:
-            return load_config(self.model.config)
+            return load_config(self.model.config, user_secrets=has_user_secrets(self.model))
         except ConfigError as e:
             raise ActionError(f"fix the configuration first: {e}") from None
 
@@ -295,7 +296,7 @@ class ClusterActions:
     def debug(self, event: ops.ActionEvent) -> None:
         """A redacted tarball for a bug report on this unit; a summary in the results."""
         view = debug_bundle.charm_view(self.model, self.model.get_relation(PEER))
-        known = debug_bundle.readable_secrets(self.model, view, ["metrics-client"])
+        known = debug_bundle.readable_secrets(self.model, view, ["metrics-client"], has_secrets(self.model))
         event.log("collecting cluster, warnings, members, pools, instances and the daemon log")
         files = debug_bundle.collect(self.lxd, view, int(event.params.get("log-lines", debug_bundle.LOG_LINES)))
         directory = str(event.params.get("directory") or debug_bundle.DEFAULT_DIRECTORY)

@@ -25,6 +25,7 @@ from config import CharmConfig, ConfigError, load_config, shown
 from departure import LeaveError, advice, leave
 from goal_state import goal_state
 from instance_network import InstanceNetwork, as_the_cluster_has_it
+from juju_features import has_user_secrets
 from lxd_package import PackageStep
 from membership import Membership, check_port
 from models import PEER, ClusterInfo, ServerInfo, UnitInfo, server_name_of
@@ -50,6 +51,8 @@ class LXDClusterCharm(ops.CharmBase):
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
         self.redactor = guard(self.model)  # secrets read feed it; status, logs, action output pass it
+        if not str(key := self.config.get("maas-api-key") or "").startswith("secret:"):
+            self.redactor.remember({"maas-api-key": key})  # the key itself (no user secrets: Juju < 3.3)
         self.lxd = LXD()  # the one place the charm gets its LXD (unit tests inject a fake here)
         self.snap = LXDSnap()  # snapd (unit tests put a fake snapd and `snap` command in its way)
         self._outcome: ops.StatusBase | None = None
@@ -91,7 +94,7 @@ class LXDClusterCharm(ops.CharmBase):
             return
         self._steady = isinstance(event, ops.UpdateStatusEvent)  # a settled member's host checks wait
         try:
-            config = load_config(self.config)
+            config = load_config(self.config, user_secrets=has_user_secrets(self.model))
         except ConfigError:
             return  # collect-status reports it; nothing is touched
         try:
@@ -118,7 +121,7 @@ class LXDClusterCharm(ops.CharmBase):
         relation = self.model.get_relation(PEER)
         if relation is None:
             raise Stop(ops.WaitingStatus("waiting for the cluster peer relation"))
-        membership = Membership(self.model, self.lxd, relation)
+        membership = Membership(self.model, self.lxd, relation, self.charm_dir)
         me = UnitInfo.load(relation.data[self.unit])
         if not info.clustered:  # who and where it is needs nothing the leader published: said first
             me = membership.announce(me, info, config)
@@ -204,7 +207,7 @@ class LXDClusterCharm(ops.CharmBase):
         if relation is None:
             return False
         me = UnitInfo.load(relation.data[self.unit])
-        return Membership(self.model, self.lxd, relation).member_of(me)
+        return Membership(self.model, self.lxd, relation, self.charm_dir).member_of(me)
 
     def _lxd_initialised(self) -> bool:
         return self.lxd.inventory().initialised
@@ -272,7 +275,7 @@ class LXDClusterCharm(ops.CharmBase):
     # -- status ---------------------------------------------------------------------------
     def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
         try:
-            load_config(self.config)
+            config = load_config(self.config, user_secrets=has_user_secrets(self.model))
         except ConfigError as e:
             event.add_status(ops.BlockedStatus(str(e)))
             return
@@ -285,8 +288,12 @@ class LXDClusterCharm(ops.CharmBase):
             event.add_status(ops.WaitingStatus(f"LXD not answering: {e}"))
             return
         status = member_status(members, self.unit, self.app, self.model.get_relation(PEER))
-        if self.observability.logging_problem:  # the cluster serves; its logs do not reach Loki
-            status = type(status)(f"{status.message}; {self.observability.logging_problem}")
+        # the cluster serves; its logs do not reach Loki, Prometheus has no key, the MAAS key is plain config
+        notes = [self.observability.logging_problem, self.observability.metrics_problem]
+        if self.unit.is_leader():
+            notes.append(config.maas_key_note)
+        if notes := [n for n in notes if n]:
+            status = type(status)("; ".join([status.message, *notes]))
         event.add_status(status)
 
 

@@ -52,7 +52,8 @@ class CharmConfig:
     snap_channel: str = "5.21/stable"
     images_auto_update: bool = True
     maas_api_url: str = ""
-    maas_api_key_secret: str = ""  # a Juju secret URI, never the key itself
+    maas_api_key_secret: str = ""  # a Juju secret URI (Juju 3.3 and later)
+    maas_api_key: str = ""  # the key itself, where Juju has no user secrets (2.9, 3.0-3.2)
     maas_subnet_ipv4: str = ""
     maas_subnet_ipv6: str = ""
     cluster_port: int = 8443
@@ -76,7 +77,7 @@ class CharmConfig:
         """The MAAS options that are set (each needs LXD's maas_network API extension)."""
         given = {
             "maas-api-url": self.maas_api_url,
-            "maas-api-key": self.maas_api_key_secret,
+            "maas-api-key": self.maas_api_key_secret or self.maas_api_key,
             "maas-subnet-ipv4": self.maas_subnet_ipv4,
             "maas-subnet-ipv6": self.maas_subnet_ipv6,
         }
@@ -85,12 +86,19 @@ class CharmConfig:
     def without_maas(self) -> CharmConfig:
         """This configuration with no MAAS option: what an LXD without MAAS integration gets."""
         return dataclasses.replace(
-            self, maas_api_url="", maas_api_key_secret="", maas_subnet_ipv4="", maas_subnet_ipv6=""
+            self, maas_api_url="", maas_api_key_secret="", maas_api_key="", maas_subnet_ipv4="", maas_subnet_ipv6=""
         )
 
+    @property
+    def maas_key_note(self) -> str:
+        """For status where the MAAS key is plain config (a secret URI, the only way from Juju 3.3 on, is
+        the default and says nothing)."""
+        return "maas-api-key: the key itself in config (this Juju has no user secrets)" if self.maas_api_key else ""
 
-def load_config(raw: Mapping[str, object]) -> CharmConfig:
-    """Validate Juju config (hyphenated keys) into a CharmConfig, or raise ConfigError."""
+
+def load_config(raw: Mapping[str, object], user_secrets: bool = True) -> CharmConfig:
+    """Validate Juju config (hyphenated keys) into a CharmConfig, or raise ConfigError.
+    user_secrets: the running Juju has user secrets (3.3 and later; juju_features.has_user_secrets)."""
 
     def text(key: str, default: str = "") -> str:
         value = raw.get(key, default)
@@ -161,7 +169,13 @@ def load_config(raw: Mapping[str, object]) -> CharmConfig:
     if maas_url:
         _check_maas_url(maas_url)
     maas_key = text("maas-api-key")
-    if maas_key and not maas_key.startswith("secret:"):
+    key_secret, key_plain = (maas_key, "") if maas_key.startswith("secret:") else ("", maas_key)
+    if key_secret and not user_secrets:
+        raise ConfigError(
+            "maas-api-key holds a secret URI, but this Juju has no user secrets (Juju 3.3 and later have them): "
+            "set maas-api-key to the MAAS API key itself"
+        )
+    if key_plain and user_secrets:  # where Juju can keep it in a secret, it is never plain config
         raise ConfigError(
             "maas-api-key must be a Juju secret URI, not the key itself: "
             "juju add-secret maas-key key=<API key>; juju grant-secret maas-key lxd-cluster; "
@@ -200,7 +214,8 @@ def load_config(raw: Mapping[str, object]) -> CharmConfig:
         snap_channel=channel,
         images_auto_update=bool(raw.get("images-auto-update", True)),
         maas_api_url=maas_url,
-        maas_api_key_secret=maas_key,
+        maas_api_key_secret=key_secret,
+        maas_api_key=key_plain,
         maas_subnet_ipv4=subnets["maas-subnet-ipv4"],
         maas_subnet_ipv6=subnets["maas-subnet-ipv6"],
         cluster_port=port,

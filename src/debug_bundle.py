@@ -98,14 +98,18 @@ def charm_view(model: Any, relation: Any) -> dict[str, Any]:
     return view
 
 
-def readable_secrets(model: Any, view: dict[str, Any], labels: Iterable[str]) -> list[str]:
+def readable_secrets(model: Any, view: dict[str, Any], labels: Iterable[str], secrets: bool = True) -> list[str]:
     """Every secret value this unit can read: by label, and by the secret ids the databags and the
-    config (maas-api-key) name."""
+    config (maas-api-key) name; a MAAS key given as itself (Juju < 3.3). secrets: Juju has secrets
+    (2.9 has no secret-* hook tools to ask)."""
+    plain = str(model.config.get("maas-api-key") or "")
+    values: list[str] = [plain] if plain and not plain.startswith("secret:") else []
+    if not secrets:
+        return values
     ids = {v for v in model.config.values() if isinstance(v, str) and v.startswith("secret:")}
     relation = view.get("relation") or {}
     for bag in [relation.get("app-data", {}), *relation.get("units", {}).values()]:
         ids.update(v for v in bag.values() if v.startswith("secret:"))
-    values: list[str] = []
     for kw in [{"label": label} for label in labels] + [{"id": i} for i in sorted(ids)]:
         try:
             values += model.get_secret(**kw).get_content(refresh=True).values()

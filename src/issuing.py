@@ -5,6 +5,8 @@ unit and fixes the order in its databag; each joiner then joins once the unit be
 (membership.py), so LXD never sees two joins at once and the issuer is out of the join loop.
 A token waiting for its turn is re-issued (same secret, new content) once half its lifetime has
 passed, so it never expires in the queue.
+On Juju 2.9 (no secrets) the queue entry carries the token itself, sealed to the public key the
+joiner published (sealing.py): only that unit's private key, on its machine, opens it.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ import ops
 
 from access import token_age
 from config import CharmConfig, expiry_seconds
+from juju_features import has_secrets
 from models import ClusterInfo, JoinOffer, JoinQueue, ServerInfo, UnitInfo, server_name_of, unit_number
 from preseed import JoinCredential
+from sealing import seal, sealed_to
 from workload import LXD, LXDError
 
 logger = logging.getLogger(__name__)
@@ -45,6 +49,7 @@ class Issuer:
 
     def __init__(self, model: ops.Model, lxd: LXD, relation: ops.Relation, info: ServerInfo):
         self.model, self.lxd, self.relation, self.info = model, lxd, relation, info
+        self.sealing = not has_secrets(model)  # Juju 2.9: tokens sealed to each joiner's key, in the queue
 
     def waiting(self, cluster: ClusterInfo, members: set[str]) -> dict[str, UnitInfo]:
         """Units that announced themselves, are not members, and may get a credential now."""
@@ -61,6 +66,7 @@ class Issuer:
             and not unit.join_held  # Blocked before joining (its inputs, its network, an LXD in use)
             and float(unit.join_retry or 0) <= time.time()  # backing off: serve the others meanwhile
             and unit.lxd_version in ("", cluster.lxd_version)  # another LXD version: it is Blocked, not joining
+            and (unit.seal_key or not self.sealing)  # nothing to seal its token to yet
         }
 
     def batch_ready(self, waiting: dict[str, UnitInfo]) -> bool:
@@ -83,14 +89,21 @@ class Issuer:
         """Issue a credential to every waiting unit that has none; drop those nobody can use."""
         waiting = self.waiting(cluster, members)
         queue = JoinQueue.load(bag).offers
-        live = [o for o in queue if o.join_unit in waiting and waiting[o.join_unit].join_failed != o.join_id]
+        live = [
+            o
+            for o in queue
+            if o.join_unit in waiting
+            and waiting[o.join_unit].join_failed != o.join_id
+            # sealed to a key the joiner no longer has (it re-keyed): a fresh one, sealed to the new key
+            and (not self.sealing or sealed_to(o.join_secret) == waiting[o.join_unit].seal_key)
+        ]
         joined = [o for o in queue if o not in live and server_name_of(o.join_unit) in members]
         # departed, removed, blocked or backing off (a unit whose join failed gets a new token in the same secret)
         dead = [o for o in queue if o not in live and o not in joined and o.join_unit not in waiting]
         if not live and self._offers_elsewhere(bag, waiting):
             self.withdraw(bag)
             return  # the previous issuer's credentials are still outstanding: its chain runs first
-        self._refresh(live, waiting, config)
+        live, resealed = self._refresh(live, waiting, config)
         offered = {o.join_unit for o in live}
         names = [name for name in sorted(waiting, key=unit_number) if name not in offered]
         if names and not self.batch_ready(waiting):
@@ -99,7 +112,7 @@ class Issuer:
         # them at once would cost every peer a hook; their secrets go at once (that costs nobody a hook)
         for offer in joined:
             self.drop(server_name_of(offer.join_unit))
-        if not (dead or names):
+        if not (dead or names or resealed):
             return
         for offer in dead + joined:
             self.drop(server_name_of(offer.join_unit))
@@ -108,6 +121,9 @@ class Issuer:
 
     def _issue(self, name: str, unit: UnitInfo, owner: ops.Application | ops.Unit) -> JoinOffer:
         credential = issue_credential(self.lxd, self.info, unit.server_name)
+        if self.sealing:
+            logger.info("issued a join token for %s, sealed to its key", name)
+            return JoinOffer(name, seal(credential.value, unit.seal_key, name), uuid.uuid4().hex[:12])
         content = {"kind": "token", "value": credential.value}
         label = f"join-{unit.server_name}"
         try:
@@ -120,23 +136,34 @@ class Issuer:
         logger.info("issued a join token for %s", name)
         return JoinOffer(name, secret.get_info().id, uuid.uuid4().hex[:12])
 
-    def _refresh(self, live: list[JoinOffer], waiting: dict[str, UnitInfo], config: CharmConfig) -> None:
+    def _refresh(
+        self, live: list[JoinOffer], waiting: dict[str, UnitInfo], config: CharmConfig
+    ) -> tuple[list[JoinOffer], bool]:
         """A token still waiting for its turn is re-issued once half its lifetime passed (LXD's own
         record of when it was made; re-issuing cancels the old one): a long formation never hands a
-        joiner an expired token. Same secret, new revision: no databag write."""
+        joiner an expired token. Same secret, new revision: no databag write; sealed (Juju 2.9): a new
+        sealed value in the queue, which the issuer writes (returns the offers and whether it must)."""
         if not live:
-            return
-        names = {waiting[o.join_unit].server_name for o in live}
+            return live, False
+        names = {waiting[o.join_unit].server_name: o for o in live}
         now = datetime.datetime.now(datetime.timezone.utc)
         half = expiry_seconds(config.join_token_expiry) / 2
+        resealed: dict[str, JoinOffer] = {}
         for token in self.lxd.pending_tokens():
-            if token.kind == "join" and token.name in names and token_age(token.created_at, now) >= half:
+            if token.kind != "join" or token.name not in names or token_age(token.created_at, now) < half:
+                continue
+            if self.sealing:
+                offer = names[token.name]
+                value = seal(self.lxd.issue_join_token(token.name), waiting[offer.join_unit].seal_key, offer.join_unit)
+                resealed[offer.join_unit] = JoinOffer(offer.join_unit, value, offer.join_id)
+            else:
                 try:
                     secret = self.model.get_secret(label=f"join-{token.name}")
                 except ops.SecretNotFoundError:
                     continue
                 secret.set_content({"kind": "token", "value": self.lxd.issue_join_token(token.name)})
-                logger.info("re-issued the join token for %s before it expires", token.name)
+            logger.info("re-issued the join token for %s before it expires", token.name)
+        return [resealed.get(o.join_unit, o) for o in live], bool(resealed)
 
     def _offers_elsewhere(self, bag: ops.RelationDataContent, waiting: dict[str, UnitInfo]) -> bool:
         """Is a credential from another issuer still outstanding for a unit that has not joined?"""
@@ -156,7 +183,10 @@ class Issuer:
 
 
 def remove_join_secret(model: ops.Model, server_name: str) -> bool:
-    """Remove the join credential for server_name that this unit (or, as the leader, the app) owns."""
+    """Remove the join credential for server_name that this unit (or, as the leader, the app) owns
+    (a sealed one, on Juju 2.9, lives only in the queue that drops it)."""
+    if not has_secrets(model):
+        return False
     try:
         model.get_secret(label=f"join-{server_name}").remove_all_revisions()
     except ops.SecretNotFoundError:

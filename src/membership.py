@@ -9,6 +9,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import ops
 from charms.lxd_cluster.v0.lxd_cluster import fingerprint_of as certificate_fingerprint
@@ -16,6 +17,7 @@ from charms.lxd_cluster.v0.lxd_cluster import fingerprint_of as certificate_fing
 from adoption import adopt, adopted_status, describe, refuse_adoption
 from config import CharmConfig, shown
 from issuing import Issuer, remove_join_secret
+from juju_features import has_secrets
 from models import PEER, ClusterInfo, JoinOffer, JoinQueue, ServerInfo, UnitInfo, server_name_of, unit_number
 from network import join_member_config
 from preflight import prepare_device
@@ -28,7 +30,9 @@ from preseed import (
     join_preseed,
     server_config,
 )
+from sealing import SealError, is_sealed, public_key, unseal
 from status import Stop
+from unit_key import private_key
 from workload import LXD, LXDError
 
 logger = logging.getLogger(__name__)
@@ -73,11 +77,13 @@ def check_port(config: CharmConfig, address: str) -> None:
 
 
 class Membership:
-    """This unit's place in the cluster, kept in the peer relation `relation`."""
+    """This unit's place in the cluster, kept in the peer relation `relation`. charm_dir holds the
+    unit's sealing key (unit_key.py), used where Juju has no secrets (2.9)."""
 
-    def __init__(self, model: ops.Model, lxd: LXD, relation: ops.Relation):
-        self.model, self.lxd, self.relation = model, lxd, relation
+    def __init__(self, model: ops.Model, lxd: LXD, relation: ops.Relation, charm_dir: Path):
+        self.model, self.lxd, self.relation, self.charm_dir = model, lxd, relation, charm_dir
         self.unit, self.app = model.unit, model.app
+        self.secrets = has_secrets(model)  # Juju 3.x/4.x; 2.9: sealed credentials, membership in the databag
 
     @property
     def server_name(self) -> str:
@@ -87,14 +93,20 @@ class Membership:
         return {unit.name: UnitInfo.load(self.relation.data[unit]) for unit in self.relation.units}
 
     def announce(self, me: UnitInfo, info: ServerInfo, config: CharmConfig) -> UnitInfo:
-        """Say in this unit's databag who it is and where: what the issuer needs to let it join."""
+        """Say in this unit's databag who it is and where: what the issuer needs to let it join
+        (on Juju 2.9 also the public key its credential is sealed to: a new one if the key file went)."""
+        if self.secrets:
+            member_secret, seal_key = me.member_secret or self._membership_secret().get_info().id, ""  # made once
+        else:
+            member_secret, seal_key = "", public_key(private_key(self.charm_dir))
         announced = replace(
             me,
             server_name=self.server_name,
             address=https_address(self.address(), config.cluster_port),
             lxd_version=info.version,
-            member_secret=me.member_secret or self._membership_secret().get_info().id,  # made once
+            member_secret=member_secret,
             announced=me.announced or str(int(time.time())),
+            seal_key=seal_key,
         )
         announced.dump(self.relation.data[self.unit])
         return announced
@@ -114,6 +126,7 @@ class Membership:
 
     # -- membership, told through a secret ------------------------------------------------
     # Only the next joiner needs it: a databag write runs a hook on every peer, a new revision only on readers.
+    # Juju 2.9 has no secrets: the unit databag's `member` says it, and relation-changed carries it.
     def _membership_secret(self, secret_id: str = "") -> ops.Secret:
         """This unit's membership secret, by its id (a label lookup Juju refuses before it exists)."""
         if secret_id:
@@ -127,6 +140,10 @@ class Membership:
 
     def record_membership(self) -> None:
         me = UnitInfo.load(self.relation.data[self.unit])
+        if not self.secrets:
+            if me.member != "yes":
+                replace(me, member="yes").dump(self.relation.data[self.unit])
+            return
         secret = self._membership_secret(me.member_secret)
         if not me.member_secret:
             replace(me, member_secret=secret.get_info().id).dump(self.relation.data[self.unit])
@@ -135,8 +152,8 @@ class Membership:
 
     def member_of(self, unit: UnitInfo, track: bool = False) -> bool:
         """Is a peer a cluster member? track: Juju tells this unit (secret-changed) when that changes."""
-        if unit.member or not unit.member_secret:
-            return bool(unit.member)  # written by an earlier version of this charm
+        if unit.member or not unit.member_secret or not self.secrets:
+            return bool(unit.member)  # Juju 2.9, or written by an earlier version of this charm
         try:
             secret = self.model.get_secret(id=unit.member_secret)
             content = secret.get_content(refresh=True) if track else secret.peek_content()
@@ -154,7 +171,7 @@ class Membership:
     def maas(self, config: CharmConfig) -> MaasSettings | None:
         if not (config.maas_enabled or config.maas_subnet_ipv4 or config.maas_subnet_ipv6):
             return None
-        key = ""
+        key = config.maas_api_key  # the key itself where Juju has no user secrets
         if config.maas_api_key_secret:
             try:
                 key = self.model.get_secret(id=config.maas_api_key_secret).get_content(refresh=True)["key"]
@@ -231,11 +248,7 @@ class Membership:
         self, config: CharmConfig, cluster: ClusterInfo, pool: PoolSpec, offer: JoinOffer, interface: str = ""
     ) -> None:
         """Join with the cluster's own pool driver and network (config follows the cluster's here)."""
-        try:
-            content = self.model.get_secret(id=offer.join_secret).get_content(refresh=True)
-        except (ops.SecretNotFoundError, ops.ModelError):
-            raise Stop(ops.WaitingStatus("waiting for access to the join credential")) from None
-        credential = JoinCredential(content["value"])
+        credential = JoinCredential(self._credential(offer))
         published = certificate_fingerprint(cluster.certificate)
         if published != cluster.fingerprint or credential.fingerprint != cluster.fingerprint:
             raise Stop(
@@ -263,6 +276,24 @@ class Membership:
         self.record_membership()  # the next in line joins on this
         replace(UnitInfo.load(mine), **_NO_FAILURE).dump(mine)
         logger.info("joined the LXD cluster at %s", cluster.cluster_address)
+
+    def _credential(self, offer: JoinOffer) -> str:
+        """The join token of an offer: from its Juju secret, or (Juju 2.9) opened with this unit's key. A
+        sealed token that does not open (changed, or sealed to another key) is reported as a failed
+        credential: the issuer seals a fresh one to the key this unit publishes."""
+        if not is_sealed(offer.join_secret):
+            try:
+                return self.model.get_secret(id=offer.join_secret).get_content(refresh=True)["value"]
+            except (ops.SecretNotFoundError, ops.ModelError):
+                raise Stop(ops.WaitingStatus("waiting for access to the join credential")) from None
+        try:
+            return unseal(offer.join_secret, private_key(self.charm_dir), self.unit.name)
+        except SealError as e:
+            mine = self.relation.data[self.unit]
+            error = f"the sealed join credential does not open with this unit's key ({e})"
+            replace(UnitInfo.load(mine), join_failed=offer.join_id, join_error=error).dump(mine)
+            logger.warning("%s: asking for a fresh one", error)
+            raise Stop(ops.WaitingStatus(f"{error}: waiting for a fresh one")) from None
 
     def _joined_anyway(self) -> bool:
         try:
@@ -321,7 +352,7 @@ class Membership:
                     f"this LXD is a member of another cluster ({fingerprint[:12]}): remove it from that cluster first"
                 )
             )
-        if not me.member_secret or me.member:
+        if self.secrets and (not me.member_secret or me.member):  # from Juju 2.9 or an earlier version
             me = replace(self.announce(me, info, config), member="", **_NO_FAILURE)
             me.dump(self.relation.data[self.unit])
         self.record_membership()

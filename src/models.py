@@ -1,7 +1,8 @@
 """Typed models the modules share: what the `cluster` peer relation carries and what LXD reports.
 
 Plain databags carry only public facts (addresses, the cluster certificate and its fingerprint,
-versions, whose turn it is to join). Join credentials travel in Juju secrets, one per joiner.
+versions, whose turn it is to join). Join credentials travel in Juju secrets, one per joiner, or
+on Juju 2.9 (no secrets) sealed to the joiner's own public key (sealing.py), which only it can open.
 No I/O and no ops import here.
 """
 
@@ -58,7 +59,7 @@ class JoinOffer:
     """One join credential, for one unit."""
 
     join_unit: str = ""  # the unit it is for
-    join_secret: str = ""  # Juju secret id of the credential
+    join_secret: str = ""  # Juju secret id of the credential, or on Juju 2.9 the credential sealed to the joiner
     join_id: str = ""  # identifies the credential, so a joiner can report it failed
 
 
@@ -68,7 +69,7 @@ class JoinQueue(Databag):
     one before it), in its issuer's databag: the application's when the leader issues, the issuing
     unit's otherwise. Entries of units that joined stay until the issuer next writes it."""
 
-    join_queue: str = ""  # JSON: [[unit, secret id, join id], ...]
+    join_queue: str = ""  # JSON: [[unit, secret id or sealed credential, join id], ...]
 
     @property
     def offers(self) -> list[JoinOffer]:
@@ -90,7 +91,7 @@ class UnitInfo(Databag):
     server_name: str = ""
     address: str = ""  # its HOST:PORT on the cluster binding
     lxd_version: str = ""
-    member: str = ""  # (written by earlier versions) fingerprint of the cluster it is a member of
+    member: str = ""  # "yes" once a cluster member, on Juju 2.9 (no membership secret; earlier versions: a fingerprint)
     announced: str = ""  # epoch seconds of its first announcement (the issuer waits for stragglers so long)
     member_secret: str = ""  # its membership secret: {"member": "yes" or "no"} (see membership.py)
     join_failed: str = ""  # join_id of a credential that failed, so the leader issues a new one
@@ -100,6 +101,7 @@ class UnitInfo(Databag):
     left: str = ""  # "yes" once this unit's member left the cluster (on its way out of the model)
     join_held: str = ""  # "yes" while a check before joining blocks it: the queue goes on without it
     join_blocked: str = ""  # "<epoch>:<config digest>": a permanent failure; no credential until fixed
+    seal_key: str = ""  # Juju 2.9: its X25519 public key (base64); its join credential is sealed to it
 
     @property
     def is_member(self) -> bool:

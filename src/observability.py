@@ -8,12 +8,17 @@ and nothing else). It publishes one scrape job with every member as a static tar
 verified against the cluster certificate. The key stays in the secret, granted to the scraper's
 relation; only with `metrics-key-in-relation-data=true` does it go into the job's tls_config,
 which is the one place the stock prometheus_scrape consumers read a client key from.
+Juju 2.9 has no secrets: the leader keeps the certificate and key in a 0600 file on its machine,
+and a scraper gets the key only with `metrics-key-in-relation-data=true` (its one reader is another
+application, with no key of ours to seal to); without that consent the job has no client
+certificate and status says so.
 Logs: where LXD has the `loki` API extension, the leader points LXD's own Loki client
 (loki.api.url, cluster-wide) at the Loki of the `logging` relation (interface loki_push_api).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -23,8 +28,10 @@ from typing import Any
 import ops
 
 from config import CharmConfig
+from juju_features import has_secrets
 from metrics import metrics_address, scrape_job, serve_metrics, trust_metrics_certificate, untrust_metrics_certificate
 from models import ServerInfo
+from unit_key import write_private
 from workload import LXD, LXDError
 
 logger = logging.getLogger(__name__)
@@ -36,6 +43,11 @@ LOKI_PUSH_PATH = "/loki/api/v1/push"
 SECRET_LABEL = "metrics-client"
 KEY_SECRET_FIELD = "tls_client_key_secret"  # relation data: id of the secret holding the key
 CERT_FIELD = "tls_client_certificate"  # relation data: the (public) client certificate
+CERTIFICATE_FILE = ".lxd-cluster-metrics.json"  # Juju 2.9: the leader's metrics certificate and key (0600)
+NO_KEY_ON_29 = (
+    "metrics-endpoint: this Juju has no secrets to hand Prometheus the metrics key: "
+    "set metrics-key-in-relation-data=true to put it in the relation data"
+)
 CHARM_SRC = Path(__file__).resolve().parent
 ALERT_RULES_DIR = CHARM_SRC / "prometheus_alert_rules"
 DASHBOARDS_DIR = CHARM_SRC / "grafana_dashboards"
@@ -88,6 +100,7 @@ class Observability:
         self.charm, self.lxd = charm, lxd
         self.model, self.app, self.unit = charm.model, charm.app, charm.unit
         self.logging_problem = ""  # why LXD does not send its logs to the related Loki ("" when it does)
+        self.metrics_problem = ""  # why Prometheus cannot authenticate ("" when it can)
 
     def as_member(self, config: CharmConfig, info: ServerInfo, https_address: str) -> None:
         """Serve metrics here; the leader also trusts the client certificate and publishes."""
@@ -104,9 +117,16 @@ class Observability:
         from cosl import JujuTopology  # imported only when needed: it brings pydantic
 
         topology = JujuTopology.from_charm(self.charm)
-        secret = self._client_secret()
-        content = secret.get_content(refresh=True)
-        trust_metrics_certificate(self.lxd, name, content["certificate"])
+        secret, content = None, {}
+        if has_secrets(self.model):
+            secret = self._client_secret()
+            content = secret.get_content(refresh=True)
+        elif config.metrics_key_in_relation_data:
+            content = self._client_file()
+        else:
+            self.metrics_problem = NO_KEY_ON_29
+        if content:
+            trust_metrics_certificate(self.lxd, name, content["certificate"])
         targets = {
             m.server_name: metrics_address(m.url.removeprefix("https://"), config.metrics_port)
             for m in self.lxd.members()
@@ -155,10 +175,24 @@ class Observability:
             description="client certificate and key with which Prometheus reads LXD's metrics",
         )
 
+    def _client_file(self) -> dict[str, str]:
+        """Juju 2.9: the leader's certificate and key from a 0600 file on its machine, made once."""
+        path = self.charm.charm_dir / CERTIFICATE_FILE
+        with contextlib.suppress(OSError, ValueError):
+            content = json.loads(path.read_text())
+            if content.get("certificate") and content.get("key"):
+                return content
+        from metrics import generate_certificate
+
+        certificate, key = generate_certificate(f"juju-{self.app.name}-metrics")
+        write_private(path, json.dumps({"certificate": certificate, "key": key}).encode())
+        logger.info("created the metrics client certificate (%s)", path)
+        return {"certificate": certificate, "key": key}
+
     def _publish_scrape(
         self,
         relation: ops.Relation,
-        secret: ops.Secret,
+        secret: ops.Secret | None,
         content: dict[str, str],
         targets: dict[str, str],
         info: ServerInfo,
@@ -168,6 +202,10 @@ class Observability:
         data = relation.data[self.app]
         if config.metrics_key_in_relation_data:
             job = scrape_job(targets, info.certificate, content["certificate"], content["key"])
+            data.pop(CERT_FIELD, None)
+            data.pop(KEY_SECRET_FIELD, None)
+        elif secret is None:  # Juju 2.9 without consent: no way to hand over the key (status says so)
+            job = scrape_job(targets, info.certificate)
             data.pop(CERT_FIELD, None)
             data.pop(KEY_SECRET_FIELD, None)
         else:

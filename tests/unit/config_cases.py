@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 OPTIONS = yaml.safe_load((Path(__file__).parents[2] / "config.yaml").read_text())["options"]
-# What Juju gives a charm nobody configured: every option's default (maas-api-key has none).
+# What Juju gives a charm nobody configured: every option's default.
 DEFAULTS = {k: v["default"] for k, v in OPTIONS.items() if "default" in v}
 
 BAD_CONFIG = [

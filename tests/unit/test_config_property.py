@@ -13,7 +13,7 @@ from states import ctx, make_state
 import charm
 import devices
 
-STRING_OPTIONS = sorted(k for k, v in OPTIONS.items() if v["type"] in ("string", "secret"))
+STRING_OPTIONS = sorted(k for k, v in OPTIONS.items() if v["type"] == "string")
 # paths deserve more than random text: the shapes that broke os.stat or the mounted check
 PATHS = st.one_of(
     st.text(),
@@ -34,10 +34,6 @@ VALUES = st.one_of(st.text(), st.text(min_size=300, max_size=5000), st.binary().
 @given(data=st.data())
 def test_no_value_of_any_string_option_makes_a_hook_raise(option, data, cluster_pem, monkeypatch):
     strategy = PATHS if option == "storage-device" else VALUES
-    if OPTIONS[option]["type"] == "secret":  # Juju itself refuses anything but a secret URI here
-        strategy = st.builds(
-            lambda s: "secret:" + s, st.text(alphabet="0123456789abcdefghijklmnopqrstuv", min_size=20, max_size=20)
-        )
     value = data.draw(strategy, label=option)
     fake = FakeLXD(cluster_pem)
     fake.inspect_device = lambda path: fake.devices.get(path) or devices.inspect_device(path)  # the real os.stat
