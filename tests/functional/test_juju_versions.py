@@ -18,6 +18,9 @@ from collections.abc import Iterator
 import pytest
 from pylxd.exceptions import LXDAPIException
 
+import issuing
+import sealing
+import unit_key
 import workload
 from tests.conftest import _fresh_lab
 from tests.functional.test_client_library import client_certificate, tls_client
@@ -31,8 +34,9 @@ PROFILES = {"juju29": "2.9", "juju36": "3.6", "juju40": "4.0"}
 class Model:
     """One profile's model: the formed cluster and what LXD issued as join tokens meanwhile."""
 
-    def __init__(self, profile: str, cluster: FormedCluster, tokens: list[str]):
+    def __init__(self, profile: str, cluster: FormedCluster, tokens: list[str], sealed: list[tuple[str, str]]):
         self.profile, self.cluster, self.sim, self.tokens = profile, cluster, cluster.sim, tokens
+        self.sealed = sealed  # (sealed value, the unit it was sealed to) as the issuer made them
 
     def run(self, uid: int, action: str, *params: str):
         """The action, typed as this version's client takes it (README, "Operate")."""
@@ -53,17 +57,24 @@ def model(request: pytest.FixtureRequest) -> Iterator[Model]:
     """Deploy 3 under the profile's Juju; every join token LXD issues is noted (a spy on the one
     call that asks LXD for one, the real token returned unchanged)."""
     tokens: list[str] = []
-    issue = workload.LXD.issue_join_token
+    sealed: list[tuple[str, str]] = []
+    issue, seal = workload.LXD.issue_join_token, issuing.seal
 
     def noted(self: workload.LXD, server_name: str) -> str:
         token = issue(self, server_name)
         tokens.append(token)
         return token
 
+    def noted_seal(plaintext: str, recipient_public: str, recipient: str) -> str:
+        value = seal(plaintext, recipient_public, recipient)
+        sealed.append((value, recipient))
+        return value
+
     with pytest.MonkeyPatch.context() as patch, _fresh_lab() as lab:
         patch.setattr(workload.LXD, "issue_join_token", noted)
+        patch.setattr(issuing, "seal", noted_seal)
         cluster = form(lab, 3, driver="dir", juju_version=PROFILES[request.param])
-        yield Model(request.param, cluster, tokens)
+        yield Model(request.param, cluster, tokens, sealed)
 
 
 def test_formation_of_3(model):
@@ -93,6 +104,27 @@ def test_no_join_token_nor_its_secret_in_any_databag(model):
     raw = [json.loads(base64.b64decode(t))["secret"] for t in model.tokens]
     text = json.dumps(databags(model.sim))
     assert [t for t in model.tokens + raw if t in text] == []
+
+
+def test_each_sealed_token_opens_with_its_joiners_key_and_no_other(model):
+    """2.9 (no Juju secrets): each token the issuer sealed opens with its joiner's private key, read
+    from the joiner's machine (its charm directory), to a token LXD issued; with any other unit's
+    key, or named for another unit, it does not open. 3.x/4.x seal nothing (Juju secrets carry them)."""
+    if model.profile != "juju29":
+        assert model.sealed == []
+        return
+    sim = model.sim
+    assert len(model.sealed) >= 4  # one per joiner (a fresh one when a token waited past half its life)
+    keys = {f"lxd-cluster/{u}": unit_key.key_path(sim.charm_dir(u)).read_bytes() for u in sim.units}
+    assert all(unit_key.key_path(sim.charm_dir(u)).stat().st_mode & 0o777 == 0o600 for u in sim.units)
+    for value, recipient in model.sealed:
+        assert sealing.unseal(value, keys[recipient], recipient) in model.tokens
+        for other, key in keys.items():
+            if other != recipient:
+                with pytest.raises(sealing.SealError):
+                    sealing.unseal(value, key, recipient)
+                with pytest.raises(sealing.SealError):
+                    sealing.unseal(value, keys[recipient], other)
 
 
 def test_launch_with_and_without_a_target(model):

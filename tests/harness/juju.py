@@ -512,7 +512,7 @@ class JujuSim:
         uid = max(self.units, default=-1) + 1
         # the unit's charm directory on its machine (JUJU_CHARM_DIR, /var/lib/juju/agents/unit-<app>-<n>/charm):
         # what a hook leaves there the next hook finds (scenario's default is a new temporary one per hook)
-        charm_dir = Path(self._tools.name, f"unit-{self.app}-{uid}", "charm")
+        charm_dir = self.charm_dir(uid)
         charm_dir.mkdir(parents=True, exist_ok=True)
         kw = {"charm_root": charm_dir, **self.context_kw}
         ctx = self.context_factory(self.charm_type, app_name=self.app, unit_id=uid, **kw)
@@ -536,6 +536,10 @@ class JujuSim:
         self._queue(Hook(uid, "config_changed"))
         self._queue(Hook(uid, "start"))
         return uid
+
+    def charm_dir(self, uid: int) -> Path:
+        """The unit's charm directory on its machine (what its hooks see as JUJU_CHARM_DIR)."""
+        return Path(self._tools.name, f"unit-{self.app}-{uid}", "charm")
 
     def deploy(self, n: int) -> list[int]:
         return [self.add_unit() for _ in range(n)]
