@@ -16,6 +16,7 @@ import dataclasses
 import datetime
 import json
 import stat
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -193,7 +194,8 @@ def test_juju29_a_sealed_token_waiting_its_turn_is_resealed_fresh_after_half_its
     )
     app = out.get_relation(REL).local_app_data
     first, second = offer(app, "lxd-cluster/1"), offer(app, "lxd-cluster/2")
-    assert first["join-id"] == "q1" and second == dict(zip(("join-unit", "join-secret", "join-id"), entries[1], strict=True))
+    assert first["join-id"] == "q1"
+    assert [second["join-secret"], second["join-id"]] == [entries[1][1], "q2"]  # young: left as it was
     opened = unseal(first["join-secret"], unit_key.private_key(root(1)), "lxd-cluster/1")
     assert opened == lxd.tokens["lxd-cluster-1"] != old[1]
     assert lxd.tokens["lxd-cluster-1"] not in every_databag(out) and no_secret_tools == []
@@ -240,6 +242,16 @@ def _tampered(sealed: str) -> str:
     return "sealed:" + base64.b64encode(bytes(blob)).decode()
 
 
+def assert_a_fresh_token_opens_for_unit_1(root, lxd, cluster_pem, bag: dict[str, str], app: dict[str, str]) -> None:
+    """The issuer hears unit 1's databag (offer q1 failed, or a new key) and seals a fresh token to its key."""
+    issuer = leader_member(root, lxd, cluster_pem, {1: dict(bag)}, app=app, planned_units=2)
+    ctx = ctx29(root)
+    issued = ctx.run(ctx.on.relation_changed(issuer.get_relation(REL), remote_unit=1), issuer)
+    fresh = offer(issued.get_relation(REL).local_app_data, "lxd-cluster/1")
+    assert fresh["join-id"] != "q1"
+    assert unseal(fresh["join-secret"], unit_key.private_key(root(1)), "lxd-cluster/1") == lxd.tokens["lxd-cluster-1"]
+
+
 @pytest.mark.parametrize("case", ["tampered", "sealed to another unit"])
 def test_juju29_a_token_that_does_not_open_asks_for_a_fresh_one_without_a_hook_error(
     lxd, root, cluster_pem, no_secret_tools, case
@@ -258,14 +270,7 @@ def test_juju29_a_token_that_does_not_open_asks_for_a_fresh_one_without_a_hook_e
     assert lxd.preseeds == []
     bag = out.get_relation(REL).local_unit_data
     assert bag["join-failed"] == "q1"  # what the issuer reads to issue a fresh one
-    # the issuer hears it and seals a fresh token to this unit's key
-    lxd.tokens.clear()
-    issuer = leader_member(root, lxd, cluster_pem, {1: dict(bag)}, app=app, planned_units=2)
-    ctx0 = ctx29(root)
-    issued = ctx0.run(ctx0.on.relation_changed(issuer.get_relation(REL), remote_unit=1), issuer)
-    fresh = offer(issued.get_relation(REL).local_app_data, "lxd-cluster/1")
-    assert fresh["join-id"] != "q1"
-    assert unseal(fresh["join-secret"], unit_key.private_key(root(1)), "lxd-cluster/1") == lxd.tokens["lxd-cluster-1"]
+    assert_a_fresh_token_opens_for_unit_1(root, lxd, cluster_pem, bag, app)
     assert no_secret_tools == []
 
 
@@ -280,13 +285,7 @@ def test_juju29_a_unit_whose_key_file_vanished_rekeys_and_gets_a_fresh_token(lxd
     bag = out.get_relation(REL).local_unit_data
     assert bag["seal-key"] != old_key and bag["seal-key"] == key_of(root, 1)  # re-keyed and published
     assert "waiting for a fresh one" in out.unit_status.message and lxd.preseeds == []
-    # the issuer seals a fresh token to the new key
-    issuer = leader_member(root, lxd, cluster_pem, {1: dict(bag)}, app=app, planned_units=2)
-    ctx0 = ctx29(root)
-    issued = ctx0.run(ctx0.on.relation_changed(issuer.get_relation(REL), remote_unit=1), issuer)
-    fresh = offer(issued.get_relation(REL).local_app_data, "lxd-cluster/1")
-    assert fresh["join-id"] != "q1"
-    assert unseal(fresh["join-secret"], unit_key.private_key(root(1)), "lxd-cluster/1") == lxd.tokens["lxd-cluster-1"]
+    assert_a_fresh_token_opens_for_unit_1(root, lxd, cluster_pem, bag, app)  # sealed to the new key
     assert no_secret_tools == []
 
 
@@ -316,3 +315,18 @@ def test_juju29_prometheus_gets_the_metrics_key_only_with_consent_and_status_say
         assert "key_file" not in job["tls_config"] and not stored.exists()
         assert out.unit_status.message.endswith(observability.NO_KEY_ON_29)
     assert out.unit_status.name == "active" and no_secret_tools == []
+
+
+# -- support ---------------------------------------------------------------------------------------
+def test_juju29_the_debug_bundle_asks_for_no_secret_and_strikes_the_maas_key_itself(
+    lxd, root, cluster_pem, no_secret_tools, tmp_path
+):
+    lxd.be_member("lxd-cluster-0")
+    lxd.warnings = [{"type": "maas", "last_message": f"MAAS refused {MAAS_KEY}", "status": "new"}]  # innocent key
+    config = {"maas-api-url": "http://maas:5240/MAAS", "maas-api-key": MAAS_KEY}
+    ctx = ctx29(root)
+    ctx.run(ctx.on.action("debug", params={"directory": str(tmp_path)}), make_state(leader=True, config=config))
+    with tarfile.open(ctx.action_results["path"]) as tar:
+        bundle = "".join(tar.extractfile(m).read().decode() for m in tar.getmembers())
+    assert "MAAS refused" in bundle and MAAS_KEY not in bundle
+    assert no_secret_tools == []
