@@ -83,6 +83,7 @@ def test_formation_of_3(model):
     for uid, status in sim.statuses().items():
         assert status.name == "active" and f"member lxd-cluster-{uid} of 3" in status.message, status
     assert len(model.tokens) == 2  # one per joiner
+    assert sim.missing_tool_calls == []  # on 2.9 the charm never calls a secret-* tool
 
 
 def test_scale_out_with_add_unit(model):
@@ -189,3 +190,7 @@ def test_scale_in_with_remove_unit(model):
     assert not sim.units[leaving].alive
     assert f"lxd-cluster-{leaving}" not in model.members(sim.leader)
     assert len(model.members(sim.leader)) == 2
+
+
+def test_no_hook_called_a_tool_its_juju_lacks(model):
+    assert model.sim.missing_tool_calls == []

@@ -88,6 +88,7 @@ _SECRET_READS: list[tuple[str, bool]] = []  # (secret id, refresh) for each secr
 _STATUS_SET: list[tuple[str, str]] = []  # the running hook's unit status-set calls (Juju applies them at once)
 _EVENT_ENV: dict[str, str | None] = {}  # JUJU_* variables the running hook gets as Juju sets them (None: unset)
 _HOOK_TOOLS_MISSING: set[str] = set()  # hook tools the running unit's Juju does not have (its profile)
+_MISSING_CALLED: list[str] = []  # the running hook's calls of such tools
 
 
 @dataclasses.dataclass(frozen=True)
@@ -253,6 +254,7 @@ def _missing_tool(tool: str, method: Callable[..., Any]) -> Callable[..., Any]:
 
     def call(*args: Any, **kw: Any) -> Any:
         if tool in _HOOK_TOOLS_MISSING:
+            _MISSING_CALLED.append(tool)
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), tool)
         return method(*args, **kw)
 
@@ -424,6 +426,7 @@ class JujuSim:
         self.log: list[HookRecord] = []
         self.after_hook: list[Callable[[JujuSim], None]] = []  # invariants checked after each hook
         self.secret_values: set[str] = set()  # every secret value any unit ever wrote
+        self.missing_tool_calls: list[tuple[int, str]] = []  # (unit, tool): a call of a tool its Juju lacks
         # the last write of each databag / secret: key (app, unit:<uid>, secret:<id>) -> (number, depth)
         self.writes: dict[str, tuple[int, int]] = {}
         self._tools = tempfile.TemporaryDirectory(prefix="jujusim-tools-")
@@ -871,6 +874,8 @@ class JujuSim:
         record at once, at the latest revision (a first read of any kind, or --refresh), server side
         (apiserver/facades/agent/secretsmanager/secrets.go:776-813, `refresh = refresh || err != nil`)."""
         _EVENT_ENV.clear()
+        self.missing_tool_calls += [(unit.uid, tool) for tool in _MISSING_CALLED]
+        _MISSING_CALLED.clear()
         for sid, refresh in _SECRET_READS:
             latest = self._latest(sid)
             if latest is None or self._owns(unit, sid):

@@ -653,6 +653,7 @@ def test_juju_version_and_secret_tools_per_profile(profile, version, secret):
     sim.deploy(1)
     sim.settle()
     assert Versioned.seen == {"version": version, "ops-version": version, "secret": secret}
+    assert sim.missing_tool_calls == ([(0, "secret-add")] if profile == "juju29" else [])
 
 
 @pytest.mark.parametrize("profile", PROFILE_IDS)
