@@ -11,9 +11,11 @@ its own module, every LXD call in workload.py.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import replace
 
 import ops
+from charmlibs.interfaces.tls_certificates import CertificateRequestAttributes, Mode, TLSCertificatesRequiresV4
 from charms.lxd_cluster.v0.lxd_cluster import LXDClusterProvider
 
 from access import secure_tokens
@@ -21,19 +23,23 @@ from action_checks import ActionError
 from actions import ClusterActions
 from adoption import refuse_join
 from clients import forget_client, serve_clients
+from cluster_certificate import CERTIFICATES, ClusterCertificate, certificate_requests, requested_ips
 from config import CharmConfig, ConfigError, load_config, shown
 from departure import LeaveError, advice, leave
 from goal_state import goal_state
 from instance_network import InstanceNetwork, as_the_cluster_has_it
-from juju_features import has_user_secrets
+from juju_features import has_secrets, has_user_secrets
 from lxd_package import PackageStep
 from membership import Membership, check_port
 from models import PEER, ClusterInfo, ServerInfo, UnitInfo, server_name_of
+from nagios import NRPE_RELATION, publish_checks
 from observability import DASHBOARD_RELATION, LOGGING_RELATION, METRICS_RELATION, Observability
 from preflight import check_inputs, ensure_lxd, maas_refusal, pool_spec
+from proxy import ProxyError, ProxySettings, apply_to_lxd, apply_to_snapd, lxd_proxy, model_proxy
 from redaction import guard
-from snap import LXDSnap
+from snap import LXDSnap, SnapError
 from status import Stop, member_status
+from tuning import HostTuning, TuningError
 from workload import LXD, ClientUnavailable, LXDError
 
 logger = logging.getLogger(__name__)
@@ -48,15 +54,34 @@ class DepartureFailed(Exception):
 
 
 class LXDClusterCharm(ops.CharmBase):
+    _stored = ops.StoredState()  # this unit's own memory: digests of the proxy values it gave snapd
+
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
+        self._stored.set_default(snapd_proxy={})
         self.redactor = guard(self.model)  # secrets read feed it; status, logs, action output pass it
         if not str(key := self.config.get("maas-api-key") or "").startswith("secret:"):
             self.redactor.remember({"maas-api-key": key})  # the key itself (no user secrets: Juju < 3.3)
         self.lxd = LXD()  # the one place the charm gets its LXD (unit tests inject a fake here)
         self.snap = LXDSnap()  # snapd (unit tests put a fake snapd and `snap` command in its way)
+        self.tuning = HostTuning(self.app.name)
         self._outcome: ops.StatusBase | None = None
+        self._proxy = ProxySettings()  # the model's, read at the start of each reconcile
+        self._tuning_note = ""  # sysctls another charm holds at its own value
+        self._nagios_problem = ""
         peer = self.on[PEER]
+        # the cluster certificate from a CA: the library keeps the key and certificate in app secrets; made
+        # first, so it renews its request (a unit's new address) before the charm reconciles on that event
+        self.certificates: TLSCertificatesRequiresV4 | None = None  # the library keeps its key in Juju secrets
+        if has_secrets(self.model):
+            self.certificates = TLSCertificatesRequiresV4(
+                self,
+                CERTIFICATES,
+                certificate_requests=self._certificate_requests,
+                mode=Mode.APP,
+                refresh_events=[peer.relation_changed, peer.relation_departed],
+            )
+            framework.observe(self.certificates.on.certificate_available, self._reconcile)
         for event in (
             self.on.install,
             self.on.start,
@@ -78,7 +103,10 @@ class LXDClusterCharm(ops.CharmBase):
         framework.observe(self.clients.on.client_requested, self._reconcile)
         framework.observe(self.clients.on.client_gone, self._on_client_gone)
         self.observability = Observability(self, self.lxd)
-        for relation in (METRICS_RELATION, DASHBOARD_RELATION, LOGGING_RELATION):
+        for event in ("relation_created", "relation_changed", "relation_broken"):
+            framework.observe(getattr(self.on[CERTIFICATES], event), self._reconcile)
+        self.cluster_certificate = ClusterCertificate(self.model, self.lxd, self.certificates)
+        for relation in (METRICS_RELATION, DASHBOARD_RELATION, LOGGING_RELATION, NRPE_RELATION):
             for event in ("relation_joined", "relation_changed", "relation_broken"):
                 framework.observe(getattr(self.on[relation], event), self._reconcile)
         self._actions = ClusterActions(self.model, self.lxd).handlers
@@ -105,6 +133,7 @@ class LXDClusterCharm(ops.CharmBase):
             self._outcome = ops.BlockedStatus(str(e) if isinstance(e, ClientUnavailable) else f"LXD: {e}")
 
     def _converge(self, config: CharmConfig) -> None:
+        self._prepare_host(config)  # before anything is downloaded: the proxy snapd needs, the host's limits
         # snapd decides what is installed: install, hold, catch up, or this unit's turn in an upgrade
         step = PackageStep(
             self.snap,
@@ -190,17 +219,46 @@ class LXDClusterCharm(ops.CharmBase):
         maas_refused = maas_refusal(config, info)
         if maas_refused:
             config = config.without_maas()
+        ca = ""
         if self.unit.is_leader():  # before the next join token is issued
             secure_tokens(self.lxd, config, info)
-        address = membership.as_member(config, info, cluster, me)
+            apply_to_lxd(self.lxd, lxd_proxy(self._proxy, config.proxy_options))  # cluster-wide keys
+            in_use = self.cluster_certificate.converge(info, cluster.ca)  # joiners and clients get it this hook
+            info, ca = in_use.info, in_use.ca
+        address = membership.as_member(config, info, cluster, me, ca)
         self.unit.set_ports(int(address.rsplit(":", 1)[-1]), config.metrics_port)  # for `juju expose`: API, metrics
         if self.unit.is_leader():
-            serve_clients(self.lxd, self.clients, info, config)
+            serve_clients(self.lxd, self.clients, info, config, ca)
         self.observability.as_member(config, info, address)
+        if self.model.relations[NRPE_RELATION]:  # the nrpe subordinate on this machine runs the checks
+            self._nagios_problem = publish_checks(self.lxd.socket)
         check_port(config, address)
         InstanceNetwork(self.model, self.lxd, membership.relation).as_member(config, self._steady)
         if maas_refused:
             raise Stop(ops.BlockedStatus(maas_refused))
+
+    def _prepare_host(self, config: CharmConfig) -> None:
+        """The model's proxy reaches snapd (where there is one) and production tuning this machine; a
+        proxy variable that does not parse stops everything, unchanged."""
+        try:
+            self._proxy = model_proxy(os.environ)
+        except ProxyError as e:
+            raise Stop(ops.BlockedStatus(f"{e}: fix the model's proxy (juju model-config)")) from None
+        self.redactor.remember(self._proxy.credentials())
+        if options := config.proxy_options:
+            self.redactor.remember(options.credentials())
+        if self.snap.package().snapd:
+            try:
+                self._stored.snapd_proxy = apply_to_snapd(self.snap, self._proxy, self._stored.snapd_proxy)
+            except SnapError as e:
+                raise Stop(ops.BlockedStatus(f"snapd refused the model's proxy: {e}")) from None
+        try:
+            if not config.production_tuning:
+                self.tuning.remove()
+            elif held := self.tuning.apply():
+                self._tuning_note = f"kept another charm's {', '.join(held)}"
+        except TuningError as e:
+            raise Stop(ops.BlockedStatus(str(e))) from None
 
     def _is_member(self) -> bool:
         relation = self.model.get_relation(PEER)
@@ -219,6 +277,10 @@ class LXDClusterCharm(ops.CharmBase):
             return {m.server_name for m in self.lxd.members()}
         except LXDError:
             return None
+
+    def _certificate_requests(self, _capabilities: object) -> list[CertificateRequestAttributes]:
+        """What the leader asks the CA for: one certificate with every unit's address (read per hook)."""
+        return certificate_requests(self.app.name, requested_ips(self.model.get_relation(PEER), self.unit))
 
     def _being_removed(self) -> bool:
         return self.unit.name in goal_state().dying
@@ -288,12 +350,16 @@ class LXDClusterCharm(ops.CharmBase):
             event.add_status(ops.WaitingStatus(f"LXD not answering: {e}"))
             return
         status = member_status(members, self.unit, self.app, self.model.get_relation(PEER))
-        # the cluster serves; its logs do not reach Loki, Prometheus has no key, the MAAS key is plain config
-        notes = [self.observability.logging_problem, self.observability.metrics_problem]
+        # the cluster serves; its logs do not reach Loki, Prometheus has no key, the MAAS key is plain
+        # config, it serves the certificate it has, another charm holds a sysctl
+        notes = [self.observability.logging_problem, self.observability.metrics_problem, self.cluster_certificate.note]
         if self.unit.is_leader():
             notes.append(config.maas_key_note)
+        notes += [self._tuning_note, self._nagios_problem]  # Nagios gets no checks from this host
         if notes := [n for n in notes if n]:
             status = type(status)("; ".join([status.message, *notes]))
+        if self.cluster_certificate.problem:  # nothing was changed: the cluster serves the certificate it had
+            status = ops.BlockedStatus(self.cluster_certificate.problem)
         event.add_status(status)
 
 

@@ -21,8 +21,9 @@ def client_name(relation: ops.Relation) -> str:
     return f"juju-{relation.app.name if relation.app else 'client'}-{relation.id}"
 
 
-def serve_clients(lxd: LXD, provider: LXDClusterProvider, info: ServerInfo, config: CharmConfig) -> None:
-    """Trust each related client's certificate for the projects it may use; publish where the cluster is.
+def serve_clients(lxd: LXD, provider: LXDClusterProvider, info: ServerInfo, config: CharmConfig, ca: str) -> None:
+    """Trust each related client's certificate for the projects it may use; publish where the cluster is,
+    the certificate it serves and the CA that signed it (ca, "" when self-signed).
 
     A client naming no projects gets what client-access allows (by default its own project); one
     client's bad request is answered in its databag and never blocks the cluster.
@@ -55,7 +56,9 @@ def serve_clients(lxd: LXD, provider: LXDClusterProvider, info: ServerInfo, conf
             reason = f"LXD: {e}" if isinstance(e, LXDError) else str(e)
             provider.publish(relation, ClusterEndpoints((), "", "", error=reason))
             continue
-        answer = ClusterEndpoints(endpoints, info.certificate, fingerprint, request.fingerprint, projects=grant or ())
+        answer = ClusterEndpoints(
+            endpoints, info.certificate, fingerprint, request.fingerprint, projects=grant or (), ca=ca
+        )
         provider.publish(relation, answer)
 
 

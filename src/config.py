@@ -5,10 +5,11 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
-from collections.abc import Mapping
-from urllib.parse import urlparse
+from collections.abc import Callable, Mapping
 
 from network import MODES, NetworkChoice
+from proxy import OPTIONS as PROXY_OPTIONS
+from proxy import ProxyError, ProxySettings, option_proxy, split_url
 
 STORAGE_DRIVERS = ("zfs", "btrfs", "lvm", "dir")
 # track/risk[/branch], or a bare track or risk: 5.21/stable, latest/edge, 5.0/stable/hotfix-1, stable
@@ -26,6 +27,7 @@ CLIENT_ACCESS = ("own-project", "refuse", "admin")
 _SIZE_UNITS = {"": 1, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4, "P": 1000**5, "E": 1000**6}
 
 
+_NAGIOS_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")  # no Nagios illegal_object_name_chars, no space
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 SHOWN = 48  # at most this much of a bad value goes into a status message
 
@@ -63,6 +65,19 @@ class CharmConfig:
     client_access: str = "own-project"  # what a related application that names no projects gets
     join_token_expiry: str = "1H"
     client_token_expiry: str = "1H"
+    lxd_http_proxy: str = ""  # may hold a password: never shown (proxy.py)
+    lxd_https_proxy: str = ""
+    lxd_no_proxy: str = ""
+    production_tuning: bool = True
+    # read by charmhelpers' NRPE helper itself (config-get); checked here so a bad one blocks
+    nagios_context: str = "juju"
+    nagios_servicegroups: str = ""
+
+    @property
+    def proxy_options(self) -> ProxySettings | None:
+        """LXD's proxy from the lxd-*-proxy options (checked by load_config), None when none is set."""
+        values = (self.lxd_http_proxy, self.lxd_https_proxy, self.lxd_no_proxy)
+        return option_proxy(dict(zip(PROXY_OPTIONS.values(), values, strict=True)))
 
     @property
     def network(self) -> NetworkChoice:
@@ -203,6 +218,12 @@ def load_config(raw: Mapping[str, object], user_secrets: bool = True) -> CharmCo
         if expiry_seconds(value) <= 0:
             raise ConfigError(f"{key} {value!r} is not a lifetime: use LXD's syntax such as 30M, 1H or 1d (not 0)")
 
+    proxies = {option: text(option) for option in PROXY_OPTIONS.values()}
+    try:
+        option_proxy(proxies)
+    except ProxyError as e:
+        raise ConfigError(str(e)) from None
+
     return CharmConfig(
         storage_driver=driver,
         storage_device=device,
@@ -225,7 +246,26 @@ def load_config(raw: Mapping[str, object], user_secrets: bool = True) -> CharmCo
         client_access=access,
         join_token_expiry=expiries["join-token-expiry"],
         client_token_expiry=expiries["client-token-expiry"],
+        lxd_http_proxy=proxies["lxd-http-proxy"],
+        lxd_https_proxy=proxies["lxd-https-proxy"],
+        lxd_no_proxy=proxies["lxd-no-proxy"],
+        production_tuning=raw.get("production-tuning", True) is not False,
+        **_nagios_names(text),
     )
+
+
+def _nagios_names(text: Callable[..., str]) -> dict[str, str]:
+    """nagios_context names the host in Nagios, nagios_servicegroups its groups: Nagios object names."""
+    context = text("nagios_context", "juju")
+    groups = text("nagios_servicegroups")
+    given = (("nagios_context", context, [context]), ("nagios_servicegroups", groups, groups.split(",")))
+    for key, value, names in given:
+        if (value or key == "nagios_context") and not all(_NAGIOS_NAME.match(n.strip()) for n in names):
+            raise ConfigError(
+                f"{key} {shown(value)} is not a Nagios name: use letters, digits, '-', '_' and '.'"
+                + (", names separated by commas" if key == "nagios_servicegroups" else "")
+            )
+    return {"nagios_context": context, "nagios_servicegroups": groups}
 
 
 def _port(raw: Mapping[str, object], key: str, default: int) -> int:
@@ -260,12 +300,8 @@ def size_bytes(value: str) -> int:
 
 def _check_maas_url(url: str) -> None:
     """http(s)://HOST[:PORT]/PATH and no credentials: LXD shows maas.api.url to every trusted client."""
-    try:
-        parsed = urlparse(url)
-        parsed.port  # noqa: B018 - raises ValueError for a port that is not a number in range
-        host = parsed.hostname
-    except ValueError:
-        parsed, host = None, None
+    parsed = split_url(url)
+    host = parsed.hostname if parsed is not None else None
     if parsed is not None and (parsed.username is not None or parsed.password is not None or "@" in parsed.netloc):
         raise ConfigError(  # never echo it: what precedes @ is a credential
             "maas-api-url must not carry credentials (user:password@): LXD shows maas.api.url to every "

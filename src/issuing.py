@@ -17,6 +17,7 @@ import time
 import uuid
 
 import ops
+from charms.lxd_cluster.v0.lxd_cluster import fingerprint_of as certificate_fingerprint
 
 from access import token_age
 from config import CharmConfig, expiry_seconds
@@ -141,10 +142,15 @@ class Issuer:
     ) -> tuple[list[JoinOffer], bool]:
         """A token still waiting for its turn is re-issued once half its lifetime passed (LXD's own
         record of when it was made; re-issuing cancels the old one): a long formation never hands a
-        joiner an expired token. Same secret, new revision: no databag write; sealed (Juju 2.9): a new
-        sealed value in the queue, which the issuer writes (returns the offers and whether it must)."""
+        joiner an expired token. So is one that names an earlier cluster certificate (the joiner checks
+        the certificate against it), where tokens travel in secrets (a CA-signed certificate needs them
+        too: on Juju 2.9 the certificate never changes). Same secret, new revision: no databag write;
+        sealed (Juju 2.9): a new sealed value in the queue, which the issuer writes (returns the offers
+        and whether it must)."""
         if not live:
             return live, False
+        if not self.sealing:
+            self._reissue_for_the_certificate(live, waiting)
         names = {waiting[o.join_unit].server_name: o for o in live}
         now = datetime.datetime.now(datetime.timezone.utc)
         half = expiry_seconds(config.join_token_expiry) / 2
@@ -164,6 +170,20 @@ class Issuer:
                 secret.set_content({"kind": "token", "value": self.lxd.issue_join_token(token.name)})
             logger.info("re-issued the join token for %s before it expires", token.name)
         return [resealed.get(o.join_unit, o) for o in live], bool(resealed)
+
+    def _reissue_for_the_certificate(self, live: list[JoinOffer], waiting: dict[str, UnitInfo]) -> None:
+        """Re-issue each waiting token that names an earlier cluster certificate (same secret, new revision)."""
+        current = certificate_fingerprint(self.info.certificate)
+        for offer in live:
+            try:
+                secret = self.model.get_secret(id=offer.join_secret)
+                if JoinCredential(secret.get_content(refresh=True)["value"]).fingerprint in ("", current):
+                    continue
+            except (ops.SecretNotFoundError, KeyError):
+                continue
+            name = waiting[offer.join_unit].server_name
+            secret.set_content({"kind": "token", "value": self.lxd.issue_join_token(name)})
+            logger.info("re-issued the join token for %s: the cluster certificate changed", name)
 
     def _offers_elsewhere(self, bag: ops.RelationDataContent, waiting: dict[str, UnitInfo]) -> bool:
         """Is a credential from another issuer still outstanding for a unit that has not joined?"""

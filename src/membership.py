@@ -249,10 +249,13 @@ class Membership:
     ) -> None:
         """Join with the cluster's own pool driver and network (config follows the cluster's here)."""
         credential = JoinCredential(self._credential(offer))
-        published = certificate_fingerprint(cluster.certificate)
-        if published != cluster.fingerprint or credential.fingerprint != cluster.fingerprint:
+        if certificate_fingerprint(cluster.certificate) != cluster.fingerprint:
             raise Stop(
                 ops.BlockedStatus("the published cluster certificate does not match its fingerprint: not joining")
+            )
+        if credential.fingerprint != cluster.fingerprint:  # issued before the cluster certificate changed
+            raise Stop(
+                ops.WaitingStatus("the join credential names an older cluster certificate: waiting for a new one")
             )
         self.unit.status = ops.MaintenanceStatus(f"joining the LXD cluster at {cluster.cluster_address}")
         prepare_device(self.lxd, config, pool)
@@ -342,22 +345,27 @@ class Membership:
             )
 
     # -- once a member --------------------------------------------------------------------
-    def as_member(self, config: CharmConfig, info: ServerInfo, cluster: ClusterInfo, me: UnitInfo) -> str:
-        """Record the membership; the leader publishes the cluster and applies its config; the
-        issuer hands out the next join credential. Returns the address this member listens on."""
+    def as_member(self, config: CharmConfig, info: ServerInfo, cluster: ClusterInfo, me: UnitInfo, ca: str) -> str:
+        """Record the membership; the leader publishes the cluster (its certificate, and ca, the CA that
+        signed it) and applies its config; the issuer hands out the next join credential. Returns the
+        address this member listens on."""
         fingerprint = certificate_fingerprint(info.certificate)
+        listed = self.lxd.members()
         if cluster.formed and fingerprint != cluster.fingerprint:
-            raise Stop(
-                ops.BlockedStatus(
-                    f"this LXD is a member of another cluster ({fingerprint[:12]}): remove it from that cluster first"
+            if f"https://{cluster.cluster_address}" not in {m.url for m in listed}:
+                raise Stop(
+                    ops.BlockedStatus(
+                        f"this LXD is a member of another cluster ({fingerprint[:12]}): "
+                        "remove it from that cluster first"
+                    )
                 )
-            )
+            if not self.unit.is_leader():  # the leader replaced the cluster certificate and publishes it
+                raise Stop(ops.WaitingStatus("the cluster certificate changed: waiting for the leader to publish it"))
         if self.secrets and (not me.member_secret or me.member):  # from Juju 2.9 or an earlier version
             me = replace(self.announce(me, info, config), member="", **_NO_FAILURE)
             me.dump(self.relation.data[self.unit])
         self.record_membership()
         # LXD cannot move a member's address: publish the one it has, whatever the option says
-        listed = self.lxd.members()
         members = {m.server_name for m in listed}
         own = next((m for m in listed if m.server_name == self.server_name), None)
         address = own.url.removeprefix("https://") if own and ":" in own.url[8:] else ""
@@ -374,6 +382,7 @@ class Membership:
             cluster_address=address,
             certificate=info.certificate,
             fingerprint=fingerprint,
+            ca=ca,
             lxd_version=info.version,
             bootstrap_unit=cluster.bootstrap_unit or self.unit.name,
         )

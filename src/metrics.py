@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import datetime
 import ssl
+from collections.abc import Iterable
 from typing import Any
 
 from charms.lxd_cluster.v0.lxd_cluster import fingerprint_of as certificate_fingerprint
@@ -19,8 +20,11 @@ METRICS_PATH = "/1.0/metrics"
 CERTIFICATE_VALID_DAYS = 3650
 
 
-def generate_certificate(common_name: str) -> tuple[str, str]:
-    """A self-signed EC P-384 client certificate and its key, both PEM (as `lxc` makes them)."""
+def generate_certificate(common_name: str, dns: str = "", ips: Iterable[str] = ()) -> tuple[str, str]:
+    """A self-signed EC P-384 client certificate and its key, both PEM (as `lxc` makes them). With a DNS
+    name (and addresses) as SANs, a server certificate too: the cluster's own (cluster_certificate.py)."""
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -29,6 +33,9 @@ def generate_certificate(common_name: str) -> tuple[str, str]:
     key = ec.generate_private_key(ec.SECP384R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.timezone.utc)
+    usages = (
+        [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH] if dns else [ExtendedKeyUsageOID.CLIENT_AUTH]
+    )
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -37,9 +44,12 @@ def generate_certificate(common_name: str) -> tuple[str, str]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=CERTIFICATE_VALID_DAYS))
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .sign(key, hashes.SHA384())
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
     )
+    if dns:
+        names = [x509.DNSName(dns), *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips)]
+        cert = cert.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    cert = cert.sign(key, hashes.SHA384())
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()

@@ -48,6 +48,7 @@ class ClusterInfo(Databag):
     network: str = ""  # what eth0 of the default profile uses, e.g. bridged:br0 (network.NetworkChoice.key)
     pool_driver: str = ""  # the pool `local` as it is: joiners follow it, not a changed option
     pool_size: str = ""  # its loop size on the bootstrap member ("" when on a device)
+    ca: str = ""  # PEM of the CA that signed the cluster certificate ("" when it is self-signed)
 
     @property
     def formed(self) -> bool:

@@ -3,7 +3,8 @@
 Every secret value Juju hands the charm (secret-get) or the charm hands Juju (secret-add,
 secret-set) is remembered for the hook. Every text the charm hands Juju (status-set, juju-log,
 action-log, action-fail) loses those values, in each form they may be quoted in, and anything
-shaped like a credential (PEM private keys, LXD join and client tokens); action results lose the
+shaped like a credential (PEM private keys, LXD join and client tokens, the user:password@ of a
+URL such as a proxy's); action results lose the
 remembered values only, because two actions hand out a fresh token on purpose.
 
 Both directions are wrapped where ops talks to Juju, its model backend: every secret read passes
@@ -32,6 +33,8 @@ MIN_LENGTH = 12
 _SECRET_KEY = re.compile(r"password|secret|token|credential|join-queue|(^|[._-])key$", re.IGNORECASE)
 _PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.DOTALL)
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{40,}={0,2}")
+# the userinfo of a URL (a proxy's http://user:password@host:3128): whatever its length
+_URL_USERINFO = re.compile(r"(?<=://)[^\s/'\"]+@")  # greedy: to the last @ of the authority
 _CUT = re.compile(r"\.\.\.|$")  # where config.shown() and the join error's [:500] cut a text short
 
 
@@ -77,7 +80,7 @@ def strike(text: str, known: Iterable[str]) -> str:
 
 def redact_text(text: str, known: Iterable[str] = ()) -> str:
     """text without the known values and without anything shaped like a credential."""
-    text = _PRIVATE_KEY.sub(REDACTED, strike(text, known))
+    text = _URL_USERINFO.sub(f"{REDACTED}@", _PRIVATE_KEY.sub(REDACTED, strike(text, known)))
     return _BASE64.sub(lambda m: REDACTED if _token(m.group(0)) is not None else m.group(0), text)
 
 

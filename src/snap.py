@@ -4,7 +4,8 @@ What is installed is snapd's answer (charmlibs.snap `list_one`), not `which lxd`
 images carry the lxd snap on 5.0/stable, 24.04 images may carry `lxd-installer`, a shell script at
 /usr/sbin/lxd that installs the snap from its own channel the first time anything runs `lxd`.
 Installs and refreshes go through the `snap` command because they need a cohort (`--cohort=+`,
-or a key the leader created) and charmlibs.snap 2.x has no cohort support; holds use the library.
+or a key the leader created) and charmlibs.snap 2.x has no cohort support; holds and the system's
+proxy options use the library.
 No ops import here; failures are SnapError carrying snapd's own words.
 """
 
@@ -111,6 +112,22 @@ class LXDSnap:
         """Hold automatic refreshes of lxd for good: the charm refreshes it, member by member."""
         try:
             snapd.hold(SNAP)
+        except snapd.Error as e:
+            raise SnapError(f"snapd: {e}") from None
+
+    def system_proxy(self) -> dict[str, str]:
+        """snapd's proxy.* system options that are set, as {"proxy.http": URL, ...}."""
+        try:
+            proxy = snapd.get("system", keys=None).get("proxy") or {}
+        except snapd.Error as e:
+            raise SnapError(f"snapd: {e}") from None
+        return {f"proxy.{k}": str(v) for k, v in proxy.items() if v not in ("", None)}
+
+    def set_system(self, changes: dict[str, str]) -> None:
+        """Set system options over snapd's API (a URL with a password never goes on a command line);
+        an empty value unsets the option."""
+        try:
+            snapd.set("system", {k: v or None for k, v in changes.items()})  # None unsets
         except snapd.Error as e:
             raise SnapError(f"snapd: {e}") from None
 

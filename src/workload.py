@@ -235,6 +235,13 @@ class LXD:
             self._api("patch", "", json={"config": changes})
         return sorted(changes)
 
+    def update_cluster_certificate(self, certificate: str, key: str) -> None:
+        """Replace the cluster certificate on every member (`lxc cluster update-certificate`): the member
+        reached forwards it to the others (lxd-5.0.2 lxd/api_cluster.go:2107-2184)."""
+        self._api(
+            "put", "cluster/certificate", json={"cluster_certificate": certificate, "cluster_certificate_key": key}
+        )
+
     # -- members ---------------------------------------------------------------------------
     def remove_member(self, name: str, force: bool = False) -> None:
         """`lxc cluster remove [--force]`: force only deletes the database rows of a dead member."""

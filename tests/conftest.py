@@ -12,7 +12,7 @@ from tests.harness.lab import Lab, LabUnavailable, leftovers, require_root_and_l
 
 
 @contextlib.contextmanager
-def _fresh_lab() -> Iterator[Lab]:
+def fresh_lab() -> Iterator[Lab]:
     """A lab; everything it started is gone afterwards (asserted)."""
     try:
         require_root_and_lxd()
@@ -32,12 +32,5 @@ def _fresh_lab() -> Iterator[Lab]:
 @pytest.fixture
 def lab():
     """A fresh lab per test."""
-    with _fresh_lab() as fresh:
-        yield fresh
-
-
-@pytest.fixture(scope="module")
-def module_lab():
-    """One lab for a module whose tests play one model's life in order (tests/packed/test_packed_cluster.py)."""
-    with _fresh_lab() as fresh:
+    with fresh_lab() as fresh:
         yield fresh

@@ -78,7 +78,8 @@ def charm_sim(
     **sim_kw: Any,
 ) -> JujuSim:
     """Unit N plays on lab member N+1; its Juju storage `local` is that member's loop device
-    unless storage_for_unit says otherwise. sim_kw go to JujuSim (e.g. the packed charm's
+    unless storage_for_unit says otherwise. production-tuning is off unless config turns it on: the
+    lab's members share the real host's kernel. sim_kw go to JujuSim (e.g. the packed charm's
     context_factory, tests/packed/packed_context.py)."""
     from charm import LXDClusterCharm
 
@@ -90,14 +91,12 @@ def charm_sim(
         env_for_unit=lambda uid: {"LXD_DIR": str(member(uid).lxd_dir)},
         address_for_unit=lambda uid: member(uid).address,
         storage_for_unit=storage_for_unit or (lambda uid: member(uid).loop),
-        config=config,
+        config={"production-tuning": False, **(config or {})},
         **sim_kw,
     )
 
 
-def form(
-    lab: Lab, n: int, driver: str = "btrfs", config: dict[str, Any] | None = None, **sim_kw: Any
-) -> FormedCluster:
+def form(lab: Lab, n: int, driver: str = "btrfs", config: dict[str, Any] | None = None, **sim_kw: Any) -> FormedCluster:
     """Start n members (loop devices for block drivers), deploy n units, settle."""
     lab.up(n, loop_devices=driver != "dir")
     sim = charm_sim(lab, {"storage-driver": driver, **(config or {})}, **sim_kw)

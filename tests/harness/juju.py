@@ -24,7 +24,9 @@ docs/reliability.md lists them with their tests):
   reverse) fails the hook at commit; a removed unit's secrets are deleted;
 - every hook and action finds Juju's `goal-state` tool on PATH (every non-dead unit with its status,
   or `dying`; each non-peer relation's remote application and units), and planned units agree;
-- `unrelate`: each unit runs relation-departed for the remote unit, then relation-broken.
+- `unrelate`: each unit runs relation-departed for the remote unit, then relation-broken;
+- every hook gets the model's proxy (`set_model_proxy`) as JUJU_CHARM_HTTP_PROXY, _HTTPS_PROXY,
+  _FTP_PROXY and _NO_PROXY, empty when unset; a change queues no hook here (a test runs one).
 Simplified, and documented where it is: hooks of all units run one at a time from one FIFO queue
 (Juju runs different units' hooks concurrently); unit 0 is the first leader and the lowest-numbered
 staying unit succeeds a removed leader (Juju: whichever unit claims the lease first); each related
@@ -62,6 +64,13 @@ from ops import testing
 from scenario import _runtime
 from scenario import mocking as _mocking
 from scenario.state import _EntityStatus
+
+_MODEL_PROXY = {
+    "juju-http-proxy": "JUJU_CHARM_HTTP_PROXY",
+    "juju-https-proxy": "JUJU_CHARM_HTTPS_PROXY",
+    "juju-ftp-proxy": "JUJU_CHARM_FTP_PROXY",
+    "juju-no-proxy": "JUJU_CHARM_NO_PROXY",
+}
 
 
 class _LibYAML:
@@ -424,6 +433,8 @@ class JujuSim:
         self.removing: set[int] = set()  # relations `unrelate` is removing (Juju: dying)
         self.queue: collections.deque[Hook] = collections.deque()
         self.log: list[HookRecord] = []
+        # the model's juju-http-proxy, juju-https-proxy, juju-no-proxy (juju model-config)
+        self.model_proxy: dict[str, str] = {}
         self.after_hook: list[Callable[[JujuSim], None]] = []  # invariants checked after each hook
         self.secret_values: set[str] = set()  # every secret value any unit ever wrote
         self.missing_tool_calls: list[tuple[int, str]] = []  # (unit, tool): a call of a tool its Juju lacks
@@ -560,6 +571,13 @@ class JujuSim:
         self.user_secrets[secret.id] = secret
         self.secret_values.update(content.values())
         return secret.id
+
+    def set_model_proxy(self, **settings: str) -> None:
+        """`juju model-config juju-http-proxy=... juju-https-proxy=... juju-no-proxy=...` (keys with
+        underscores: juju_http_proxy=...); an empty value unsets. No hook is queued: the units see it
+        from their next hook on (a test runs one, e.g. update_status)."""
+        for key, value in settings.items():
+            self.model_proxy[key.replace("_", "-")] = value
 
     def set_config(self, **changes: Any) -> None:
         self.config.update(changes)
@@ -920,6 +938,11 @@ class JujuSim:
         Path(tools, "goal-state.json").write_text(json.dumps(state) + "\n")
         Path(tools, "goal-state.yaml").write_text(yaml.safe_dump(state))
         env = {**self.env_for_unit(uid), "PATH": f"{tools}{os.pathsep}{os.environ.get('PATH', '')}"}
+        # every hook gets the model's proxy, empty when unset (juju/juju worker/uniter/runner/context/
+        # context.go HookVars: "Some of these will be empty, but that is fine, better to explicitly
+        # export them as empty"; environs/config/config.go juju-http-proxy -> JUJU_CHARM_HTTP_PROXY)
+        for key, variable in _MODEL_PROXY.items():
+            env[variable] = self.model_proxy.get(key, "")
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         if not self.profile.secrets:

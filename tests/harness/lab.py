@@ -400,10 +400,10 @@ def leftovers(prefix: str = "lxdlab", root: Path | None = None) -> dict[str, lis
     """What a lab with this prefix left behind: namespaces, links, loop devices, lxd processes."""
     root = root or Path(tempfile.gettempdir()) / prefix
     netns = [ns for ns in _run(["ip", "netns", "list"], check=False).stdout.split() if ns.startswith(f"{prefix}-")]
-    links = [
+    links = [  # its bridge <prefix>0 and its veths <prefix>-mI, not another lab's whose prefix starts with ours
         line.split()[0]
         for line in _run(["ip", "-br", "link"], check=False).stdout.splitlines()
-        if line.startswith(prefix)
+        if line.split("@")[0].split()[0] == f"{prefix}0" or line.startswith(f"{prefix}-m")
     ]
     loops = [line for line in _run(["losetup", "-a"], check=False).stdout.splitlines() if str(root) in line]
     procs = []

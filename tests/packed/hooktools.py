@@ -276,17 +276,32 @@ class Tools:
         return json.dumps(bag if key == "-" else bag.get(key))
 
     def relation_set(self, args: list[str]) -> str:
+        if args == ["--help"]:
+            # juju/juju worker/uniter/runner/jujuc/relation-set.go (SetFlags: `-r`, `--file`, "file
+            # containing key-value pairs"): the help lists the flags; charmhelpers' relation_set
+            # (core/hookenv.py, _relation_set_accepts_file) looks for "--file" in it
+            return (
+                "Usage: relation-set [options] key=value [key=value ...]\n\nOptions:\n"
+                "--file  (= -)\n    file containing key-value pairs\n"
+                "-r, --relation  (= )\n    specify a relation by id\n"
+            )
         app = _take(args, "--app", has_value=False)
         path = _take(args, "--file")
         relation = self._relation(args)
-        if path != "-":
-            raise Refused("only --file - is emulated")
+        if path is None:
+            raise Refused("only --file is emulated")
         _no_more(args)
         if app and not self.s["leader"]:
             raise Refused("cannot write relation settings: this unit is not the leader")
         import yaml  # here, not at the top: most calls need no YAML and every call is a process
 
-        values = yaml.safe_load(sys.stdin.read())  # --file - takes YAML (Debian's python3-yaml)
+        # relation-set.go: `--file PATH` is a cmd.FileVar, "-" meaning stdin; the file is a YAML map
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(str(path)) as f:
+                text = f.read()
+        values = yaml.safe_load(text)
         bag = relation["data"].setdefault(self.app if app else self.unit, {})
         for key, value in (values or {}).items():
             if value == "":

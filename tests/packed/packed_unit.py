@@ -62,6 +62,7 @@ class PackedUnit:
         self.unit = unit
         self.app = unit.split("/")[0]
         self.netns = netns
+        self.wrap: list[str] = []  # an argv prefix for every hook (e.g. ubuntu_host.UbuntuHost.wrap())
         self.extra_env = env or {}
         self.tools = root / "tools"
         self.tools.mkdir(parents=True, exist_ok=True)
@@ -79,6 +80,7 @@ class PackedUnit:
         self.state_file = root / "state.json"
         options = yaml.safe_load((charm_dir / "config.yaml").read_text())["options"]
         defaults = {k: v["default"] for k, v in options.items() if "default" in v}
+        defaults["production-tuning"] = False  # this is the real host's kernel: its own test turns it on
         self.model_uuid = str(uuid.uuid4())
         self.write(
             hooktools.model_state(
@@ -116,6 +118,12 @@ class PackedUnit:
             "JUJU_CONTEXT_ID": f"{self.unit}-{dispatch_path}",
             "JUJU_MACHINE_ID": "0",
             "JUJU_AVAILABILITY_ZONE": "",
+            # the model's proxy, always exported, empty when unset (juju/juju worker/uniter/runner/
+            # context/context.go HookVars: "better to explicitly export them as empty")
+            "JUJU_CHARM_HTTP_PROXY": "",
+            "JUJU_CHARM_HTTPS_PROXY": "",
+            "JUJU_CHARM_FTP_PROXY": "",
+            "JUJU_CHARM_NO_PROXY": "",
             "HOOKTOOLS_STATE": str(self.state_file),
         }
         if dispatch_path.startswith("hooks/"):
@@ -130,6 +138,7 @@ class PackedUnit:
         argv = ["./dispatch"]
         if self.netns:
             argv = [shutil.which("nsenter") or "nsenter", f"--net=/run/netns/{self.netns}", *argv]
+        argv = [*self.wrap, *argv]
         before = self.state
         out = subprocess.run(
             argv, cwd=self.charm_dir, env=self.env(dispatch_path, **extra), capture_output=True, text=True, timeout=600

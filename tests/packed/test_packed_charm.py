@@ -25,6 +25,7 @@ import yaml
 from tests.packed.conftest import pack
 from tests.packed.packed_unit import PackedUnit, unpack
 from tests.packed.platforms import PLATFORMS, platform_python
+from tests.packed.ubuntu_host import UbuntuHost
 
 pytestmark = pytest.mark.packed
 DISTRO_OPENSSL = Path("/usr/lib/python3/dist-packages/OpenSSL")
@@ -47,6 +48,7 @@ def assert_complete(charm: Path) -> None:
         "dispatch",
         "metadata.yaml",
         "config.yaml",
+        "LICENSE",
         "actions.yaml",
         "manifest.yaml",
         "src/charm.py",
@@ -152,18 +154,22 @@ def python_with_distro_openssl(python: Path, into: Path) -> Path:
     return into / "bin/python3"
 
 
+def member_unit(charm_dir: Path, root: Path, member, python: Path, **kw) -> PackedUnit:
+    """A packed unit whose LXD is a lab member: the hooks run in its namespace with its LXD_DIR."""
+    env = {"LXD_DIR": str(member.lxd_dir)}
+    return PackedUnit(charm_dir, root, address=member.address, netns=member.netns, env=env, python=python, **kw)
+
+
 def test_packed_hooks_bootstrap_a_real_lxd_member_and_answer_an_action(packed_platform, lab, tmp_path):
     assert DISTRO_OPENSSL.is_dir(), "install python3-openssl (scripts/setup.sh does): the clash must be present"
     member = lab.up(1, loop_devices=True)[0]
-    unit = PackedUnit(
+    unit = member_unit(
         unpack(packed_platform.charm, tmp_path / "charm"),
         tmp_path / "juju",
-        address=member.address,
-        netns=member.netns,
-        env={"LXD_DIR": str(member.lxd_dir)},
+        member,
+        packed_platform.python,
         storage={"local/0": member.loop},
         config={"storage-driver": "btrfs"},
-        python=packed_platform.python,
     )
 
     # the order Juju gives a new leader unit with a storage attachment and a peer relation
@@ -236,15 +242,13 @@ def test_packed_hooks_bootstrap_a_real_lxd_member_and_answer_an_action(packed_pl
     broken_dir = tmp_path / "broken"
     shutil.copytree(unit.charm_dir, broken_dir, symlinks=True)
     shutil.rmtree(broken_dir / "venv/OpenSSL")
-    broken = PackedUnit(
+    broken = member_unit(
         broken_dir,
         tmp_path / "juju-broken",
-        address=member.address,
-        netns=member.netns,
-        env={"LXD_DIR": str(member.lxd_dir)},
+        member,
+        python_with_distro_openssl(packed_platform.python, tmp_path / "machine-python"),
         storage={"local/0": member.loop},
         config={"storage-driver": "btrfs"},
-        python=python_with_distro_openssl(packed_platform.python, tmp_path / "machine-python"),
     )
     broken.hook("update-status")  # it only reads LXD (the standard library's socket client): no pylxd
     assert broken.state["unit-status"][0] == "active", broken.state["unit-status"]
@@ -257,3 +261,48 @@ def test_packed_hooks_bootstrap_a_real_lxd_member_and_answer_an_action(packed_pl
     assert status == "blocked" and message.startswith("cannot load pylxd (AttributeError:"), message
     assert any("importing pylxd failed" in line for _, line in broken.state["log"])
     assert lab.lxc(member, "config", "get", "images.auto_update_interval").stdout.strip() in ("", "6")
+
+
+def test_packed_nrpe_relation_installs_checks_that_run_on_the_member(packed_platform, lab, tmp_path):
+    """charmhelpers inside the packed venv, on the platform's Python, in a real nrpe-external-master
+    hook of an LXD member: the nrpe.d commands it writes run the installed plugin, which answers OK."""
+    member = lab.up(1)[0]
+    unit = member_unit(
+        unpack(packed_platform.charm, tmp_path / "charm"),
+        tmp_path / "juju",
+        member,
+        packed_platform.python,
+        config={"storage-driver": "dir"},
+    )
+    ubuntu = UbuntuHost(tmp_path / "ubuntu")
+    unit.wrap = ubuntu.wrap()
+    shutil.copy(ubuntu.bin / "service", unit.tools / "service")  # first on the hook's PATH
+    for event in ("install", "leader-elected", "config-changed"):
+        unit.hook(event)
+    state = unit.state
+    state["relations"]["5"] = {
+        "endpoint": "nrpe-external-master",
+        "remote-app": "nrpe",
+        "units": ["nrpe/0"],
+        "data": {"nrpe/0": {"nagios_hostname": "juju-lxd-cluster-0", "nagios_host_context": "juju"}},
+    }
+    unit.write(state)
+    relation = {"JUJU_RELATION": "nrpe-external-master", "JUJU_RELATION_ID": "nrpe-external-master:5"}
+    unit.hook("nrpe-external-master-relation-changed", JUJU_REMOTE_UNIT="nrpe/0", JUJU_REMOTE_APP="nrpe", **relation)
+
+    state = unit.state
+    assert state["unknown"] == [] and state["refused"] == []
+    assert state["unit-status"][0] == "active" and "Nagios" not in state["unit-status"][1]
+    monitors = yaml.safe_load(state["relations"]["5"]["data"]["lxd-cluster/0"]["monitors"])
+    assert set(monitors["monitors"]["remote"]["nrpe"]) == {"lxd_api", "lxd_member_online", "lxd_database_voters"}
+    assert ubuntu.services.read_text() == "nagios-nrpe-server restart\n"
+    # what the NRPE server would run, as root (the sudo rule's effect), on this member's socket
+    runs = {
+        name: subprocess.run(ubuntu.nrpe_command(f"check_{name}"), capture_output=True, text=True)
+        for name in ("lxd_api", "lxd_member_online", "lxd_database_voters")
+    }
+    assert runs["lxd_api"].returncode == 0 and "answers (member lxd-cluster-0)" in runs["lxd_api"].stdout
+    assert runs["lxd_member_online"].returncode == 0, runs["lxd_member_online"].stdout
+    # one member: a single voter, so the voters check warns (losing it loses the database)
+    assert runs["lxd_database_voters"].returncode == 1, runs["lxd_database_voters"].stdout
+    assert "fewer than 3" in runs["lxd_database_voters"].stdout

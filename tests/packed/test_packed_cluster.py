@@ -13,22 +13,28 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 from ops import testing
 
+from tests.conftest import fresh_lab
 from tests.functional.test_client_library import REQUIRER_META, client_certificate, docstring_example, tls_client
 from tests.harness.cluster import FormedCluster, add_units, form
 from tests.packed.packed_context import PackedContext, lab_context_factory
+from tests.packed.platforms import PLATFORMS
 
 pytestmark = pytest.mark.packed
 
 
-@pytest.fixture(scope="module")
-def cluster(packed_charm: Path, module_lab, tmp_path_factory: pytest.TempPathFactory) -> FormedCluster:
-    factory = lab_context_factory(packed_charm, tmp_path_factory.mktemp("packed-units"), module_lab)
-    return form(module_lab, 3, driver="dir", context_factory=factory)
+@pytest.fixture(scope="module", params=PLATFORMS)
+def cluster(request: pytest.FixtureRequest, packs, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FormedCluster]:
+    """One model's life per platform, on a lab of its own: that platform's .charm, its hooks on the
+    platform's Python (3.10 for ubuntu@22.04, 3.12 for ubuntu@24.04, where this host has them)."""
+    charm = packs(request.param).charm
+    with fresh_lab() as lab:
+        factory = lab_context_factory(charm, tmp_path_factory.mktemp("packed-units"), lab)
+        yield form(lab, 3, driver="dir", context_factory=factory)
 
 
 def members(cluster: FormedCluster, via: int) -> dict[str, str]:
@@ -128,8 +134,22 @@ def test_packed_cluster_leader_removal_keeps_a_related_client_trusted(cluster, t
     endpoint = f"https://{cluster.member(staying).address}:8443"
     assert tls_client(endpoint, crt, key, server_pem, project="runner").instances.all() == []
 
-    sim.remove_unit(old_leader)  # Juju: the dying leader runs relation-broken for lxd-cluster first
-    sim.settle()
+    # Juju: the dying leader runs relation-broken for lxd-cluster while it still leads, and a new
+    # leader is elected only once it is gone: the client must stay trusted after every hook, not
+    # only once a new leader has reconciled
+    untrusted_after: list[str] = []
+
+    def still_trusted(model) -> None:
+        if not tls_client(endpoint, crt, key, server_pem, project="runner").trusted:
+            untrusted_after.append(f"lxd-cluster/{model.log[-1].uid} {model.log[-1].name}")
+
+    sim.after_hook.append(still_trusted)
+    try:
+        sim.remove_unit(old_leader)
+        sim.settle()
+    finally:
+        sim.after_hook.remove(still_trusted)
+    assert untrusted_after == [], f"the client was untrusted after {untrusted_after}"
     assert sim.leader not in (None, old_leader) and not sim.units[old_leader].alive
     assert f"lxd-cluster-{old_leader}" not in members(cluster, staying)
     client = tls_client(endpoint, crt, key, server_pem, project="runner")

@@ -53,6 +53,9 @@ BAD_CONFIG = [
     ({"maas-subnet-ipv6": "x" * 254}, "maas-subnet-ipv6"),
     ({"network-mode": "macvlan", "maas-subnet-ipv4": "lab"}, "maas-subnet-ipv4"),  # bridged only
     ({"network-mode": "fan", "maas-subnet-ipv6": "lab6"}, "maas-subnet-ipv6"),
+    ({"nagios_context": "my site"}, "nagios_context"),  # a Nagios host name: no spaces
+    ({"nagios_context": ""}, "nagios_context"),
+    ({"nagios_servicegroups": "lxd,ops!"}, "nagios_servicegroups"),
     ({"client-access": "root"}, "client-access"),
     ({"client-access": ""}, "client-access"),
     ({"join-token-expiry": ""}, "join-token-expiry"),  # every token expires
@@ -60,6 +63,11 @@ BAD_CONFIG = [
     ({"join-token-expiry": "1h"}, "join-token-expiry"),  # LXD's units are case-sensitive: H hours, m months
     ({"client-token-expiry": "1 H"}, "client-token-expiry"),
     ({"client-token-expiry": "never"}, "client-token-expiry"),
+    ({"lxd-http-proxy": "squid.internal:3128"}, "lxd-http-proxy"),  # no scheme
+    ({"lxd-https-proxy": "ftp://squid.internal:3128"}, "lxd-https-proxy"),
+    ({"lxd-https-proxy": "http://bob:hunter2hunter2@squid:99999"}, "lxd-https-proxy"),  # port out of range
+    ({"lxd-http-proxy": "http://squid:3128/some/path"}, "lxd-http-proxy"),
+    ({"lxd-no-proxy": "localhost, bad host"}, "lxd-no-proxy"),
 ]
 
 

@@ -50,11 +50,15 @@ def lxd(cluster_pem: str, monkeypatch: pytest.MonkeyPatch):
 def host(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, cluster_pem: str):
     """This machine as snap.py sees it: by default no snapd and a deb LXD, as on Debian 12.
 
-    PATH holds only the fake `snap` (and a fake `lxd` once a test puts one there), and charmlibs.snap
-    talks to the fake snapd's socket once a test starts it. cluster_pem is made first (openssl).
+    PATH holds only the fake `snap` and `sysctl` (and a fake `lxd` once a test puts one there),
+    charmlibs.snap talks to the fake snapd's socket once a test starts it, and production tuning
+    writes into the fake host's /proc/sys, sysctl.d and limits.d. cluster_pem is made first (openssl).
     """
     from charmlibs.snap import _client
+    from charmlibs.sysctl import _sysctl
     from fake_snap import FakeHost
+
+    import tuning
 
     fake = FakeHost(tmp_path_factory.mktemp("host"))
     for tool in ("git", "openssl"):  # what tests themselves run; never an lxd
@@ -62,6 +66,10 @@ def host(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPat
             (fake.bin / tool).symlink_to(found)
     monkeypatch.setenv("PATH", str(fake.bin))
     monkeypatch.setattr(_client, "_SOCKET_PATH", str(fake.socket))  # the library has no setting for it
+    monkeypatch.setattr(_sysctl, "SYSCTL_DIRECTORY", fake.sysctl_d)  # nor this one
+    monkeypatch.setattr(_sysctl, "SYSCTL_FILENAME", fake.sysctl_d / "95-juju-sysctl.conf")
+    monkeypatch.setattr(tuning, "PROC_SYS", fake.proc_sys)
+    monkeypatch.setattr(tuning, "LIMITS_DIR", fake.limits_d)
     fake.deb()
     yield fake
     fake.stop()

@@ -31,6 +31,7 @@ MUTATIONS = (
     "issue_client_token",
     "revoke_token",
     "create_project",
+    "update_cluster_certificate",
 )
 # What LXD stamps on a token it issues while its lifetime key is set (the fake's clock is fixed).
 EXPIRES_AT = "2030-01-01T01:00:00Z"
@@ -60,6 +61,7 @@ class FakeLXD:
     def __init__(self, certificate: str, version: str = "5.21.2"):
         self.certificate = certificate
         self.version = version
+        self.socket = "/var/lib/lxd/unix.socket"  # workload.LXD.socket: where the Nagios plugin asks
         self.ready = True
         self.clustered = False
         self.server_name = ""
@@ -275,6 +277,12 @@ class FakeLXD:
         self.member_rows = [
             dataclasses.replace(m, leaving=value) if m.server_name == name else m for m in self.member_rows
         ]
+
+    def update_cluster_certificate(self, certificate: str, key: str) -> None:
+        # every member serves the new pair at once; 5.0.2 checks only that both are PEM
+        # (lxd-5.0.2 lxd/api_cluster.go:2121-2129), 5.21.7 that they match (lxd/api_cluster.go:2385)
+        self.calls.append("update_cluster_certificate")
+        self.certificate, self.certificate_key = certificate, key
 
     def trusted_clients(self) -> dict[str, TrustedClient]:
         return {

@@ -3,7 +3,8 @@
 The charm asks snapd what is installed through charmlibs.snap (the socket: GET /v2/snaps/lxd, POST
 hold) and installs/refreshes with the `snap` command (cohorts). Both land here and are recorded.
 It simulates a store (channel -> revision, version), cohort keys (a snapshot of the store taken
-when the key is made), holds, snapd being absent, a deb LXD and Ubuntu 24.04's lxd-installer shim.
+when the key is made), holds, snapd being absent, a deb LXD and Ubuntu 24.04's lxd-installer shim,
+and the system's options (`snap set system proxy.http=...`) as snapd's /v2/snaps/system/conf serves them.
 """
 
 from __future__ import annotations
@@ -88,6 +89,43 @@ def cli(state_path: str, argv: list[str]) -> int:
     return 0
 
 
+# what a stock kernel has (Linux's defaults; LXD's doc/reference/server_settings.md lists them too)
+KERNEL_DEFAULTS = {
+    "fs.aio-max-nr": 65536,
+    "fs.inotify.max_queued_events": 16384,
+    "fs.inotify.max_user_instances": 128,
+    "fs.inotify.max_user_watches": 8192,
+    "kernel.dmesg_restrict": 0,
+    "kernel.keys.maxbytes": 20000,
+    "kernel.keys.maxkeys": 200,
+    "net.ipv4.neigh.default.gc_thresh3": 1024,
+    "net.ipv6.neigh.default.gc_thresh3": 1024,
+    "vm.max_map_count": 65530,
+}
+
+
+def sysctl_cli(proc_sys: str, argv: list[str]) -> int:
+    """procps' sysctl as charmlibs-sysctl runs it: `-n KEY...` prints each value; `KEY=VALUE...` writes
+    each and prints `KEY = VALUE`, or, where the kernel refuses (a file named KEY.denied beside it),
+    `sysctl: permission denied on key "KEY", ignoring` and goes on (procps sysctl.c WriteSetting)."""
+    root = Path(proc_sys)
+    with open(root.parent / "sysctl.calls", "a") as calls:
+        calls.write(" ".join(argv) + "\n")
+    if argv and argv[0] == "-n":
+        for key in argv[1:]:
+            print(root.joinpath(*key.split(".")).read_text().strip())
+        return 0
+    for setting in argv:
+        key, _, value = setting.partition("=")
+        path = root.joinpath(*key.split("."))
+        if path.with_name(path.name + ".denied").exists():
+            print(f'sysctl: permission denied on key "{key}", ignoring')
+            continue
+        path.write_text(f"{value}\n")
+        print(f"{key} = {value}")
+    return 0
+
+
 class _SnapdHandler(BaseHTTPRequestHandler):
     state_path: Path
 
@@ -106,6 +144,14 @@ class _SnapdHandler(BaseHTTPRequestHandler):
         state = _load(self.state_path)
         state["api"].append(["GET", self.path])
         _save(self.state_path, state)
+        if self.path == "/v2/snaps/system/conf":  # snapd daemon/api_snap_conf.go getSnapConf: the nested
+            # document, {} when nothing is set; `system` is served with or without the core snap
+            self._answer(200, {"type": "sync", "status-code": 200, "status": "OK", "result": state["system"]})
+            return
+        if self.path.startswith("/v2/changes/"):  # every change here is done at once
+            change = {"id": self.path.rsplit("/", 1)[1], "status": "Done", "ready": True}
+            self._answer(200, {"type": "sync", "status-code": 200, "status": "OK", "result": change})
+            return
         installed = state["installed"]
         if self.path != "/v2/snaps/lxd" or not installed:
             self._answer(
@@ -153,6 +199,25 @@ class _SnapdHandler(BaseHTTPRequestHandler):
         _save(self.state_path, state)
         self._answer(200, {"type": "sync", "status-code": 200, "status": "OK", "result": None})
 
+    def do_PUT(self) -> None:  # noqa: N802
+        """snapd daemon/api_snap_conf.go setSnapConf: dotted keys set into the nested document, null
+        unsets; answered with an async change (202)."""
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        state = _load(self.state_path)
+        state["api"].append(["PUT", self.path, sorted(body)])
+        for key, value in body.items():
+            *parents, leaf = key.split(".")
+            node = state["system"]
+            for part in parents:
+                node = node.setdefault(part, {})
+            if value is None:
+                node.pop(leaf, None)
+            else:
+                node[leaf] = value
+        state["system"] = {k: v for k, v in state["system"].items() if v != {}}
+        _save(self.state_path, state)
+        self._answer(202, {"type": "async", "status-code": 202, "status": "Accepted", "change": "1"})
+
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
@@ -169,7 +234,7 @@ class FakeHost:
         self.state_path = root / "snapd.json"
         _save(
             self.state_path,
-            {"installed": None, "store": dict(STORE), "cohorts": {}, "calls": [], "api": [], "fail": {}},
+            {"installed": None, "store": dict(STORE), "cohorts": {}, "calls": [], "api": [], "fail": {}, "system": {}},
         )
         snap = self.bin / "snap"
         snap.write_text(
@@ -178,6 +243,21 @@ class FakeHost:
         )
         snap.chmod(0o755)
         self._server: _Server | None = None
+        # the kernel's /proc/sys with a stock kernel's values, and procps' `sysctl` over it
+        self.proc_sys = root / "proc_sys"
+        for key, value in KERNEL_DEFAULTS.items():
+            path = self.proc_sys.joinpath(*key.split("."))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"{value}\n")
+        self.sysctl_d = root / "sysctl.d"
+        self.sysctl_d.mkdir()
+        self.limits_d = root / "limits.d"
+        sysctl = self.bin / "sysctl"
+        sysctl.write_text(
+            f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+            f"from fake_snap import sysctl_cli\nsys.exit(sysctl_cli({str(self.proc_sys)!r}, sys.argv[1:]))\n"
+        )
+        sysctl.chmod(0o755)
 
     # -- arrange ----------------------------------------------------------------------------
     def start_snapd(self) -> FakeHost:
@@ -254,6 +334,12 @@ class FakeHost:
     def calls(self) -> list[list[str]]:
         """`snap` command lines, e.g. ["install", "lxd", "--channel=5.21/stable", "--cohort=+"]."""
         return self.state["calls"]
+
+    @property
+    def sysctl_calls(self) -> list[str]:
+        """`sysctl` command lines, e.g. "-n vm.max_map_count", "vm.max_map_count=262144"."""
+        path = self.root / "sysctl.calls"
+        return path.read_text().splitlines() if path.exists() else []
 
     def changes(self) -> list[list[str]]:
         """Calls that change something: installs, refreshes, holds (not create-cohort, not reads)."""

@@ -106,6 +106,8 @@ PROFILES = {
 # lxd/node/config.go at each tag); user.* keys are free (lxd/config/map.go set)
 _KEYS = {"images.auto_update_interval", "cluster.join_token_expiry", "core.remote_token_expiry"}
 _KEYS |= {"core.https_address", "core.metrics_address"}
+# cluster-wide in every profile (lxd/cluster/config/config.go: lxd-5.0.2:271-273, lxd-5.21.7:471-489, lxd-6.9:481-499)
+_KEYS |= {"core.proxy_http", "core.proxy_https", "core.proxy_ignore_hosts"}
 _MAAS_KEYS = {"maas.api.url", "maas.api.key"}  # lxd-5.21.7 config.go:673,681; gone in 6.8
 _NIC_KEYS = {"name", "nictype", "parent", "type", "network", "hwaddr", "mtu", "host_name"}
 _MAAS_NIC_KEYS = {"maas.subnet.ipv4", "maas.subnet.ipv6"}  # lxd-5.21.7 nic_bridged; gone in 6.8 (37c443d52b)

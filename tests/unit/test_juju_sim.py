@@ -800,3 +800,26 @@ def test_a_units_charm_directory_persists_across_its_hooks_and_is_its_own():
     sim.deploy(2)
     sim.settle()
     assert sorted(Keeper.found) == [("keeper/0", "keeper/0"), ("keeper/1", "keeper/1")]
+
+
+def test_every_hook_gets_the_models_proxy_and_empty_ones_are_exported_as_empty(probe):
+    seen: list[dict[str, str | None]] = []
+    names = ("JUJU_CHARM_HTTP_PROXY", "JUJU_CHARM_HTTPS_PROXY", "JUJU_CHARM_FTP_PROXY", "JUJU_CHARM_NO_PROXY")
+
+    def record(charm, event):
+        seen.append({name: os.environ.get(name) for name in names})
+
+    Probe.act = record
+    sim = probe()
+    sim.deploy(1)
+    sim.settle()
+    assert seen and seen[-1] == dict.fromkeys(names, "")  # exported, empty
+    sim.set_model_proxy(juju_https_proxy="http://squid:3128", juju_no_proxy="localhost")
+    sim.update_status()
+    sim.settle()
+    assert seen[-1] == {
+        **dict.fromkeys(names, ""),
+        "JUJU_CHARM_HTTPS_PROXY": "http://squid:3128",
+        "JUJU_CHARM_NO_PROXY": "localhost",
+    }
+    assert "JUJU_CHARM_HTTPS_PROXY" not in os.environ or os.environ["JUJU_CHARM_HTTPS_PROXY"] != "http://squid:3128"

@@ -166,3 +166,14 @@ def test_the_projects_granted_travel_to_the_requirer_and_old_provider_data_still
     assert ClusterEndpoints.load(data).projects == ("runner",)
     del data["projects"]  # a LIBPATCH 1 provider
     assert ClusterEndpoints.load(data).projects == ()
+
+
+def test_the_ca_travels_to_the_requirer_as_its_trust_anchor_and_old_provider_data_still_loads(cluster_pem):
+    ca = x509_pem("Site CA")
+    data = ClusterEndpoints(("https://10.0.0.1:8443",), cluster_pem, fingerprint_of(cluster_pem), "ab", ca=ca).dump()
+    info = ClusterEndpoints.load(data)
+    assert (info.ca, info.trust_anchor, info.fingerprint) == (ca, ca, fingerprint_of(cluster_pem))
+    del data["ca"]  # a LIBPATCH 2 provider, or a self-signed cluster: the certificate is the anchor
+    assert ClusterEndpoints.load(data).trust_anchor == cluster_pem
+    with pytest.raises(DataError, match="not a PEM certificate"):
+        ClusterEndpoints.load({**data, "ca": "-----BEGIN CERTIFICATE-----\nnope"})

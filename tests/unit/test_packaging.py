@@ -32,7 +32,7 @@ def test_charmcraft_yaml_names_platforms_and_packs_the_whole_charm():
     # the plugin builds the rest from source: whatever has compiled parts must come as a wheel
     assert {"cryptography", "cffi", "pyyaml"} <= set(part["charm-binary-python-packages"])
     requirements = (ROOT / "requirements.txt").read_text()
-    for package in ("ops", "pylxd", "pyyaml", "pyopenssl", "charmlibs-snap"):
+    for package in ("ops", "pylxd", "pyyaml", "pyopenssl", "charmlibs-snap", "charmhelpers", "setuptools"):
         assert package in requirements
 
 
@@ -55,6 +55,21 @@ def test_jujuignore_keeps_tests_and_tooling_out_of_the_charm():
 def test_metadata_assumes_no_more_than_juju_2_9():
     """One artefact for Juju 2.9, 3.x and 4.x: what a version lacks is detected at run time."""
     assert load("metadata.yaml")["assumes"] == ["juju >= 2.9"]
+
+
+def test_the_license_is_apache_2_and_pyproject_declares_it():
+    text = (ROOT / "LICENSE").read_text()
+    assert "Apache License" in text and "Version 2.0, January 2004" in text
+    assert "END OF TERMS AND CONDITIONS" in text
+    project = (ROOT / "pyproject.toml").read_text().split("[project]", 1)[1].split("\n[", 1)[0]
+    assert 'license = "Apache-2.0"' in project.splitlines() and 'license-files = ["LICENSE"]' in project.splitlines()
+    assert "LICENSE" not in (ROOT / ".jujuignore").read_text().split()  # shipped in the .charm
+
+
+def test_metadata_has_no_link_that_leads_nowhere():
+    """Issue 25.5: no invented repository, and no `docs:` that is LXD's, not this charm's."""
+    meta = load("metadata.yaml")
+    assert not {"docs", "issues", "source", "website", "contact"} & set(meta)
 
 
 def test_metadata_declares_the_peer_relation_storage_and_client_endpoint():

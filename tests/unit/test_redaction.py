@@ -73,6 +73,13 @@ def test_private_keys_tokens_and_known_values_are_redacted_wherever_they_show():
     assert out.count(REDACTED) == 3 and out.startswith("log: joining with ")
 
 
+def test_the_user_and_password_of_a_url_are_struck_however_short():
+    text = "proxy http://ab:cd@squid:3128 and https://user:p@ss@h.internal/x; mail root@localhost, http://squid:3128"
+    assert redact_text(text) == (
+        "proxy http://<redacted>@squid:3128 and https://<redacted>@h.internal/x; mail root@localhost, http://squid:3128"
+    )
+
+
 def test_an_innocent_base64_blob_is_kept():
     blob = base64.b64encode(json.dumps({"fingerprint": "ab" * 32}).encode()).decode()
     assert redact_text(blob) == blob

@@ -4,7 +4,8 @@ The requirer publishes a client certificate and, optionally, the LXD projects it
 provider's leader checks the certificate (an X.509 certificate, valid now, usable for TLS client
 authentication), adds it to the cluster's trust store **restricted to those projects**, and
 publishes the cluster's endpoints (every member's https address), the cluster certificate, its
-SHA-256 fingerprint and the projects the client may use. When the relation goes, the certificate
+SHA-256 fingerprint, the CA that signed it (when the cluster's certificate comes from a CA) and the
+projects the client may use. When the relation goes, the certificate
 leaves the trust store.
 
 A requirer that names no projects gets what the cluster's operator allows with the provider's
@@ -43,9 +44,10 @@ class RunnerCharm(ops.CharmBase):
         return open("/etc/runner/lxd-client.crt").read()
 
     def _on_cluster_available(self, event):
-        info = event.info  # ClusterEndpoints: endpoints, certificate, fingerprint, projects
-        # e.g. pylxd.Client(endpoint=info.endpoints[0], cert=(crt, key), verify=<file of info.certificate>,
-        #                   project=info.projects[0] if info.projects else None)
+        info = event.info  # ClusterEndpoints: endpoints, certificate, fingerprint, ca, projects
+        # verify the server against info.trust_anchor: the CA when there is one, else the certificate, e.g.
+        # requests.get(info.endpoints[0] + "/1.0", cert=(crt, key), verify=<file of info.trust_anchor>);
+        # pylxd pins a fingerprint instead: pylxd.Client(..., verify=<file of info.certificate>)
         self.unit.status = ops.ActiveStatus(f"LXD cluster at {info.endpoints[0]}")
 
     def _on_cluster_gone(self, event):
@@ -58,7 +60,11 @@ The provider side (`LXDClusterProvider`) lives in the lxd-cluster charm: it emit
 Databags. Requirer application: `certificate` (PEM, one certificate, no private key), `projects`
 (JSON list, optional). Provider application: `endpoints` (JSON list), `certificate`, `fingerprint`,
 `client-fingerprint` (the requirer certificate it trusted), `projects` (JSON list the trust is
-restricted to, empty or absent: unrestricted; since LIBPATCH 2), `error` (why it refused).
+restricted to, empty or absent: unrestricted; since LIBPATCH 2), `ca` (PEM of the CA that signed the
+cluster certificate, absent when it is self-signed; since LIBPATCH 3), `error` (why it refused).
+`certificate` and `fingerprint` are always those of the certificate the cluster serves now: a client
+of an older LIBPATCH that pins the fingerprint keeps working when the certificate changes, once it
+reads the new one. The provider publishes a new certificate in the same hook that installs it.
 
 Certificates are parsed as X.509 with `cryptography` (PYDEPS); the fingerprint is the SHA-256 of
 the DER, as LXD prints it. `check_client_certificate()` is the provider's check before it trusts.
@@ -82,7 +88,7 @@ LIBID = "736d2a0ac0d14f83937523aeaad0fc71"
 LIBAPI = 0
 # Increment this PATCH version before using `charmcraft publish-lib` or reset to 0 if you are
 # raising the major API version
-LIBPATCH = 2
+LIBPATCH = 3
 
 PYDEPS = ["cryptography"]
 
@@ -187,6 +193,12 @@ class ClusterEndpoints:
     client_fingerprint: str = ""  # the requirer certificate the provider trusted
     error: str = ""  # why the provider refused the request, if it did
     projects: tuple[str, ...] = ()  # the projects the client is restricted to; empty: unrestricted
+    ca: str = ""  # PEM of the CA that signed the cluster certificate; empty: it is self-signed
+
+    @property
+    def trust_anchor(self) -> str:
+        """The PEM a client verifies the cluster against: the CA when there is one, else the certificate."""
+        return self.ca or self.certificate
 
     def dump(self) -> dict[str, str]:
         return {
@@ -196,6 +208,7 @@ class ClusterEndpoints:
             "client-fingerprint": self.client_fingerprint,
             "error": self.error,
             "projects": json.dumps(list(self.projects)) if self.projects else "",
+            "ca": self.ca,
         }
 
     @classmethod
@@ -212,7 +225,10 @@ class ClusterEndpoints:
         if fingerprint_of(data["certificate"]) != data["fingerprint"]:
             raise DataError("the cluster certificate does not match its fingerprint")
         client = data.get("client-fingerprint", "")
-        return cls(endpoints, data["certificate"], data["fingerprint"], client, projects=_projects(data))
+        ca = data.get("ca", "")
+        if ca:
+            load_certificate(ca)
+        return cls(endpoints, data["certificate"], data["fingerprint"], client, projects=_projects(data), ca=ca)
 
 
 # -- requirer ----------------------------------------------------------------------------------
