@@ -22,7 +22,7 @@ import issuing
 import sealing
 import unit_key
 import workload
-from tests.conftest import _fresh_lab
+from tests.conftest import fresh_lab
 from tests.functional.test_client_library import client_certificate, tls_client
 from tests.harness.cluster import FormedCluster, add_units, form
 
@@ -70,7 +70,7 @@ def model(request: pytest.FixtureRequest) -> Iterator[Model]:
         sealed.append((value, recipient))
         return value
 
-    with pytest.MonkeyPatch.context() as patch, _fresh_lab() as lab:
+    with pytest.MonkeyPatch.context() as patch, fresh_lab() as lab:
         patch.setattr(workload.LXD, "issue_join_token", noted)
         patch.setattr(issuing, "seal", noted_seal)
         cluster = form(lab, 3, driver="dir", juju_version=PROFILES[request.param])
