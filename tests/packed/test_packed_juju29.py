@@ -10,12 +10,14 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import sealing
 import unit_key
+from tests.conftest import fresh_lab
 from tests.harness.cluster import FormedCluster, charm_sim
 from tests.harness.juju import JujuSim
 from tests.packed.packed_context import lab_context_factory
@@ -36,18 +38,20 @@ def sealed_in_databags(sim: JujuSim) -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def formed(
-    packed_charm: Path, module_lab, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[FormedCluster, list[tuple[str, str]]]:
-    """Deploy 3 under 2.9; after every hook, each sealed token the databags hold is noted."""
-    factory = lab_context_factory(packed_charm, tmp_path_factory.mktemp("packed-juju29"), module_lab)
-    module_lab.up(3)
-    sim = charm_sim(module_lab, {"storage-driver": "dir"}, context_factory=factory, juju_version="2.9")
-    seen: set[tuple[str, str]] = set()
-    sim.after_hook.append(lambda sim: seen.update(sealed_in_databags(sim)))
-    sim.deploy(3)
-    t0 = time.monotonic()
-    hooks = sim.settle()
-    return FormedCluster(module_lab, sim, time.monotonic() - t0, hooks), sorted(seen)
+    packed_charm: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[FormedCluster, list[tuple[str, str]]]]:
+    """Deploy 3 under 2.9 on a lab of its own; after every hook, each sealed token the databags hold
+    is noted."""
+    with fresh_lab() as lab:
+        factory = lab_context_factory(packed_charm, tmp_path_factory.mktemp("packed-juju29"), lab)
+        lab.up(3)
+        sim = charm_sim(lab, {"storage-driver": "dir"}, context_factory=factory, juju_version="2.9")
+        seen: set[tuple[str, str]] = set()
+        sim.after_hook.append(lambda sim: seen.update(sealed_in_databags(sim)))
+        sim.deploy(3)
+        t0 = time.monotonic()
+        hooks = sim.settle()
+        yield FormedCluster(lab, sim, time.monotonic() - t0, hooks), sorted(seen)
 
 
 def test_packed_charm_forms_3_under_juju29(formed):
