@@ -330,3 +330,21 @@ def test_juju29_the_debug_bundle_asks_for_no_secret_and_strikes_the_maas_key_its
         bundle = "".join(tar.extractfile(m).read().decode() for m in tar.getmembers())
     assert "MAAS refused" in bundle and MAAS_KEY not in bundle
     assert no_secret_tools == []
+
+
+def test_juju29_a_certificates_relation_is_named_unused_and_the_cluster_keeps_its_certificate(
+    lxd, root, cluster_pem, no_secret_tools
+):
+    """The tls-certificates library keeps its key in Juju secrets: on 2.9 the charm does not start it,
+    says so in the leader's status, and installs nothing (no hook error, no secret-* call)."""
+    lxd.be_member("lxd-cluster-0", "lxd-cluster-1")
+    provider = testing.Relation("certificates", remote_app_name="vault", id=REL + 2)
+    state = make_state(leader=True, app=published(cluster_pem))
+    state = dataclasses.replace(state, relations=[*state.relations, provider])
+    ctx = ctx29(root)
+    out = ctx.run(ctx.on.relation_changed(provider, remote_unit=0), state)
+    assert out.unit_status.name == "active", out.unit_status
+    assert "certificates: this Juju has no secrets" in out.unit_status.message
+    assert "vault's certificate is not used" in out.unit_status.message
+    assert "update_cluster_certificate" not in lxd.calls and no_secret_tools == []
+    assert out.get_relation(REL + 2).local_app_data == {}  # no certificate request published
