@@ -54,11 +54,13 @@ class DepartureFailed(Exception):
 
 
 class LXDClusterCharm(ops.CharmBase):
-    _stored = ops.StoredState()  # this unit's own memory: digests of the proxy values it gave snapd
+    # this unit's own memory, kept by ops on the machine: digests of the proxy values it gave snapd, and
+    # what it already told Juju (membership recorded, ports opened), so a settled hook does not say it again
+    _stored = ops.StoredState()
 
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
-        self._stored.set_default(snapd_proxy={})
+        self._stored.set_default(snapd_proxy={}, member=False, ports=[])
         self.redactor = guard(self.model)  # secrets read feed it; status, logs, action output pass it
         if not str(key := self.config.get("maas-api-key") or "").startswith("secret:"):
             self.redactor.remember({"maas-api-key": key})  # the key itself (no user secrets: Juju < 3.3)
@@ -146,12 +148,12 @@ class LXDClusterCharm(ops.CharmBase):
         )
         if (status := step.ensure(config.snap_channel, config.maas_options)) is not None:
             raise Stop(status)
-        info = ensure_lxd(self.lxd, self.unit, config)
         relation = self.model.get_relation(PEER)
+        me = UnitInfo.load(relation.data[self.unit]) if relation else UnitInfo()
+        info = ensure_lxd(self.lxd, self.unit, config, announced_version=me.lxd_version)
         if relation is None:
             raise Stop(ops.WaitingStatus("waiting for the cluster peer relation"))
         membership = Membership(self.model, self.lxd, relation, self.charm_dir)
-        me = UnitInfo.load(relation.data[self.unit])
         if not info.clustered:  # who and where it is needs nothing the leader published: said first
             me = membership.announce(me, info, config)
         cluster = ClusterInfo.load(relation.data[self.app])
@@ -225,8 +227,12 @@ class LXDClusterCharm(ops.CharmBase):
             apply_to_lxd(self.lxd, lxd_proxy(self._proxy, config.proxy_options))  # cluster-wide keys
             in_use = self.cluster_certificate.converge(info, cluster.ca)  # joiners and clients get it this hook
             info, ca = in_use.info, in_use.ca
-        address = membership.as_member(config, info, cluster, me, ca)
-        self.unit.set_ports(int(address.rsplit(":", 1)[-1]), config.metrics_port)  # for `juju expose`: API, metrics
+        address = membership.as_member(config, info, cluster, me, ca, recorded=self._stored.member)
+        self._stored.member = True
+        ports = [int(address.rsplit(":", 1)[-1]), config.metrics_port]  # for `juju expose`: API, metrics
+        if list(self._stored.ports) != ports:  # set_ports asks Juju what is open first: a round trip
+            self.unit.set_ports(*ports)
+            self._stored.ports = ports
         if self.unit.is_leader():
             serve_clients(self.lxd, self.clients, info, config, ca)
         self.observability.as_member(config, info, address)
@@ -364,4 +370,10 @@ class LXDClusterCharm(ops.CharmBase):
 
 
 if __name__ == "__main__":  # pragma: nocover
+    # each log line is a juju-log round trip to the agent: the framework's own DEBUG lines (ops logs them
+    # on the root logger: up and running, storage, the event's name) and the snap library's go to Juju
+    # only under `juju debug-code`/`debug-hooks` (JUJU_DEBUG). The charm's own loggers keep DEBUG.
+    if not os.environ.get("JUJU_DEBUG"):
+        logging.getLogger().addFilter(lambda record: record.levelno > logging.DEBUG)
+        logging.getLogger("charmlibs").setLevel(logging.INFO)
     ops.main(LXDClusterCharm)

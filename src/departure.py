@@ -23,6 +23,10 @@ from workload import LEAVING_KEY, LXD, LXDError
 logger = logging.getLogger(__name__)
 MOVE_ROUNDS = 3  # instances may land on us while we move ours away (another unit's move in flight)
 RETRY_MOVE_AFTER = 600  # seconds before a move that failed (and was rolled back) is tried again
+# `juju remove-unit a b`: Juju runs a's and b's hooks at the same time. A unit that sees the other one
+# not marked yet waits this long in its hook (nothing moved yet), reading LXD's marks every POLL seconds
+PEER_MARK_WAIT = 60
+PEER_MARK_POLL = 2
 
 
 class LeaveError(Exception):
@@ -38,7 +42,8 @@ def leave(lxd: LXD, name: str, planned: int | None = None, app: str = "", now: f
 
     planned: Juju's planned units (goal state: units not dying). If more unmarked online members
     of this application's units stay than Juju plans, another departing unit has not marked
-    itself yet: fail and let Juju retry rather than risk moving onto it.
+    itself yet: wait for it up to PEER_MARK_WAIT seconds (its hook runs beside this one), then fail
+    and let Juju retry rather than risk moving onto it.
     """
     if not lxd.info().clustered:
         return
@@ -64,8 +69,7 @@ def leave(lxd: LXD, name: str, planned: int | None = None, app: str = "", now: f
                 f"{', '.join(stuck)} could not move (LXD's words in juju debug-log); "
                 f"not stopped again before {again} (at once after `lxc cluster unset {name} {LEAVING_KEY}`)"
             )
-        staying = targets(lxd.members(), name)
-        units = sorted(m for m in staying if _is_unit(m, app))
+        staying, units = _staying(lxd, name, app, planned)
         if planned is not None and len(units) > planned:
             raise LeaveError(
                 f"{len(units)} members with units stay ({', '.join(units)}) but Juju plans {planned}: another "
@@ -80,6 +84,23 @@ def leave(lxd: LXD, name: str, planned: int | None = None, app: str = "", now: f
             raise LeaveError(str(e)) from None
     lxd.remove_member(name)
     logger.info("%s left the cluster", name)
+
+
+def _staying(lxd: LXD, name: str, app: str, planned: int | None) -> tuple[set[str], list[str]]:
+    """The members instances may move to, and those of them with units of `app`; while more of these
+    stay than Juju plans, LXD's marks are read again for up to PEER_MARK_WAIT seconds."""
+    deadline = time.monotonic() + PEER_MARK_WAIT
+    members = lxd.members()
+    while True:
+        staying = targets(members, name)
+        units = sorted(m for m in staying if _is_unit(m, app))
+        if planned is None or len(units) <= planned or time.monotonic() >= deadline:
+            return staying, units
+        logger.info(
+            "%d members with units stay but Juju plans %d: waiting for another to mark itself", len(units), planned
+        )
+        time.sleep(PEER_MARK_POLL)
+        members = lxd.members(fresh=True)
 
 
 def advice(name: str, unit: str, error: Exception) -> str:

@@ -12,17 +12,12 @@ import os
 import stat
 from pathlib import Path
 
+from command import run_command
 from models import DeviceState
 
 SYS_DEV_BLOCK = Path("/sys/dev/block")
 MOUNTS = Path("/proc/self/mounts")
 SWAPS = Path("/proc/swaps")
-
-
-def _run(argv: list[str], timeout: int) -> str:
-    from workload import run_command  # the one command runner (LXDError with the tool's words)
-
-    return run_command(argv, timeout=timeout)
 
 
 def device_number(path: str) -> int | None:
@@ -105,10 +100,10 @@ def inspect_device(path: str) -> DeviceState:
     if not stat.S_ISBLK(st.st_mode):
         return DeviceState(path, exists=True)
     mounted = bool(related_devices(st.st_rdev) & devices_in_use())
-    out = _run(["wipefs", "--parsable", os.path.realpath(path)], timeout=60)
+    out = run_command(["wipefs", "--parsable", os.path.realpath(path)], timeout=60)
     signatures = tuple(sorted({row.split(",")[3] for row in out.splitlines() if row.count(",") >= 3}))
     return DeviceState(path, exists=True, is_block=True, mounted=mounted, signatures=signatures)
 
 
 def wipe_device(path: str) -> None:
-    _run(["wipefs", "--all", "--force", os.path.realpath(path)], timeout=120)
+    run_command(["wipefs", "--all", "--force", os.path.realpath(path)], timeout=120)

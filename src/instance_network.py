@@ -66,7 +66,9 @@ class InstanceNetwork:
         interface, underlay = self.interface()
         lacking = missing(choice, host_facts(self.lxd, choice, interface, underlay))
         bag = self.relation.data[self.model.unit]
-        bag.update({CHECKED: choice.key, MISSING: lacking, INTERFACE: interface})
+        found = {CHECKED: choice.key, MISSING: lacking, INTERFACE: interface}
+        if changed := {k: v for k, v in found.items() if bag.get(k, "") != v}:  # each write is a round trip
+            bag.update(changed)
         return lacking
 
     def preflight(self, config: CharmConfig) -> None:
@@ -88,12 +90,13 @@ class InstanceNetwork:
         self._check_fixed(config)
 
     def _settled(self, config: CharmConfig) -> bool:
-        """This unit checked the chosen network on the interface it has now, the cluster applied that
-        choice, and the pool options are the ones the cluster published."""
+        """This unit checked the chosen network, the cluster applied that choice, and the pool options are
+        the ones the cluster published. The binding is not asked again (network-get): when the machine's
+        addresses change Juju runs config-changed before anything else, and that hook checks
+        (juju internal/worker/uniter/resolver.go nextOp: addressesHashChanged -> hooks.ConfigChanged)."""
         bag, choice = self.relation.data[self.model.unit], config.network
         cluster = ClusterInfo.load(self.relation.data[self.model.app])
-        here = bag.get(INTERFACE, "") == self.interface()[0]
-        checked = bag.get(CHECKED) == choice.key and not bag.get(MISSING) and here
+        checked = bag.get(CHECKED) == choice.key and not bag.get(MISSING)
         size_kept = not cluster.pool_size or size_bytes(cluster.pool_size) == size_bytes(config.storage_size)
         return checked and cluster.network == choice.key and cluster.pool_driver == config.storage_driver and size_kept
 

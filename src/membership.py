@@ -30,6 +30,7 @@ from preseed import (
     join_preseed,
     server_config,
 )
+from redaction import redact_text
 from sealing import SealError, is_sealed, public_key, unseal
 from status import Stop
 from unit_key import private_key
@@ -274,7 +275,8 @@ class Membership:
             self.lxd.apply_preseed(preseed)
         except LXDError as e:
             if not self._joined_anyway():  # `lxd init` may time out after the join went through
-                self._join_failed(UnitInfo.load(mine), offer, str(e), config)
+                # LXD's words go to the databag every unit reads: never the credential they may quote
+                self._join_failed(UnitInfo.load(mine), offer, redact_text(str(e), [credential.value]), config)
             logger.warning("lxd init said %s, but this server is a member now", e)
         self.record_membership()  # the next in line joins on this
         replace(UnitInfo.load(mine), **_NO_FAILURE).dump(mine)
@@ -345,11 +347,15 @@ class Membership:
             )
 
     # -- once a member --------------------------------------------------------------------
-    def as_member(self, config: CharmConfig, info: ServerInfo, cluster: ClusterInfo, me: UnitInfo, ca: str) -> str:
-        """Record the membership; the leader publishes the cluster (its certificate, and ca, the CA that
-        signed it) and applies its config; the issuer hands out the next join credential. Returns the
-        address this member listens on."""
-        fingerprint = certificate_fingerprint(info.certificate)
+    def as_member(
+        self, config: CharmConfig, info: ServerInfo, cluster: ClusterInfo, me: UnitInfo, ca: str, recorded: bool = False
+    ) -> str:
+        """Record the membership (unless `recorded` by an earlier hook of this unit); the leader publishes
+        the cluster (its certificate, and ca, the CA that signed it) and applies its config; the issuer
+        hands out the next join credential. Returns the address this member listens on."""
+        # the published certificate is LXD's own, as the leader read it: the same text, the same fingerprint
+        same = cluster.formed and info.certificate == cluster.certificate
+        fingerprint = cluster.fingerprint if same else certificate_fingerprint(info.certificate)
         listed = self.lxd.members()
         if cluster.formed and fingerprint != cluster.fingerprint:
             if f"https://{cluster.cluster_address}" not in {m.url for m in listed}:
@@ -364,7 +370,8 @@ class Membership:
         if self.secrets and (not me.member_secret or me.member):  # from Juju 2.9 or an earlier version
             me = replace(self.announce(me, info, config), member="", **_NO_FAILURE)
             me.dump(self.relation.data[self.unit])
-        self.record_membership()
+        if not recorded:
+            self.record_membership()
         # LXD cannot move a member's address: publish the one it has, whatever the option says
         members = {m.server_name for m in listed}
         own = next((m for m in listed if m.server_name == self.server_name), None)

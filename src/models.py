@@ -26,11 +26,12 @@ class Databag:
         return cls(**{f.name: data.get(f.name.replace("_", "-"), "") for f in dataclasses.fields(cls)})
 
     def dump(self, data: MutableMapping[str, str]) -> None:
+        """Writes only what differs: ops sends each write as its own relation-set round trip."""
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             key, value = f.name.replace("_", "-"), getattr(self, f.name)
-            if value:
+            if value and data.get(key) != value:
                 data[key] = value
-            elif key in data:
+            elif not value and key in data:
                 del data[key]
 
 

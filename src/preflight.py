@@ -16,8 +16,10 @@ from workload import DRIVER_PACKAGES, LXD, ClientUnavailable, LXDError
 logger = logging.getLogger(__name__)
 
 
-def ensure_lxd(lxd: LXD, unit: ops.Unit, config: CharmConfig) -> ServerInfo:
-    """Wait for LXD to answer (lxd_package.PackageStep has installed it, or found it installed)."""
+def ensure_lxd(lxd: LXD, unit: ops.Unit, config: CharmConfig, announced_version: str = "") -> ServerInfo:
+    """Wait for LXD to answer (lxd_package.PackageStep has installed it, or found it installed). The
+    workload version is set in the hook that announced it: Juju keeps it, so a hook whose unit databag
+    says the same version does not set it again."""
     try:
         info = lxd.info()
     except ClientUnavailable as e:  # waiting would not mend it
@@ -28,7 +30,8 @@ def ensure_lxd(lxd: LXD, unit: ops.Unit, config: CharmConfig) -> ServerInfo:
             info = lxd.info()
         except LXDError as e:
             raise Stop(ops.WaitingStatus(f"waiting for the LXD daemon: {e}")) from None
-    unit.set_workload_version(info.version)
+    if info.version != announced_version:
+        unit.set_workload_version(info.version)
     return info
 
 

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import ssl
-import subprocess
 import time
 import urllib.parse
 from typing import TYPE_CHECKING, Any
@@ -22,6 +21,7 @@ import yaml
 
 import devices
 import lxd_socket
+from command import LXDError, run_command
 from lxd_paths import default_lxd_dir, lxd_command
 
 if TYPE_CHECKING:
@@ -55,10 +55,6 @@ def server_defaults(version: str) -> dict[str, str]:
     if (5, 21, 5) <= number < (6,) or number >= (6, 7):
         defaults["core.remote_token_expiry"] = "15d"
     return defaults
-
-
-class LXDError(Exception):
-    """An LXD or OS operation failed; str() is LXD's own message."""
 
 
 class ClientUnavailable(LXDError):
@@ -97,23 +93,6 @@ def _token(body: dict[str, Any], name_key: str, name: str) -> str:
 
 def _cache_key(path: str, params: dict[str, Any]) -> str:
     return path + repr(sorted(params.items()))
-
-
-def run_command(argv: list[str], stdin: str | None = None, timeout: int = 120, lxd_dir: str | None = None) -> str:
-    """Run a command (with LXD_DIR set when given); its last line of error output becomes an LXDError."""
-    env = dict(os.environ)
-    if lxd_dir:
-        env["LXD_DIR"] = lxd_dir
-    try:
-        proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        raise LXDError(f"{' '.join(argv[:3])} did not finish within {timeout}s") from None
-    except OSError as e:
-        raise LXDError(f"{argv[0]}: {e.strerror}") from None
-    if proc.returncode != 0:
-        message = (proc.stderr or proc.stdout).strip().splitlines()
-        raise LXDError(message[-1] if message else f"{argv[0]} exited {proc.returncode}")
-    return proc.stdout
 
 
 class LXD:
@@ -164,18 +143,23 @@ class LXD:
         try:
             body = getattr(node, method)(**kwargs).json()
             if body.get("type") == "async" and wait:
-                body = self._wait(body["operation"].rsplit("/", 1)[-1])
+                body = self._wait(body["operation"])
         except exceptions.LXDAPIException as e:
             raise LXDError(str(e)) from None
         except (OSError, ValueError) as e:
             raise LXDError(f"LXD API {method.upper()} /1.0/{path} failed: {e}") from None
         return body
 
-    def _wait(self, op_id: str) -> dict[str, Any]:
-        """Wait for an operation; one running on another member can answer `Running` early."""
+    def _wait(self, operation: str) -> dict[str, Any]:
+        """Wait for an operation; one running on another member can answer `Running` early.
+        `operation` is the path LXD returns, with its project as a query (/1.0/operations/ID?project=P):
+        the query goes to the wait endpoint's own (appended to the ID, it turned the wait into an
+        immediate GET of the operation, and the launch into 0.2 s polls)."""
+        where = urllib.parse.urlsplit(operation)
+        op_id, query = where.path.rsplit("/", 1)[-1], dict(urllib.parse.parse_qsl(where.query))
         deadline = time.monotonic() + OPERATION_TIMEOUT
         while True:
-            body = self.client.api.operations[op_id].wait.get(params={"timeout": 30}).json()
+            body = self.client.api.operations[op_id].wait.get(params={**query, "timeout": 30}).json()
             status = body["metadata"].get("status")
             if status == "Success":
                 return body
@@ -206,7 +190,10 @@ class LXD:
                 return None
             raise
 
-    def members(self) -> list[Member]:
+    def members(self, fresh: bool = False) -> list[Member]:
+        """The member list (read once per hook; fresh: read again, e.g. while waiting for another member)."""
+        if fresh:
+            self._cache.pop(_cache_key("cluster/members", {"recursion": 1}), None)
         rows = self._get("cluster/members", recursion=1)["metadata"]
         return [
             Member(

@@ -102,8 +102,13 @@ def form(lab: Lab, n: int, driver: str = "btrfs", config: dict[str, Any] | None 
     sim = charm_sim(lab, {"storage-driver": driver, **(config or {})}, **sim_kw)
     sim.deploy(n)
     t0 = time.monotonic()
-    hooks = sim.settle()
+    hooks = sim.settle(max_hooks=hook_budget(n))
     return FormedCluster(lab, sim, time.monotonic() - t0, hooks)
+
+
+def hook_budget(n: int) -> int:
+    """Enough hooks for a formation of n units to settle: 500, or 4N² at scale (Juju's floor is ~2N²)."""
+    return max(500, 4 * n * n)
 
 
 def add_units(cluster: FormedCluster, count: int, loop_devices: bool) -> list[int]:

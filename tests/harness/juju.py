@@ -28,7 +28,8 @@ docs/reliability.md lists them with their tests):
 - every hook gets the model's proxy (`set_model_proxy`) as JUJU_CHARM_HTTP_PROXY, _HTTPS_PROXY,
   _FTP_PROXY and _NO_PROXY, empty when unset; a change queues no hook here (a test runs one).
 Simplified, and documented where it is: hooks of all units run one at a time from one FIFO queue
-(Juju runs different units' hooks concurrently); unit 0 is the first leader and the lowest-numbered
+(Juju runs different units' hooks concurrently: inside `interleaved()`, a hook that waits lets the
+other units' next hooks run first); unit 0 is the first leader and the lowest-numbered
 staying unit succeeds a removed leader (Juju: whichever unit claims the lease first); each related
 application has one unit, N/0; a hook reads every peer's latest databag (Juju caches a member's
 settings across hooks); action parameters are checked at the top level of their schema only.
@@ -440,6 +441,8 @@ class JujuSim:
         self.missing_tool_calls: list[tuple[int, str]] = []  # (unit, tool): a call of a tool its Juju lacks
         # the last write of each databag / secret: key (app, unit:<uid>, secret:<id>) -> (number, depth)
         self.writes: dict[str, tuple[int, int]] = {}
+        self._in_hook: list[int] = []  # units whose hook is running (more than one only in interleaved())
+        self._failed_meanwhile: HookFailed | None = None  # a hook run during another's wait gave up
         self._tools = tempfile.TemporaryDirectory(prefix="jujusim-tools-")
         tool = Path(self._tools.name, "goal-state")
         tool.write_text(_GOAL_STATE_TOOL.format(dir=self._tools.name))
@@ -779,6 +782,54 @@ class JujuSim:
             self.run(hook)
         raise HookFailed(f"condition not reached after {max_hooks} hooks")
 
+    @contextlib.contextmanager
+    def interleaved(self) -> Iterator[None]:
+        """Different units' hooks at the same time, as Juju runs them: each unit agent has its own uniter,
+        which runs that unit's hooks one at a time (worker/uniter/uniter.go loop; the machine agent starts
+        one unit agent per unit). Inside this block, a hook that waits (time.sleep) first lets the next
+        queued hook of every other unit not in a hook run, as if it had run during the wait; then the wait
+        passes. Outside it, hooks run one after another (a sequential order Juju may also take)."""
+        real_sleep = time.sleep
+
+        def sleep(seconds: float) -> None:
+            self._run_others()
+            real_sleep(seconds)
+
+        time.sleep = sleep
+        try:
+            yield
+        finally:
+            time.sleep = real_sleep
+        if self._failed_meanwhile is not None:
+            failed, self._failed_meanwhile = self._failed_meanwhile, None
+            raise failed
+
+    def _run_others(self) -> None:
+        """Run the next hook of each unit not in a hook (called from inside a running hook); the running
+        hook's own records (what it read, wrote and set) are put back afterwards."""
+        saved = (list(_TRACE), list(_SECRET_READS), list(_STATUS_SET), dict(_EVENT_ENV))
+        environ = dict(os.environ)  # each hook is its own process in Juju: the waiting hook's env is not theirs
+        os.environ.pop("OPERATOR_DISPATCH", None)  # ops' mark of a running dispatch (ops/_main.py)
+        try:
+            for uid in sorted(self.units):
+                unit = self.units[uid]
+                if uid in self._in_hook or not unit.alive:
+                    continue
+                hook = next((h for h in self.queue if h.uid == uid and (unit.failed is None or h is unit.failed)), None)
+                if hook is None:
+                    continue
+                self.queue.remove(hook)
+                try:
+                    self.run(hook)
+                except HookFailed as e:  # raised at the end of interleaved(), not into the waiting charm
+                    self._failed_meanwhile = e
+        finally:
+            os.environ.clear()
+            os.environ.update(environ)
+            _TRACE[:], _SECRET_READS[:], _STATUS_SET[:] = saved[:3]
+            _EVENT_ENV.clear()
+            _EVENT_ENV.update(saved[3])
+
     def _pop(self) -> Hook | None:
         """The next hook that may run: a unit in hook error runs only that hook's retry (resolver.go
         RunHook/Pending -> nextOpHookError); its other hooks wait behind it. None when none may run."""
@@ -790,6 +841,13 @@ class JujuSim:
         return None
 
     def run(self, hook: Hook) -> None:
+        self._in_hook.append(hook.uid)
+        try:
+            self._run(hook)
+        finally:
+            self._in_hook.pop()
+
+    def _run(self, hook: Hook) -> None:
         unit = self.units[hook.uid]
         if not unit.alive:
             return
@@ -1226,6 +1284,13 @@ class JujuSim:
 
     def floor(self) -> int:
         """Hooks the model queued whatever the charm wrote (install, start, relation-joined and
-        -changed per pair, one update-status round): the part of hooks_run() no charm can save."""
-        once = [r for r in self.log if not r.caused and not r.name.startswith(("action:", "update_status"))]
-        return len(once) + len(self._live())  # and one update-status round
+        -changed per pair, one update-status round), and, once the app databag holds anything, one
+        app relation-changed per unit: each unit gets at least one, at its scope entry or on the write,
+        the leader too (state/relationunit.go:215-234). The part of hooks_run() no charm can save."""
+        once = [
+            r
+            for r in self.log
+            if not r.caused and not r.name.startswith(("action:", "update_status")) and r.name != "relation_changed:app"
+        ]
+        published = len(self._live()) if self.app_data else 0
+        return len(once) + len(self._live()) + published  # and one update-status round

@@ -41,6 +41,18 @@ def unpack(charm: Path, into: Path) -> Path:
     return into
 
 
+def source_charm(into: Path) -> Path:
+    """The charm as it is in this tree, unpacked (metadata, config, actions, src, lib), for a dispatch of
+    src/charm.py without packing: the bench's cold start and the steady-state hook-tool test."""
+    root = Path(__file__).resolve().parents[2]
+    into.mkdir(parents=True)
+    for name in ("metadata.yaml", "config.yaml", "actions.yaml", "charmcraft.yaml"):
+        shutil.copy(root / name, into / name)
+    for name in ("src", "lib"):
+        shutil.copytree(root / name, into / name, ignore=shutil.ignore_patterns("__pycache__"))
+    return into
+
+
 class PackedUnit:
     def __init__(
         self,

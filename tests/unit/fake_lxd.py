@@ -126,7 +126,7 @@ class FakeLXD:
     def network_type(self, name: str) -> str | None:
         return self.networks.get(name)
 
-    def members(self) -> list[Member]:
+    def members(self, fresh: bool = False) -> list[Member]:  # no cache here: every read is fresh
         if not self.ready:
             raise LXDError("connection refused")
         # LXD sets `database` with every database role it lists (lxd-5.21.7 lxd/db/node.go:146-159)

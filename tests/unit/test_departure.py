@@ -141,15 +141,37 @@ def test_a_departing_member_never_receives_instances(lxd):
     assert {target for _, target in lxd.moves} == {"lxd-cluster-1", "lxd-cluster-2"}
 
 
-def test_a_unit_that_cannot_tell_which_other_unit_leaves_fails_and_retries(lxd):
+def test_a_unit_that_cannot_tell_which_other_unit_leaves_fails_and_retries(lxd, monkeypatch):
     """Juju plans 2 units to stay, yet 3 unmarked members have units: another departing unit
-    has not marked its member yet. Moving now could put instances on it."""
+    has not marked its member yet, not even after the bounded wait. Moving now could put instances on it."""
+    import departure
+
+    waits: list[float] = []
+    monkeypatch.setattr(departure, "PEER_MARK_WAIT", 0.05)
+    monkeypatch.setattr(departure.time, "sleep", lambda seconds: waits.append(seconds))
     lxd.be_member("lxd-cluster-3", "lxd-cluster-0", "lxd-cluster-1", "lxd-cluster-2")
     lxd.instance_rows = [Instance("c1", "lxd-cluster-3", "Running")]
     _, error = departing(lxd, uid=3, peers=(0, 1, 2), planned=2)
     assert "but Juju plans 2: another unit is leaving" in str(error)
     assert lxd.moves == [] and lxd.removed == []
     assert next(m for m in lxd.member_rows if m.server_name == "lxd-cluster-3").leaving  # marked for the others
+    assert waits  # it waited before it gave up
+
+
+def test_a_unit_waits_in_its_hook_for_the_other_departing_unit_to_mark_itself(lxd, monkeypatch):
+    """`juju remove-unit 2 3`: unit 3's hook finds unit 2's member not marked yet; unit 2's hook, running
+    at the same time, marks it a moment later. Unit 3 waits for that, then moves to the one that stays."""
+    import departure
+
+    def the_other_hook_marks_its_member(seconds: float) -> None:
+        lxd.mark_leaving("lxd-cluster-2", "leaving")
+
+    monkeypatch.setattr(departure.time, "sleep", the_other_hook_marks_its_member)
+    lxd.be_member("lxd-cluster-3", "lxd-cluster-0", "lxd-cluster-1", "lxd-cluster-2")
+    lxd.instance_rows = [Instance("c1", "lxd-cluster-3", "Running"), Instance("c0", "lxd-cluster-1", "Running")]
+    _, error = departing(lxd, uid=3, peers=(0, 1, 2), planned=2)
+    assert error is None
+    assert lxd.moves == [("c1", "lxd-cluster-0")] and lxd.removed == [("lxd-cluster-3", False)]
 
 
 def test_a_second_departure_hook_after_leaving_does_nothing(lxd):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 
 import ops
 import ops.hookcmds
@@ -176,6 +177,71 @@ def test_two_departing_units_hooks_interleave_and_neither_is_planned(sim):
     order = [r.uid for r in sim.log if r.name.startswith("relation_departed") and r.uid in (2, 3)]
     assert order[:4] == [2, 3, 2, 3]
     assert sorted(sim.statuses()) == [0, 1]
+
+
+class Leaver(Numbered):
+    """Each departing unit marks itself in a store every unit sees at once (LXD's database, in the charm),
+    then needs every other departing unit marked: the marks tell which units stay. It waits for them a
+    bounded time (polling), then fails its hook: the fallback that never guesses."""
+
+    members: set[int] = set()
+    marks: set[int] = set()
+
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        framework.observe(self.on.install, self._installed)
+        framework.observe(self.on.cluster_relation_departed, self._departed)
+
+    def _installed(self, _: ops.EventBase) -> None:
+        Leaver.members.add(self.uid)
+
+    def _departed(self, event: ops.RelationDepartedEvent) -> None:
+        if event.departing_unit != self.unit:
+            return
+        Leaver.marks.add(self.uid)
+        for _ in range(5):
+            if len(Leaver.members - Leaver.marks) <= self.app.planned_units():
+                return
+            time.sleep(0.01)
+        raise RuntimeError("another departing unit has not marked itself")
+
+
+@pytest.fixture
+def leavers():
+    Leaver.members, Leaver.marks = set(), set()
+    sim = JujuSim(
+        Leaver,
+        env_for_unit=lambda uid: {},
+        address_for_unit=lambda uid: f"10.9.0.{uid + 1}",
+        app="leaver",
+        context_kw={"meta": {"name": "leaver", "peers": {"cluster": {"interface": "leaver"}}}},
+    )
+    sim.deploy(4)
+    sim.settle()
+    sim.log.clear()
+    return sim
+
+
+def test_one_after_another_the_first_departing_unit_waits_in_vain_and_its_hook_fails(leavers):
+    """The sequential order: unit 3's hook cannot run while unit 2's waits, so unit 2's wait ends
+    unanswered and its hook fails (Juju retries it; then unit 3 has marked itself)."""
+    leavers.remove_units(2, 3)
+    leavers.settle()
+    errors = [(r.uid, r.name) for r in leavers.log if r.error]
+    assert errors and errors[0][0] == 2
+    assert sorted(leavers.statuses()) == [0, 1]
+
+
+def test_interleaved_the_other_units_hook_runs_while_one_waits(leavers):
+    """Juju runs both units' hooks at the same time: unit 3 marks itself while unit 2 waits; no hook fails."""
+    with leavers.interleaved():
+        leavers.remove_units(2, 3)
+        leavers.settle()
+    assert [r for r in leavers.log if r.error] == []
+    assert sorted(leavers.statuses()) == [0, 1]
+    first = next(i for i, r in enumerate(leavers.log) if r.uid == 2 and r.name.startswith("relation_departed"))
+    inside = [r.uid for r in leavers.log[:first]]
+    assert 3 in inside  # unit 3's hook ran (and was recorded) before unit 2's, which it ran inside of
 
 
 class Relay(ops.CharmBase):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import builtins
 import importlib.util
 import subprocess
@@ -187,3 +188,44 @@ def test_the_platform_python_is_pyenvs_newest_release_of_it_or_none(tmp_path, mo
     assert platform_python.find("ubuntu@24.04") is None
     with pytest.raises(ValueError, match="ubuntu@20.04"):
         platform_python.find("ubuntu@20.04")
+
+
+# -- the import graph (issue 26) -------------------------------------------------------------------
+def _src_import_graph() -> dict[str, set[str]]:
+    """Which src modules each src module imports, anywhere in it (a function-level import counts)."""
+    src = ROOT / "src"
+    modules = {path.stem for path in src.glob("*.py")}
+    graph = {}
+    for path in src.glob("*.py"):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names.add(node.module.split(".")[0])
+        graph[path.stem] = (names & modules) - {path.stem}
+    return graph
+
+
+def test_src_modules_import_no_circle():
+    graph = _src_import_graph()
+    assert "command" in graph["devices"] and "command" in graph["workload"]  # the graph is read
+    circles = []
+    for start in graph:
+        stack = [(start, [start])]
+        while stack:
+            module, path = stack.pop()
+            for dep in graph[module]:
+                if dep == start:
+                    circles.append(path)
+                elif dep not in path:
+                    stack.append((dep, [*path, dep]))
+    assert circles == []
+
+
+def test_the_block_device_layer_loads_without_the_lxd_client():
+    """devices.py sits under workload.py: importing it alone in a fresh interpreter loads no workload."""
+    code = "import sys, devices; print('workload' in sys.modules)"
+    env = {"PYTHONPATH": f"{ROOT / 'src'}:{ROOT / 'lib'}", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "False"

@@ -235,6 +235,23 @@ def test_lxd_quoting_a_join_secret_leaves_it_out_of_juju_log_and_status(lxd, clu
     assert inner not in logged and inner not in out.unit_status.message and REDACTED in out.unit_status.message
 
 
+def test_lxd_quoting_a_join_secret_leaves_it_out_of_the_join_error_in_the_databag(lxd, cluster_pem):
+    """The unit databag's join-error (what the issuer and the operator read) is LXD's words without
+    the credential: every unit of the application, and any related reader, sees that databag."""
+    inner = "0123456789abcdef" * 4
+    token = make_token("lxd-cluster-1", cluster_pem, secret=inner)
+    secret = testing.Secret({"kind": "token", "value": token}, owner=None)
+    app = published(cluster_pem, **{"join-unit": "lxd-cluster/1", "join-secret": secret.id, "join-id": "j1"})
+    lxd.devices["/dev/vdc"] = DeviceState("/dev/vdc", exists=True, is_block=True)
+    state = make_state(ip="10.0.0.2", app=app, secrets=[secret], config={"storage-device": "/dev/vdc"})
+    lxd.fail_next_preseed = f"Failed to join cluster: token {token} has no matching secret {inner}"
+    context = ctx(1)
+    out = context.run(context.on.config_changed(), state)
+    bag = next(r for r in out.relations if r.endpoint == "cluster").local_unit_data
+    assert bag["join-failed"] == "j1" and bag["join-error"].startswith("Failed to join cluster: token ")
+    assert inner not in bag["join-error"] and token not in bag["join-error"] and REDACTED in bag["join-error"]
+
+
 def test_the_debug_action_result_never_quotes_a_secret(lxd, cluster_pem, tmp_path, monkeypatch):
     state = maas_leader(lxd, cluster_pem)
     monkeypatch.setattr(lxd, "members", lambda: (_ for _ in ()).throw(LXDError(REFUSED.format(MAAS_KEY))))

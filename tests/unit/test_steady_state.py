@@ -101,3 +101,111 @@ def test_reading_the_server_and_its_members_does_not_import_pylxd(tmp_path, clus
         server.server_close()
     assert out.stdout.strip() == "False"
     assert requests == ["GET /1.0", "GET /1.0/cluster/members?recursion=1"]
+
+
+# -- hook-tool calls of a whole-process hook (issue 26) ------------------------------------------------
+@pytest.fixture
+def member_process(tmp_path, cluster_pem):
+    """Unit lxd-cluster/1, a settled member (not the leader) of three, dispatched as a whole process
+    with Juju's hook tools emulated by tests/packed/hooktools.py and its LXD a stand-in daemon."""
+    from tests.packed.packed_unit import PackedUnit, source_charm
+
+    requests: list[str] = []
+    lxd_dir = tmp_path / "lxd"
+    lxd_dir.mkdir()
+    server = serve(
+        lxd_dir, cluster_pem, requests, **{"cluster.join_token_expiry": "1H", "core.remote_token_expiry": "1H"}
+    )
+    charm_dir = source_charm(tmp_path / "charm")
+    unit = PackedUnit(
+        charm_dir,
+        tmp_path / "juju",
+        unit="lxd-cluster/1",
+        leader=False,
+        address="10.0.0.2",
+        config={"storage-driver": "dir"},
+        python=Path(sys.executable),
+    )
+    secrets, bags = {}, {}
+    for uid in range(3):
+        sid = f"secret:member{uid}"
+        secrets[sid] = {
+            "label": "membership",
+            "owner": "unit",
+            "owner-unit": f"lxd-cluster/{uid}",
+            "owner-app": "lxd-cluster",
+            "revisions": [{"member": "yes"}],
+            "grants": ["lxd-cluster"],
+        }
+        mine = {"network-checked": "bridged:br0", "network-interface": "eth0"} if uid == 1 else {}
+        bags[f"lxd-cluster/{uid}"] = announced(
+            uid, **{"member-secret": sid, "lxd-version": "5.21.7", "lxd-source": "deb", **mine}
+        )
+    app = published(
+        cluster_pem, network="bridged:br0", **{"pool-driver": "dir", "pool-size": "20GiB", "lxd-version": "5.21.7"}
+    )
+    state = unit.state
+    state["relations"]["0"].update(units=["lxd-cluster/0", "lxd-cluster/2"], data={**bags, "lxd-cluster": app})
+    state.update(secrets=secrets, ports=["8443/tcp", "8444/tcp"])
+    unit.write(state)
+
+    def run(event: str, *flags: str) -> tuple[list[list[str]], str]:
+        state = unit.state
+        state.update(calls=[], log=[])
+        unit.write(state)
+        env = unit.env(f"hooks/{event}", LXD_DIR=str(lxd_dir), PYTHONPATH=f"{charm_dir / 'lib'}:{charm_dir / 'src'}")
+        argv = [sys.executable, *flags, str(charm_dir / "src/charm.py")]
+        out = subprocess.run(argv, env=env, cwd=charm_dir, capture_output=True, text=True)
+        after = unit.state
+        assert out.returncode == 0 and not after["unknown"] + after["refused"], (out.stderr, after["log"][-5:])
+        assert after["unit-status-history"][-1] == ["active", "member lxd-cluster-1 of 3 (database), fully operational"]
+        return after["calls"], out.stderr
+
+    def dispatch(event: str) -> list[list[str]]:
+        """Runs one hook; returns the hook-tool calls it made."""
+        return run(event)[0]
+
+    def imports(event: str) -> set[str]:
+        """Runs one hook; returns the top-level packages it imported."""
+        lines = run(event, "-X", "importtime")[1].splitlines()
+        return {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in lines if line.startswith("import time:")}
+
+    dispatch.imports = imports  # type: ignore[attr-defined]
+    yield dispatch
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_settled_members_update_status_makes_at_most_nine_hook_tool_calls(member_process):
+    """The first hook after joining tells Juju the membership (secret) and the ports; a settled member's
+    update-status asks Juju only what it reads and says only its status."""
+    first = [call[0] for call in member_process("update-status")]
+    assert {"secret-get", "opened-ports"} <= set(first)
+    settled = [call[0] for call in member_process("update-status")]
+    assert settled == [
+        "config-get",
+        "relation-ids",
+        "relation-list",
+        "relation-get",  # its own databag
+        "is-leader",
+        "relation-get",  # the application's
+        "status-set",
+    ]
+    assert len(settled) <= 9
+
+
+def test_config_changed_asks_juju_for_the_binding_again(member_process):
+    """A changed machine address comes with config-changed (Juju's uniter resolver runs it on a new
+    addresses hash): that hook reads the binding and checks the host again."""
+    member_process("update-status")
+    calls = [call[0] for call in member_process("config-changed")]
+    assert "network-get" in calls
+
+
+def test_a_settled_members_update_status_imports_no_certificate_or_rest_library(member_process):
+    """cryptography (certificates), pylxd (writes) and cosl/pydantic (observability relations) are
+    imported only by the hooks that use them; -X importtime lists every module a process imports."""
+    member_process("update-status")
+    imported = member_process.imports("update-status")
+    assert "ops" in imported and "workload" in imported  # the listing is real
+    assert not imported & {"cryptography", "pylxd", "requests", "cosl", "pydantic"}

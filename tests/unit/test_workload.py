@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import types
+from typing import Any
+
 from lxd_standin import StandIn, serve, start
 
 import workload
@@ -60,3 +63,28 @@ def test_instances_of_every_project_are_listed_and_moved_within_their_project(tm
         {"name": "web", "migration": True},
         {"action": "start", "timeout": 30, "force": False},
     ]
+
+
+def test_an_operation_url_with_its_project_is_waited_for_at_the_wait_endpoint():
+    """LXD 5.0.2 answers an instance creation with `/1.0/operations/ID?project=default` (seen in the lab):
+    the query belongs to the wait endpoint, not to the ID, or the wait is a plain GET answered at once."""
+    asked: list[tuple[str, dict]] = []
+
+    class Node:
+        def __init__(self, path: str):
+            self.path = path
+
+        def __getitem__(self, part: str) -> Node:
+            return Node(f"{self.path}/{part}")
+
+        def __getattr__(self, part: str) -> Node:
+            return Node(f"{self.path}/{part}")
+
+        def get(self, params: dict) -> Any:
+            asked.append((self.path, params))
+            return types.SimpleNamespace(json=lambda: {"metadata": {"status": "Success"}})
+
+    lxd = workload.LXD("/nonexistent")
+    lxd._client = types.SimpleNamespace(api=Node(""))
+    lxd._wait("/1.0/operations/4e852351-af2a?project=default")
+    assert asked == [("/operations/4e852351-af2a/wait", {"project": "default", "timeout": 30})]

@@ -76,11 +76,12 @@ import dataclasses
 import datetime
 import json
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import ops
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import ExtendedKeyUsageOID
+
+if TYPE_CHECKING:  # cryptography is imported where a certificate is parsed: most hooks parse none
+    from cryptography import x509
 
 # The unique Charmhub library identifier, never change it
 LIBID = "736d2a0ac0d14f83937523aeaad0fc71"
@@ -107,6 +108,8 @@ def load_certificate(pem: str) -> x509.Certificate:
         raise DataError("the PEM holds a private key: send only the certificate")
     if pem.count("-----BEGIN CERTIFICATE-----") != 1:
         raise DataError("not a PEM certificate: give exactly one certificate")
+    from cryptography import x509
+
     try:
         return x509.load_pem_x509_certificate(pem.strip().encode() + b"\n")
     except (ValueError, TypeError) as e:
@@ -115,6 +118,8 @@ def load_certificate(pem: str) -> x509.Certificate:
 
 def fingerprint_of(pem: str) -> str:
     """SHA-256 of an X.509 certificate's DER, lower-case hex (as LXD prints fingerprints)."""
+    from cryptography.hazmat.primitives import hashes
+
     return load_certificate(pem).fingerprint(hashes.SHA256()).hex()
 
 
@@ -123,6 +128,10 @@ def check_client_certificate(pem: str, now: datetime.datetime | None = None) -> 
 
     Returns its fingerprint; DataError gives the reason it is refused.
     """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
     cert = load_certificate(pem)
     now = now or datetime.datetime.now(datetime.timezone.utc)
     if now > cert.not_valid_after_utc:
