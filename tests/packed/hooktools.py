@@ -12,7 +12,8 @@ directory put first on the hook's PATH. Every call answers from, and writes to, 
 file named by HOOKTOOLS_STATE, and is recorded there (`calls`), so a test sees exactly what the
 charm asked Juju. The state's `juju-version` (default 3.6.11) picks the tools a unit has: a 2.x
 state has no secret-* tools (tools_for). Arguments follow Juju 3's hook-tool CLI; anything this
-emulator does not know exits 2 and is recorded under `unknown`, as a real Juju would refuse it: a test asserts none.
+emulator does not know exits 2 and is recorded under `unknown`, as a real Juju would refuse it: a
+test asserts none.
 It runs on the host's /usr/bin/python3 (with Debian's python3-yaml), never on the python3 the
 hook finds first on PATH: Juju's tools are binaries that do not depend on the hook's Python.
 """
