@@ -695,15 +695,29 @@ class Versioned(ops.CharmBase):
         event.set_results({"hello": event.params["name"], "loud": event.params.get("loud")})
 
 
-def versioned(profile: str, config: dict | None = None) -> JujuSim:
-    Versioned.seen = {}
+def toy_sim(charm_type: type, app: str, **context_kw: object) -> JujuSim:
+    """A JujuSim of a toy charm with a peer relation (juju_version= picks the Juju it plays)."""
+    version = str(context_kw.pop("juju_version", "3.6"))
+    context_kw.setdefault("meta", {"name": app, "peers": {"cluster": {"interface": app}}})
     return JujuSim(
-        Versioned,
+        charm_type,
         env_for_unit=lambda uid: {},
         address_for_unit=lambda uid: f"10.9.0.{uid + 1}",
-        app="versioned",
+        app=app,
+        juju_version=version,
+        context_kw=context_kw,
+    )
+
+
+def versioned(profile: str, config: dict | None = None) -> JujuSim:
+    Versioned.seen = {}
+    return toy_sim(
+        Versioned,
+        "versioned",
         juju_version=VERSIONS[profile],
-        context_kw={"meta": VERSIONED_META, "actions": VERSIONED_ACTIONS, "config": config or {"options": {}}},
+        meta=VERSIONED_META,
+        actions=VERSIONED_ACTIONS,
+        config=config or {"options": {}},
     )
 
 
@@ -856,13 +870,7 @@ def test_a_units_charm_directory_persists_across_its_hooks_and_is_its_own():
     """JUJU_CHARM_DIR is a directory on the unit's machine: a file one hook leaves there the unit's
     next hook finds (a unit key kept there survives), and no other unit sees it."""
     Keeper.found = []
-    sim = JujuSim(
-        Keeper,
-        env_for_unit=lambda uid: {},
-        address_for_unit=lambda uid: f"10.9.0.{uid + 1}",
-        app="keeper",
-        context_kw={"meta": {"name": "keeper", "peers": {"cluster": {"interface": "keeper"}}}},
-    )
+    sim = toy_sim(Keeper, "keeper")
     sim.deploy(2)
     sim.settle()
     assert sorted(Keeper.found) == [("keeper/0", "keeper/0"), ("keeper/1", "keeper/1")]
