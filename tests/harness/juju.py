@@ -34,6 +34,10 @@ staying unit succeeds a removed leader (Juju: whichever unit claims the lease fi
 application has one unit, N/0; a hook reads every peer's latest databag (Juju caches a member's
 settings across hooks); action parameters are checked at the top level of their schema only.
 
+It plays Juju 3.6 by default; `juju_version="2.9"` or `"4.0"` plays those (JujuProfile: JUJU_VERSION,
+the secret-* tools, option types, the action and relation commands of `cli()`, series or bases, the
+upgrade target variables, the action schema default), each difference with its source line beside it.
+
 Which LXD each unit talks to is the only thing the driver injects: `env_for_unit(uid)` gives the
 environment a unit's hooks run with (LXD_DIR, as LXD itself reads it), `address_for_unit(uid)`
 its address on the `cluster` binding.
@@ -45,9 +49,11 @@ import collections
 import contextlib
 import dataclasses
 import datetime
+import errno
 import ipaddress
 import json
 import os
+import shlex
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -91,6 +97,62 @@ _event_env = _runtime.Runtime._get_event_env
 _SECRET_READS: list[tuple[str, bool]] = []  # (secret id, refresh) for each secret-get of the running hook
 _STATUS_SET: list[tuple[str, str]] = []  # the running hook's unit status-set calls (Juju applies them at once)
 _EVENT_ENV: dict[str, str | None] = {}  # JUJU_* variables the running hook gets as Juju sets them (None: unset)
+_HOOK_TOOLS_MISSING: set[str] = set()  # hook tools the running unit's Juju does not have (its profile)
+_MISSING_CALLED: list[str] = []  # the running hook's calls of such tools
+
+
+@dataclasses.dataclass(frozen=True)
+class JujuProfile:
+    """What a Juju version gives a machine charm, where 2.9 LTS, 3.6 LTS and 4.0 differ."""
+
+    name: str  # juju29, juju36, juju40: the test ids
+    version: str  # JUJU_VERSION in every hook
+    # the secret-* hook tools: Juju secrets came with 3.0 (worker/uniter/runner/jujuc `secretCommands`;
+    # ops/scenario gate them at 3.0.2, scenario/mocking.py:253 `secrets are only available in juju >= 3.0.2`)
+    secrets: bool
+    # config option types the controller accepts: 2.9's charm library knows four (juju/charm v8 config.go
+    # ReadConfig `case "string", "int", "float", "boolean"`, else `invalid config: option %q has unknown
+    # type %q`); 3.x adds "secret" (juju/juju internal/charm/config.go `case "string", "secret", ...`)
+    option_types: frozenset[str]
+    action_command: str  # 2.9 `juju run-action` (cmd/juju/action/runaction.go), 3.x `juju run` (run.go)
+    relate_commands: frozenset[str]  # 2.9 add-relation, alias relate; 3.x integrate, alias relate (integrate.go Info)
+    # the OS of a deploy: 4.0 removed series, bases only (docs/releasenotes/juju_4.0.x/juju_4.0.0.md
+    # "Series fully retired in favor of bases"); 2.9 names series only (--series)
+    deploy_flags: frozenset[str]
+    # the upgrade-series hooks' target: 2.9 `juju upgrade-series` sets JUJU_TARGET_SERIES; 3.6 `juju
+    # upgrade-machine` sets JUJU_TARGET_BASE and JUJU_TARGET_SERIES (worker/uniter/runner/context/context.go
+    # HookVars, `if ctx.baseUpgradeTarget != ""`); 4.0 removed upgrade-machine and JUJU_TARGET_SERIES
+    # (docs/howto upgrade 3.6 -> 4.0: "JUJU_TARGET_SERIES removed", "upgrade-machine ... removed")
+    upgrade_command: str | None
+    target_vars: tuple[str, ...]
+    # an action schema without additionalProperties: 4.0 defaults it to false (upgrade 3.6 -> 4.0, item 8)
+    additional_properties: bool
+
+
+_TYPES_29 = frozenset({"string", "int", "float", "boolean"})
+PROFILES = {
+    # 2.9.52 (7 July 2025) is the last 2.9 release (docs/reference/juju/juju-roadmap-and-releases.md)
+    "2.9": JujuProfile(
+        "juju29", "2.9.52", False, _TYPES_29, "run-action", frozenset({"add-relation", "relate"}),
+        frozenset({"--series"}), "upgrade-series", ("JUJU_TARGET_SERIES",), True,
+    ),
+    "3.6": JujuProfile(
+        "juju36", "3.6.14", True, _TYPES_29 | {"secret"}, "run", frozenset({"integrate", "relate"}),
+        frozenset({"--base", "--series"}), "upgrade-machine", ("JUJU_TARGET_BASE", "JUJU_TARGET_SERIES"), True,
+    ),
+    "4.0": JujuProfile(
+        "juju40", "4.0.1", True, _TYPES_29 | {"secret"}, "run", frozenset({"integrate", "relate"}),
+        frozenset({"--base"}), None, (), False,
+    ),
+}  # fmt: skip
+SECRET_TOOLS = frozenset(
+    f"secret-{t}" for t in ("add", "get", "info-get", "set", "grant", "revoke", "remove", "ids")
+)  # jujuc secretCommands
+_SERIES = {"ubuntu@20.04": "focal", "ubuntu@22.04": "jammy", "ubuntu@24.04": "noble"}
+
+
+class JujuRefused(RuntimeError):
+    """What the juju client or controller says when it refuses a command (nothing is changed)."""
 
 
 class _ReadBag(dict):
@@ -194,6 +256,25 @@ _mocking._MockModelBackend.secret_get = _recording_secret_get  # type: ignore[me
 _mocking._MockModelBackend.status_set = _recording_status_set  # type: ignore[method-assign]
 _runtime.Runtime._get_event_env = _juju_event_env  # type: ignore[method-assign]
 
+
+def _missing_tool(tool: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    """A secret call on a Juju without the secret-* tools fails as a missing executable does: ops runs
+    the tool with subprocess.run (ops/hookcmds/_utils.py:64) and translates only a tool's non-zero
+    exit (ops/model.py:3638 `except hookcmds.Error`), so the FileNotFoundError reaches the charm."""
+
+    def call(*args: Any, **kw: Any) -> Any:
+        if tool in _HOOK_TOOLS_MISSING:
+            _MISSING_CALLED.append(tool)
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), tool)
+        return method(*args, **kw)
+
+    return call
+
+
+for _name in [n for n in vars(_mocking._MockModelBackend) if n.startswith("secret_")]:
+    _tool = _name.replace("_", "-")
+    setattr(_mocking._MockModelBackend, _name, _missing_tool(_tool, getattr(_mocking._MockModelBackend, _name)))
+
 PEER = "cluster"
 STORAGE = "local"
 RELATION_ID = 1
@@ -209,6 +290,18 @@ case " $* " in
 esac
 while IFS= read -r line || [ -n "$line" ]; do printf '%s\\n' "$line"; done < "$file"
 """
+
+
+def _yaml_v2(text: str) -> Any:
+    """A CLI action value as the juju client's gopkg.in/yaml.v2 reads it into interface{} (YAML 1.1 as
+    PyYAML, but resolve.go also takes y/Y/n/N as booleans and knows neither base-60 numbers nor
+    timestamps, which stay strings)."""
+    if text in ("y", "Y", "n", "N"):
+        return text in ("y", "Y")
+    value = yaml.safe_load(text) if text else ""
+    if isinstance(value, (datetime.date, datetime.datetime)) or (isinstance(value, int) and ":" in text):
+        return text
+    return value
 
 
 def _cidr(address: str) -> str:
@@ -314,6 +407,7 @@ class JujuSim:
         max_attempts: int = 3,
         context_kw: Mapping[str, Any] | None = None,  # e.g. meta/actions for a charm without YAML files
         context_factory: Callable[..., Any] = _UnitContext,  # (charm_type, app_name=, unit_id=, **context_kw)
+        juju_version: str = "3.6",  # the Juju it plays: a key of PROFILES (2.9, 3.6, 4.0)
     ):
         self.charm_type = charm_type
         self.env_for_unit = env_for_unit
@@ -322,7 +416,9 @@ class JujuSim:
         self.config = dict(config or {})
         self.app = app
         self.max_attempts = max_attempts
-        self.context_kw = dict(context_kw or {})
+        self.profile = PROFILES[juju_version]
+        # JUJU_VERSION in every hook: ops.testing.Context sets it from juju_version (scenario/_runtime.py:73)
+        self.context_kw = {"juju_version": self.profile.version, **(context_kw or {})}
         self.context_factory = context_factory
         self.units: dict[int, UnitSim] = {}
         self.leader: int | None = None
@@ -342,6 +438,7 @@ class JujuSim:
         self.model_proxy: dict[str, str] = {}
         self.after_hook: list[Callable[[JujuSim], None]] = []  # invariants checked after each hook
         self.secret_values: set[str] = set()  # every secret value any unit ever wrote
+        self.missing_tool_calls: list[tuple[int, str]] = []  # (unit, tool): a call of a tool its Juju lacks
         # the last write of each databag / secret: key (app, unit:<uid>, secret:<id>) -> (number, depth)
         self.writes: dict[str, tuple[int, int]] = {}
         self._in_hook: list[int] = []  # units whose hook is running (more than one only in interleaved())
@@ -352,11 +449,91 @@ class JujuSim:
         tool.chmod(0o755)
 
     # -- model operations -------------------------------------------------------------------
+    def _check_charm(self, spec: Any) -> None:
+        """The controller reads the charm's config.yaml at deploy and refuses an option type it does
+        not know (see JujuProfile.option_types)."""
+        for name, option in ((spec.config or {}).get("options") or {}).items():
+            kind = option.get("type") or "string"
+            if kind not in self.profile.option_types:
+                raise JujuRefused(f'invalid config: option "{name}" has unknown type "{kind}"')
+
+    def cli(self, line: str) -> Any:
+        """One `juju ...` command line as this Juju's client takes it: deploy, add-unit, remove-unit,
+        config, the action command (`run-action --wait` on 2.9, `run` on 3.x/4.x) and the relation
+        command. A command this version does not have is refused as its client refuses it."""
+        words = shlex.split(line)
+        if words[:1] != ["juju"] or len(words) < 2:
+            raise JujuRefused(f"not a juju command: {line!r}")
+        command, args = words[1], words[2:]
+        if command in ("run-action", "run") and command != self.profile.action_command:
+            # 3.0 removed run-action; on 2.9 `juju run` runs commands on machines (--unit/--machine)
+            raise JujuRefused(f"juju {command}: not the action command of Juju {self.profile.version}")
+        if command == self.profile.action_command:
+            return self._cli_action(args)
+        if command in ("integrate", "relate", "add-relation"):
+            if command not in self.profile.relate_commands:
+                raise JujuRefused(f'ERROR juju: "{command}" is not a juju command')
+            ours = [a for a in args if a.split(":")[0] == self.app]
+            (mine,) = ours
+            (theirs,) = [a for a in args if a is not mine]
+            return self.relate(mine.partition(":")[2], theirs.split(":")[0])
+        if command == "deploy":
+            flags = {a.split("=")[0] for a in args if a.startswith("--")}
+            for flag in sorted(flags & {"--series", "--base"} - self.profile.deploy_flags):
+                raise JujuRefused(f"ERROR option provided but not defined: {flag}")
+            n = int(args[args.index("-n") + 1]) if "-n" in args else 1
+            return self.deploy(n)
+        if command == "add-unit":
+            n = int(args[args.index("-n") + 1]) if "-n" in args else 1
+            return [self.add_unit() for _ in range(n)]
+        if command == "remove-unit":
+            return self.remove_units(*(int(a.rsplit("/", 1)[1]) for a in args if "/" in a))
+        if command == "config":
+            self.set_config(**{k: v for k, _, v in (a.partition("=") for a in args[1:])})
+            return None
+        raise JujuRefused(f"not played by JujuSim: juju {command}")
+
+    def _cli_action(self, args: list[str]) -> ActionOutcome:
+        """`juju run-action --wait <unit> <action> k=v ...` (2.9) or `juju run <unit> <action> k=v ...`
+        (3.x): each value is parsed as YAML (yaml.v2) unless --string-args (runaction.go Run, run.go
+        enqueueActions: `if !c.parseStrings { yaml.Unmarshal(value) }`); keys split on dots."""
+        strings = "--string-args" in args
+        words = [a for a in args if not a.startswith("--")]
+        if self.profile.action_command == "run-action" and not any(a.startswith("--wait") for a in args):
+            raise JujuRefused("run-action without --wait only queues the action (no results): add --wait")
+        unit, name, *pairs = words
+        params: dict[str, Any] = {}
+        for pair in pairs:
+            key, eq, value = pair.partition("=")
+            if not eq:
+                raise JujuRefused(f'argument "{pair}" must be of the form key...=value')
+            *path, last = key.split(".")
+            into = params
+            for part in path:
+                into = into.setdefault(part, {})
+            into[last] = value if strings else _yaml_v2(value)
+        which = unit.rsplit("/", 1)[1]  # <app>/leader: the leader's unit (runaction.go, run.go validLeader)
+        return self.run_action(self.leader if which == "leader" else int(which), name, **params)
+
+    def upgrade_machine(self, uid: int, base: str) -> None:
+        """`juju upgrade-series <machine> prepare <series>` (2.9) / `juju upgrade-machine <machine>
+        prepare <base>` (3.6): the unit runs pre-series-upgrade with the target variables its Juju
+        sets (JujuProfile.target_vars). 4.0 has neither the command nor the variables."""
+        if self.profile.upgrade_command is None:
+            raise JujuRefused(f"Juju {self.profile.version} removed upgrade-machine: move to a machine on {base}")
+        self._queue(Hook(uid, f"pre_series_upgrade:{_SERIES[base]}"))
+
     def add_unit(self) -> int:
         """`juju add-unit`: a new unit, with the hooks Juju fires on a fresh machine (its joins with
         the others are queued when it enters the peer relation's scope, at its relation-created)."""
         uid = max(self.units, default=-1) + 1
-        ctx = self.context_factory(self.charm_type, app_name=self.app, unit_id=uid, **self.context_kw)
+        # the unit's charm directory on its machine (JUJU_CHARM_DIR, /var/lib/juju/agents/unit-<app>-<n>/charm):
+        # what a hook leaves there the next hook finds (scenario's default is a new temporary one per hook)
+        charm_dir = self.charm_dir(uid)
+        charm_dir.mkdir(parents=True, exist_ok=True)
+        kw = {"charm_root": charm_dir, **self.context_kw}
+        ctx = self.context_factory(self.charm_type, app_name=self.app, unit_id=uid, **kw)
+        self._check_charm(ctx.charm_spec)
         ctx.block_device = self.storage_for_unit(uid)
         storages = [testing.Storage(STORAGE, index=uid)] if ctx.block_device else []
         self.units[uid] = UnitSim(uid, ctx, testing.State(storages=storages), goal=("waiting", _now()))
@@ -376,6 +553,10 @@ class JujuSim:
         self._queue(Hook(uid, "config_changed"))
         self._queue(Hook(uid, "start"))
         return uid
+
+    def charm_dir(self, uid: int) -> Path:
+        """The unit's charm directory on its machine (what its hooks see as JUJU_CHARM_DIR)."""
+        return Path(self._tools.name, f"unit-{self.app}-{uid}", "charm")
 
     def deploy(self, n: int) -> list[int]:
         return [self.add_unit() for _ in range(n)]
@@ -545,8 +726,7 @@ class JujuSim:
             self._commit(unit, out)
         return outcome
 
-    @staticmethod
-    def _check_params(ctx: testing.Context, name: str, params: Mapping[str, Any]) -> str:
+    def _check_params(self, ctx: testing.Context, name: str, params: Mapping[str, Any]) -> str:
         """What Juju says when a `juju run` does not fit the action's schema ("" when it fits)."""
         spec = (ctx.charm_spec.actions or {}).get(name)
         if spec is None:
@@ -557,7 +737,7 @@ class JujuSim:
         missing = [p for p in spec.get("required", []) if p not in with_defaults]
         if missing:
             return f'validation failed: (root) : "{missing[0]}" property is missing and required'
-        if spec.get("additionalProperties", True) is False:
+        if spec.get("additionalProperties", self.profile.additional_properties) is False:
             extra = sorted(set(params) - set(declared))
             if extra:
                 return f'validation failed: (root) : additional property "{extra[0]}" is not allowed'
@@ -770,6 +950,8 @@ class JujuSim:
         record at once, at the latest revision (a first read of any kind, or --refresh), server side
         (apiserver/facades/agent/secretsmanager/secrets.go:776-813, `refresh = refresh || err != nil`)."""
         _EVENT_ENV.clear()
+        self.missing_tool_calls += [(unit.uid, tool) for tool in _MISSING_CALLED]
+        _MISSING_CALLED.clear()
         for sid, refresh in _SECRET_READS:
             latest = self._latest(sid)
             if latest is None or self._owns(unit, sid):
@@ -821,9 +1003,12 @@ class JujuSim:
             env[variable] = self.model_proxy.get(key, "")
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
+        if not self.profile.secrets:
+            _HOOK_TOOLS_MISSING.update(SECRET_TOOLS)
         try:
             yield
         finally:
+            _HOOK_TOOLS_MISSING.clear()
             for k, v in saved.items():
                 if v is None:
                     os.environ.pop(k, None)
@@ -1065,6 +1250,10 @@ class JujuSim:
             return getattr(on, kind)(next(iter(state.storages)))
         if kind == "secret_changed":
             return on.secret_changed(next(s for s in state.secrets if s.id == arg))
+        if kind == "pre_series_upgrade":  # the target variables its Juju sets (upgrade_machine)
+            base = next(b for b, series in _SERIES.items() if series == arg)
+            values = {"JUJU_TARGET_BASE": base, "JUJU_TARGET_SERIES": arg}
+            _EVENT_ENV.update({k: values[k] for k in self.profile.target_vars})
         return getattr(on, kind)()
 
     # -- observations -----------------------------------------------------------------------

@@ -1,33 +1,24 @@
-"""Integration tests need a real Juju controller and a packed charm; without them they skip."""
+"""Integration tests need a real Juju controller and a packed charm; without them they skip.
+
+Which python-libjuju serves which controller (tox -e integration installs the pin that
+LXD_CLUSTER_JUJU names, tests/integration/requirements-juju<LXD_CLUSTER_JUJU>.txt):
+- Juju 2.9 controller: LXD_CLUSTER_JUJU=2.9, python-libjuju 2.9.x (`juju>=2.9.44,<3`);
+- Juju 3.x controller: LXD_CLUSTER_JUJU=3 (the default), python-libjuju 3.x (`juju>=3.3,<4`);
+- Juju 4.0: no python-libjuju serves it (4.0 removed the AllWatcher its Model is built on:
+  juju/juju docs/releasenotes/juju_4.0.x/juju_4.0.0.md), so the suite skips saying so.
+A controller whose major version the installed python-libjuju does not serve skips the suite with
+the command that installs the right one. The juju CLI commands the tests type are 3.x's; on a 2.9
+controller `juju_args` rewrites them as 2.9's client takes them.
+"""
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-
-def controller_unreachable() -> str:
-    """Why no Juju controller can be used here, or '' when one answers."""
-    if shutil.which("juju") is None:
-        return "no Juju controller: the juju CLI is not installed on this machine"
-    try:
-        out = subprocess.run(
-            ["juju", "show-controller", "--format=json"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return "no Juju controller: `juju show-controller` timed out"
-    if out.returncode != 0 or not json.loads(out.stdout or "{}"):
-        return f"no Juju controller reachable: {(out.stderr or 'juju show-controller failed').strip()}"
-    return ""
+from tests.integration.controller import controller_unreachable
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

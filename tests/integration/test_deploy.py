@@ -1,7 +1,8 @@
 """The charm on a real Juju model (pytest-operator). Skips without a controller (see conftest).
 
 Run: `CHARM_PATH=./lxd-cluster_ubuntu@24.04-amd64.charm tox -e integration` (without CHARM_PATH
-the charm is packed with `charmcraft pack`). Juju >= 3.3.
+the charm is packed with `charmcraft pack`). A Juju 2.9 or 3.x controller: LXD_CLUSTER_JUJU picks
+the python-libjuju that serves it (conftest).
 - Machines: on an LXD cloud the units need virtual machines (LXD does not nest its clusters in
   containers): `virt-type=virtual-machine` is added there. LXD_CLUSTER_CONSTRAINTS adds more.
 - Bridge: the default profile needs an existing host bridge. LXD_CLUSTER_BRIDGE names one the
@@ -20,14 +21,17 @@ import shlex
 
 import pytest
 
+from tests.integration.controller import controller_version, juju_args
+
 APP = "lxd-cluster"
 TIMEOUT = 40 * 60
 BRIDGE = os.environ.get("LXD_CLUSTER_BRIDGE", "")
 
 
 async def juju(ops_test, *args: str) -> str:
-    """A juju command whose failure fails the test with juju's own words."""
-    code, out, err = await ops_test.juju(*args)
+    """A juju command whose failure fails the test with juju's own words, typed as 3.x's client
+    takes it and rewritten for a 2.9 controller (conftest.juju_args)."""
+    code, out, err = await ops_test.juju(*juju_args(list(args), controller_version()))
     assert code == 0, f"juju {shlex.join(args)} exited {code}: {err or out}"
     return out
 

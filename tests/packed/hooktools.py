@@ -10,8 +10,10 @@ take effect at once. relation-set alone needs more than the standard library (ya
 One script, installed under each tool's name (juju-log, status-set, relation-get, ...) in a
 directory put first on the hook's PATH. Every call answers from, and writes to, the JSON state
 file named by HOOKTOOLS_STATE, and is recorded there (`calls`), so a test sees exactly what the
-charm asked Juju. Arguments follow Juju 3's hook-tool CLI; anything this emulator does not know
-exits 2 and is recorded under `unknown`, as a real Juju would refuse it: a test asserts none.
+charm asked Juju. The state's `juju-version` (default 3.6.11) picks the tools a unit has: a 2.x
+state has no secret-* tools (tools_for). Arguments follow Juju 3's hook-tool CLI; anything this
+emulator does not know exits 2 and is recorded under `unknown`, as a real Juju would refuse it: a
+test asserts none.
 It runs on the host's /usr/bin/python3 (with Debian's python3-yaml), never on the python3 the
 hook finds first on PATH: Juju's tools are binaries that do not depend on the hook's Python.
 """
@@ -620,6 +622,15 @@ def end_hook(before: dict[str, Any], after: dict[str, Any], succeeded: bool) -> 
 
 
 TOOLS = [name.replace("_", "-") for name in vars(Tools) if not name.startswith("_")]
+JUJU_VERSION = "3.6.11"  # what a state file plays unless it names another (its "juju-version")
+
+
+def tools_for(juju_version: str) -> list[str]:
+    """The hook tools a Juju version has: 2.x none of the secret-* ones (Juju secrets came with 3.0:
+    worker/uniter/runner/jujuc `secretCommands`), so on 2.9 a secret call finds no such command."""
+    if int(juju_version.split(".")[0]) < 3:
+        return [tool for tool in TOOLS if not tool.startswith("secret-")]
+    return list(TOOLS)
 
 
 def main() -> int:
@@ -629,7 +640,8 @@ def main() -> int:
     with open(path) as f:
         state = json.load(f)
     state["calls"].append([tool, *args] if tool not in ("action-set", "secret-add", "secret-set") else [tool])
-    handler = getattr(Tools(state), tool.replace("-", "_"), None) if tool in TOOLS else None
+    known = tools_for(state.get("juju-version", JUJU_VERSION))
+    handler = getattr(Tools(state), tool.replace("-", "_"), None) if tool in known else None
     code = 0
     try:
         if handler is None:

@@ -94,10 +94,17 @@ class PackedContext(testing.Context):
             charm_type, meta=meta, actions=actions, config=config, app_name=app_name, unit_id=unit_id, **context_kw
         )
         self.unit_name = f"{app_name}/{unit_id}"
+        self.calls: list[list[str]] = []  # the hook-tool calls of all its hooks so far, in order
         self.defaults = {k: v["default"] for k, v in config["options"].items() if "default" in v}
         self.endpoints = [e for kind in ("provides", "requires", "peers") for e in (meta.get(kind) or {})]
         self.packed = PackedUnit(
-            charm_dir, self.unit_root / "juju", unit=self.unit_name, address="", netns=netns, env=dict(env)
+            charm_dir,
+            self.unit_root / "juju",
+            unit=self.unit_name,
+            address="",
+            netns=netns,
+            env=dict(env),
+            juju_version=self.juju_version,  # JujuSim's profile, through Context(juju_version=)
         )
 
     # -- State -> the emulator's state file ------------------------------------------------------
@@ -166,7 +173,7 @@ class PackedContext(testing.Context):
             secrets=secrets,
             consumed={me: consumed},
             ports=[f"{p.port}/{p.protocol}" for p in state.opened_ports],
-            **{"app-units": app_units, "workload-version": state.workload_version},
+            **{"app-units": app_units, "workload-version": state.workload_version, "juju-version": self.juju_version},
         )
         if state.unit_status.name != "unknown":
             model["unit-status"] = [state.unit_status.name, state.unit_status.message]
@@ -245,6 +252,7 @@ class PackedContext(testing.Context):
         path, extra = self._env(event, state)
         done = self.packed.dispatch(path, **extra)
         after = self.packed.state
+        self.calls.extend(after["calls"])  # every hook-tool call of every hook, for tests to search
         if after["unknown"]:
             raise PackedHookFailed(f"{path}: the charm called what Juju does not have: {after['unknown']}")
         if done.returncode != 0:

@@ -21,11 +21,10 @@ from typing import Any
 import yaml
 
 from tests.packed import hooktools
-from tests.packed.hooktools import TOOLS
+from tests.packed.hooktools import JUJU_VERSION, tools_for
 from tests.packed.platforms import machine_python
 
 HOOKTOOLS = Path(__file__).with_name("hooktools.py")
-JUJU_VERSION = "3.6.11"
 # what a machine unit's hook gets on PATH (Juju puts its tools directory first)
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/snap/bin"
 
@@ -68,6 +67,7 @@ class PackedUnit:
         storage: dict[str, str] | None = None,
         config: dict[str, Any] | None = None,
         python: Path | None = None,
+        juju_version: str = JUJU_VERSION,
     ):
         """python: what the hooks run as `python3` (default: what the charm's platform runs)."""
         self.charm_dir = charm_dir
@@ -78,7 +78,8 @@ class PackedUnit:
         self.extra_env = env or {}
         self.tools = root / "tools"
         self.tools.mkdir(parents=True, exist_ok=True)
-        for tool in TOOLS:
+        self.juju_version = juju_version
+        for tool in tools_for(juju_version):  # only the tools this Juju has: a missing one is not on PATH
             link = self.tools / tool
             if not link.exists():
                 link.symlink_to(HOOKTOOLS)
@@ -100,7 +101,7 @@ class PackedUnit:
                 bindings={"cluster": address, "lxd-cluster": address},
                 relations={"0": {"endpoint": "cluster", "remote-app": self.app, "units": [], "data": {}}},
                 storage=storage or {},
-                **{"app-units": {unit: {}}},
+                **{"app-units": {unit: {}}, "juju-version": juju_version},
             )
         )
 
@@ -125,7 +126,7 @@ class PackedUnit:
             "JUJU_MODEL_UUID": self.model_uuid,
             "JUJU_CHARM_DIR": str(self.charm_dir),
             "CHARM_DIR": str(self.charm_dir),
-            "JUJU_VERSION": JUJU_VERSION,
+            "JUJU_VERSION": self.juju_version,
             "JUJU_CONTEXT_ID": f"{self.unit}-{dispatch_path}",
             "JUJU_MACHINE_ID": "0",
             "JUJU_AVAILABILITY_ZONE": "",

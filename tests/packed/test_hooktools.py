@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -269,3 +270,31 @@ def test_relation_ref_is_the_number_after_the_last_colon_as_juju_parses_it(model
 def test_egress_subnets_are_the_ingress_address_as_a_32(model):
     net = json.loads(model.ok("network-get", "--format=json", "cluster"))
     assert net["egress-subnets"] == ["10.1.2.3/32"] and net["ingress-addresses"] == ["10.1.2.3"]
+
+
+# -- Juju version profiles (issue 24): the emulator's state names the Juju it plays -------------------------
+@pytest.mark.parametrize(
+    "version, secrets", [("2.9.52", False), ("3.6.11", True), ("4.0.1", True)], ids=["juju29", "juju36", "juju40"]
+)
+def test_a_unit_finds_the_secret_tools_only_on_juju3_and_later(tmp_path, version, secrets):
+    """A 2.9 unit's hook PATH has no secret-* tool: ops' subprocess.run of secret-get raises
+    FileNotFoundError, as on a 2.9 machine; JUJU_VERSION is the state's Juju."""
+    from tests.packed.packed_unit import PackedUnit
+
+    unit = PackedUnit(Path(__file__).parents[2], tmp_path, address="10.1.2.3", juju_version=version)
+    env = unit.env("hooks/install")
+    assert env["JUJU_VERSION"] == version and unit.state["juju-version"] == version
+    assert shutil.which("relation-get", path=env["PATH"])
+    for tool in ("secret-add", "secret-get", "secret-set", "secret-grant"):
+        assert bool(shutil.which(tool, path=env["PATH"])) is secrets
+    if not secrets:
+        with pytest.raises(FileNotFoundError):
+            subprocess.run(["secret-get", "--label", "x"], env=env, capture_output=True, check=False)
+
+
+def test_a_juju29_state_refuses_a_secret_tool_called_by_path_as_one_it_does_not_have(model):
+    """Even a secret tool run by its path (the link exists here) is no tool of a 2.9 state."""
+    model.write({**model.state, "juju-version": "2.9.52"})
+    assert "secret-add: not emulated" in model.refused("secret-add", "k=v")
+    assert model.state["unknown"] == [["secret-add", "secret-add: not emulated"]]
+    assert model.state["secrets"] == {}

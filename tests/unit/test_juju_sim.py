@@ -20,7 +20,7 @@ import ops
 import ops.hookcmds
 import pytest
 
-from tests.harness.juju import HookFailed, JujuSim
+from tests.harness.juju import HookFailed, JujuRefused, JujuSim
 
 META = {
     "name": "toy",
@@ -657,6 +657,223 @@ def test_unrelate_runs_relation_departed_then_broken_on_each_unit(probe):
         db = [e["event"] for e in events_of(uid, mark) if e["relation"] == "db"]
         assert db == ["RelationDepartedEvent", "RelationBrokenEvent"]
     assert rid not in sim.remote
+
+
+# -- Juju version profiles (issue 24 part 3): JujuSim(juju_version=) plays 2.9, 3.6 or 4.0 ------------------
+VERSIONED_META = {"name": "versioned", "peers": {"cluster": {"interface": "versioned"}}}
+VERSIONED_ACTIONS = {
+    "greet": {"params": {"name": {"type": "string"}, "loud": {"type": "boolean"}}, "required": ["name"]},
+}
+PROFILE_IDS = ["juju29", "juju36", "juju40"]
+VERSIONS = {"juju29": "2.9", "juju36": "3.6", "juju40": "4.0"}
+
+
+class Versioned(ops.CharmBase):
+    """Records what Juju gives it: JUJU_VERSION, whether secret-add runs, the upgrade target variables."""
+
+    seen: dict[str, object] = {}
+
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        framework.observe(self.on.install, self._install)
+        framework.observe(self.on.pre_series_upgrade, self._upgrade)
+        framework.observe(self.on.greet_action, self._greet)
+
+    def _install(self, _: ops.EventBase) -> None:
+        Versioned.seen["version"] = os.environ.get("JUJU_VERSION")
+        Versioned.seen["ops-version"] = str(self.model.juju_version)
+        try:
+            self.unit.add_secret({"word": "swordfish"}, label="probe")
+            Versioned.seen["secret"] = "added"
+        except FileNotFoundError as e:
+            Versioned.seen["secret"] = f"missing: {e.filename}"
+
+    def _upgrade(self, _: ops.EventBase) -> None:
+        Versioned.seen["target"] = {k: v for k, v in os.environ.items() if k.startswith("JUJU_TARGET_")}
+
+    def _greet(self, event: ops.ActionEvent) -> None:
+        event.set_results({"hello": event.params["name"], "loud": event.params.get("loud")})
+
+
+def toy_sim(charm_type: type, app: str, **context_kw: object) -> JujuSim:
+    """A JujuSim of a toy charm with a peer relation (juju_version= picks the Juju it plays)."""
+    version = str(context_kw.pop("juju_version", "3.6"))
+    context_kw.setdefault("meta", {"name": app, "peers": {"cluster": {"interface": app}}})
+    return JujuSim(
+        charm_type,
+        env_for_unit=lambda uid: {},
+        address_for_unit=lambda uid: f"10.9.0.{uid + 1}",
+        app=app,
+        juju_version=version,
+        context_kw=context_kw,
+    )
+
+
+def versioned(profile: str, config: dict | None = None) -> JujuSim:
+    Versioned.seen = {}
+    return toy_sim(
+        Versioned,
+        "versioned",
+        juju_version=VERSIONS[profile],
+        meta=VERSIONED_META,
+        actions=VERSIONED_ACTIONS,
+        config=config or {"options": {}},
+    )
+
+
+@pytest.mark.parametrize(
+    "profile, version, secret",
+    [("juju29", "2.9.52", "missing: secret-add"), ("juju36", "3.6.14", "added"), ("juju40", "4.0.1", "added")],
+    ids=PROFILE_IDS,
+)
+def test_juju_version_and_secret_tools_per_profile(profile, version, secret):
+    """JUJU_VERSION is the profile's (ops reads it too); on 2.9 secret-add is not there, and the call
+    fails as ops fails on a missing executable (FileNotFoundError, not a ModelError)."""
+    sim = versioned(profile)
+    sim.deploy(1)
+    sim.settle()
+    assert Versioned.seen == {"version": version, "ops-version": version, "secret": secret}
+    assert sim.missing_tool_calls == ([(0, "secret-add")] if profile == "juju29" else [])
+
+
+@pytest.mark.parametrize("profile", PROFILE_IDS)
+def test_a_type_secret_option_is_refused_at_deploy_by_juju29_only(profile):
+    sim = versioned(profile, {"options": {"api-key": {"type": "secret"}, "name": {"type": "string"}}})
+    if profile == "juju29":
+        with pytest.raises(JujuRefused, match='invalid config: option "api-key" has unknown type "secret"'):
+            sim.deploy(1)
+        assert not sim.units and not sim.queue  # nothing deployed
+    else:
+        sim.deploy(1)
+        sim.settle()
+        assert sim.statuses()[0].name == "unknown"
+
+
+@pytest.mark.parametrize(
+    "profile, mine, other",
+    [
+        ("juju29", "juju run-action --wait versioned/0 greet name=ada loud=y", "juju run versioned/0 greet name=ada"),
+        ("juju36", "juju run versioned/0 greet name=ada loud=y", "juju run-action --wait versioned/0 greet name=ada"),
+        ("juju40", "juju run versioned/0 greet name=ada loud=y", "juju run-action --wait versioned/0 greet name=ada"),
+    ],
+    ids=PROFILE_IDS,
+)
+def test_actions_run_with_each_versions_own_command(profile, mine, other):
+    """2.9 runs an action with `run-action` (and shows results only with --wait), 3.x/4.x with `run`;
+    both clients read `loud=y` as YAML 1.1 (gopkg.in/yaml.v2: a boolean)."""
+    sim = versioned(profile)
+    sim.deploy(1)
+    sim.settle()
+    assert sim.cli(mine).results == {"hello": "ada", "loud": True}
+    with pytest.raises(JujuRefused, match="not the action command"):
+        sim.cli(other)
+    if profile == "juju29":
+        with pytest.raises(JujuRefused, match="--wait"):
+            sim.cli("juju run-action versioned/0 greet name=ada")
+
+
+@pytest.mark.parametrize("profile", PROFILE_IDS)
+def test_action_values_are_yaml_unless_string_args(profile):
+    """`name=1000` is the integer 1000 (refused by the string schema); --string-args keeps it a string."""
+    sim = versioned(profile)
+    sim.deploy(1)
+    sim.settle()
+    command = "juju run-action --wait" if profile == "juju29" else "juju run"
+    assert "must be of type string" in sim.cli(f"{command} versioned/0 greet name=1000").failure
+    assert sim.cli(f"{command} versioned/0 greet --string-args name=1000").results["hello"] == "1000"
+    assert sim.cli(f"{command} versioned/0 greet name='10:30'").results["hello"] == "10:30"  # no base 60
+
+
+@pytest.mark.parametrize(
+    "profile, works, refused",
+    [("juju29", ["relate", "add-relation"], "integrate"), ("juju36", ["integrate", "relate"], "add-relation"),
+     ("juju40", ["integrate", "relate"], "add-relation")],
+    ids=PROFILE_IDS,
+)  # fmt: skip
+def test_each_versions_relation_command(profile, works, refused):
+    sim = versioned(profile)
+    for command in works:
+        rid = sim.cli(f"juju {command} versioned:cluster web")
+        assert sim.remote[rid][1] == "web"
+    with pytest.raises(JujuRefused, match=f'"{refused}" is not a juju command'):
+        sim.cli(f"juju {refused} versioned:cluster web")
+
+
+@pytest.mark.parametrize(
+    "profile, accepted, refused",
+    [("juju29", "--series jammy", "--base ubuntu@22.04"), ("juju36", "--base ubuntu@22.04", None),
+     ("juju40", "--base ubuntu@22.04", "--series jammy")],
+    ids=PROFILE_IDS,
+)  # fmt: skip
+def test_deploy_names_the_os_by_series_or_base_as_each_version_takes_it(profile, accepted, refused):
+    sim = versioned(profile)
+    if refused:
+        with pytest.raises(JujuRefused, match=f"provided but not defined: {refused.split()[0]}"):
+            sim.cli(f"juju deploy versioned -n 2 {refused}")
+        assert not sim.units
+    assert sim.cli(f"juju deploy versioned -n 2 {accepted}") == [0, 1]
+
+
+@pytest.mark.parametrize(
+    "profile, target",
+    [("juju29", {"JUJU_TARGET_SERIES": "noble"}),
+     ("juju36", {"JUJU_TARGET_BASE": "ubuntu@24.04", "JUJU_TARGET_SERIES": "noble"}), ("juju40", None)],
+    ids=PROFILE_IDS,
+)  # fmt: skip
+def test_upgrade_target_variables_per_version_juju40_has_no_target_series(profile, target):
+    sim = versioned(profile)
+    sim.deploy(1)
+    sim.settle()
+    if target is None:
+        with pytest.raises(JujuRefused, match="removed upgrade-machine"):
+            sim.upgrade_machine(0, "ubuntu@24.04")
+        assert "target" not in Versioned.seen
+        return
+    sim.upgrade_machine(0, "ubuntu@24.04")
+    sim.settle()
+    assert Versioned.seen["target"] == target
+
+
+@pytest.mark.parametrize("profile, extra_ok", [("juju29", True), ("juju36", True), ("juju40", False)], ids=PROFILE_IDS)
+def test_juju40_refuses_an_undeclared_action_parameter_by_default(profile, extra_ok, monkeypatch):
+    """greet's schema does not set additionalProperties: 4.0 defaults it to false, 2.9 and 3.6 to true
+    (and hand the charm the extra parameter, which scenario's own check would refuse: skipped here)."""
+    monkeypatch.setenv("SCENARIO_SKIP_CONSISTENCY_CHECKS", "1")
+    sim = versioned(profile)
+    sim.deploy(1)
+    sim.settle()
+    outcome = sim.run_action(0, "greet", name="ada", mood="happy")
+    assert outcome.ok is extra_ok
+    if not extra_ok:
+        assert outcome.failure == 'validation failed: (root) : additional property "mood" is not allowed'
+
+
+class Keeper(ops.CharmBase):
+    """Leaves a file in its charm directory at install; reads it back in every later hook."""
+
+    found: list[tuple[str, str]] = []
+
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        framework.observe(self.on.install, self._install)
+        framework.observe(self.on.start, self._start)
+
+    def _install(self, _: ops.EventBase) -> None:
+        (self.charm_dir / "machine-note").write_text(self.unit.name)
+
+    def _start(self, _: ops.EventBase) -> None:
+        note = self.charm_dir / "machine-note"
+        Keeper.found.append((self.unit.name, note.read_text() if note.exists() else ""))
+
+
+def test_a_units_charm_directory_persists_across_its_hooks_and_is_its_own():
+    """JUJU_CHARM_DIR is a directory on the unit's machine: a file one hook leaves there the unit's
+    next hook finds (a unit key kept there survives), and no other unit sees it."""
+    Keeper.found = []
+    sim = toy_sim(Keeper, "keeper")
+    sim.deploy(2)
+    sim.settle()
+    assert sorted(Keeper.found) == [("keeper/0", "keeper/0"), ("keeper/1", "keeper/1")]
 
 
 def test_every_hook_gets_the_models_proxy_and_empty_ones_are_exported_as_empty(probe):
