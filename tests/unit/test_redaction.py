@@ -220,36 +220,36 @@ def test_lxd_quoting_the_maas_key_leaves_it_out_of_the_status(lxd, cluster_pem):
     assert out.unit_status.message == "LXD: " + REFUSED.format(REDACTED)
 
 
-def test_lxd_quoting_a_join_secret_leaves_it_out_of_juju_log_and_status(lxd, cluster_pem):
-    inner = "0123456789abcdef" * 4  # LXD's own secret inside the token
-    token = make_token("lxd-cluster-1", cluster_pem, secret=inner)
+INNER = "0123456789abcdef" * 4  # LXD's own secret inside the join token
+
+
+def failed_join(lxd: FakeLXD, cluster_pem: str, refusal: str) -> tuple[testing.Context, testing.State, str]:
+    """Unit 1 joins with a token whose secret is INNER and LXD refuses with refusal.format(token=...)."""
+    token = make_token("lxd-cluster-1", cluster_pem, secret=INNER)
     secret = testing.Secret({"kind": "token", "value": token}, owner=None)
     app = published(cluster_pem, **{"join-unit": "lxd-cluster/1", "join-secret": secret.id, "join-id": "j1"})
     lxd.devices["/dev/vdc"] = DeviceState("/dev/vdc", exists=True, is_block=True)
     state = make_state(ip="10.0.0.2", app=app, secrets=[secret], config={"storage-device": "/dev/vdc"})
-    lxd.fail_next_preseed = f"Failed to join cluster: no join operation matches secret {inner}"
+    lxd.fail_next_preseed = refusal.format(token=token, inner=INNER)
     context = ctx(1)
-    out = context.run(context.on.config_changed(), state)
+    return context, context.run(context.on.config_changed(), state), token
+
+
+def test_lxd_quoting_a_join_secret_leaves_it_out_of_juju_log_and_status(lxd, cluster_pem):
+    context, out, _ = failed_join(lxd, cluster_pem, "Failed to join cluster: no join operation matches secret {inner}")
     logged = "\n".join(line.message for line in context.juju_log)
     assert "join failed (attempt 1): Failed to join cluster: no join operation matches secret <redacted>" in logged
-    assert inner not in logged and inner not in out.unit_status.message and REDACTED in out.unit_status.message
+    assert INNER not in logged and INNER not in out.unit_status.message and REDACTED in out.unit_status.message
 
 
 def test_lxd_quoting_a_join_secret_leaves_it_out_of_the_join_error_in_the_databag(lxd, cluster_pem):
     """The unit databag's join-error (what the issuer and the operator read) is LXD's words without
     the credential: every unit of the application, and any related reader, sees that databag."""
-    inner = "0123456789abcdef" * 4
-    token = make_token("lxd-cluster-1", cluster_pem, secret=inner)
-    secret = testing.Secret({"kind": "token", "value": token}, owner=None)
-    app = published(cluster_pem, **{"join-unit": "lxd-cluster/1", "join-secret": secret.id, "join-id": "j1"})
-    lxd.devices["/dev/vdc"] = DeviceState("/dev/vdc", exists=True, is_block=True)
-    state = make_state(ip="10.0.0.2", app=app, secrets=[secret], config={"storage-device": "/dev/vdc"})
-    lxd.fail_next_preseed = f"Failed to join cluster: token {token} has no matching secret {inner}"
-    context = ctx(1)
-    out = context.run(context.on.config_changed(), state)
+    refusal = "Failed to join cluster: token {token} has no matching secret {inner}"
+    _, out, token = failed_join(lxd, cluster_pem, refusal)
     bag = next(r for r in out.relations if r.endpoint == "cluster").local_unit_data
     assert bag["join-failed"] == "j1" and bag["join-error"].startswith("Failed to join cluster: token ")
-    assert inner not in bag["join-error"] and token not in bag["join-error"] and REDACTED in bag["join-error"]
+    assert INNER not in bag["join-error"] and token not in bag["join-error"] and REDACTED in bag["join-error"]
 
 
 def test_the_debug_action_result_never_quotes_a_secret(lxd, cluster_pem, tmp_path, monkeypatch):
