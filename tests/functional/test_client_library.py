@@ -37,6 +37,17 @@ def client_certificate(tmp: Path, name: str) -> tuple[Path, Path]:
     return directory / "cert.pem", directory / "key.pem"
 
 
+def runner_request(tmp: Path) -> tuple[dict[str, str], Path, Path]:
+    """What the docstring example's requirer, as application `runner` with its own certificate, writes
+    in its app databag on relation-joined: (that databag, its certificate file, its key file)."""
+    crt, key = client_certificate(tmp, "runner")
+    runner = type("Runner", (docstring_example(),), {"client_certificate": lambda self: crt.read_text()})
+    ctx = testing.Context(runner, meta=REQUIRER_META)
+    relation = testing.Relation("lxd-cluster", remote_app_name="lxd-cluster")
+    out = ctx.run(ctx.on.relation_joined(relation, remote_unit=0), testing.State(leader=True, relations=[relation]))
+    return dict(out.get_relation(relation.id).local_app_data), crt, key
+
+
 def tls_client(endpoint: str, crt: Path, key: Path, server_pem: Path, project: str | None = None) -> pylxd.Client:
     return pylxd.Client(endpoint=endpoint, cert=(str(crt), str(key)), verify=str(server_pem), project=project)
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 import charms.lxd_cluster.v0.lxd_cluster as library
 import ops
 import pytest
-from ops import testing
 
-from tests.functional.test_client_library import REQUIRER_META, client_certificate, docstring_example, tls_client
+from tests.functional.test_client_library import runner_request, tls_client
 from tests.functional.test_reliability import one_cluster
 from tests.harness.cluster import FormedCluster, charm_sim, form, membership, one_join_at_a_time
 from tests.harness.juju import JujuSim
@@ -25,12 +24,8 @@ def test_removing_the_leaders_unit_keeps_a_related_client_trusted_over_tls(lab, 
     sim = charm_sim(lab, {"storage-driver": "dir"}, storage_for_unit=lambda uid: None)
     sim.deploy(3)
     sim.settle()
-    crt, key = client_certificate(tmp_path, "runner")
-    runner = type("Runner", (docstring_example(),), {"client_certificate": lambda self: crt.read_text()})
-    ctx = testing.Context(runner, meta=REQUIRER_META)
-    relation = testing.Relation("lxd-cluster", remote_app_name="lxd-cluster")
-    out = ctx.run(ctx.on.relation_joined(relation, remote_unit=0), testing.State(leader=True, relations=[relation]))
-    rid = sim.relate("lxd-cluster", "runner", dict(out.get_relation(relation.id).local_app_data))
+    request, crt, key = runner_request(tmp_path)
+    rid = sim.relate("lxd-cluster", "runner", request)
     sim.settle()
     provided = library.ClusterEndpoints.load(sim.provided[rid])
     assert provided.projects == ("runner",)

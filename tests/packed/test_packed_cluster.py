@@ -16,10 +16,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from ops import testing
 
 from tests.conftest import fresh_lab
-from tests.functional.test_client_library import REQUIRER_META, client_certificate, docstring_example, tls_client
+from tests.functional.test_client_library import runner_request, tls_client
 from tests.harness.cluster import FormedCluster, add_units, form
 from tests.packed.packed_context import PackedContext, lab_context_factory
 from tests.packed.platforms import PLATFORMS
@@ -119,12 +118,8 @@ def test_packed_cluster_force_removes_a_dead_host(cluster):
 
 def test_packed_cluster_leader_removal_keeps_a_related_client_trusted(cluster, tmp_path):
     sim = cluster.sim
-    crt, key = client_certificate(tmp_path, "runner")
-    runner = type("Runner", (docstring_example(),), {"client_certificate": lambda self: crt.read_text()})
-    ctx = testing.Context(runner, meta=REQUIRER_META)
-    relation = testing.Relation("lxd-cluster", remote_app_name="lxd-cluster")
-    out = ctx.run(ctx.on.relation_joined(relation, remote_unit=0), testing.State(leader=True, relations=[relation]))
-    rid = sim.relate("lxd-cluster", "runner", dict(out.get_relation(relation.id).local_app_data))
+    request, crt, key = runner_request(tmp_path)
+    rid = sim.relate("lxd-cluster", "runner", request)
     sim.settle()
     provided = sim.provided[rid]
     server_pem = tmp_path / "cluster.crt"
