@@ -34,6 +34,7 @@ from models import CERTIFICATES, PEER, ClusterInfo, ServerInfo, UnitInfo, server
 from nagios import NRPE_RELATION, publish_checks
 from observability import DASHBOARD_RELATION, LOGGING_RELATION, METRICS_RELATION, Observability
 from preflight import check_inputs, ensure_lxd, maas_refusal, pool_spec
+from preseed import PoolSpec
 from proxy import ProxyError, ProxySettings, apply_to_lxd, apply_to_snapd, lxd_proxy, model_proxy
 from redaction import guard
 from snap import LXDSnap, SnapError
@@ -78,11 +79,11 @@ class LXDClusterCharm(ops.CharmBase):
         peer = self.on[PEER]
         # the cluster certificate from a CA: the tls-certificates library (pydantic, cryptography) keeps the
         # key and certificate in app secrets; made first, so it renews its request (a unit's new address)
-        # before the charm reconciles on that event. Not made for update-status, which none of its handlers
-        # observe (the leader makes it there only if a CA is related: _cluster_certificate)
+        # before the charm reconciles on that event. Made only where a CA is related (or in that relation's
+        # hooks), and not for update-status, which none of its handlers observe (_cluster_certificate)
         self._requirer: TLSCertificatesRequiresV4 | None = None
         self.cluster_certificate: ClusterCertificate | None = None  # the leader's, once it looked
-        if has_secrets(self.model) and os.environ.get("JUJU_DISPATCH_PATH") != "hooks/update-status":
+        if has_secrets(self.model) and self._certificates_hook_or_related():
             self._requirer = self._tls_requirer()
         for event in (
             self.on.install,
@@ -121,7 +122,13 @@ class LXDClusterCharm(ops.CharmBase):
         if isinstance(event, ops.RelationBrokenEvent) and self._being_removed():
             self._outcome = LEAVING
             return
-        self._steady = isinstance(event, ops.UpdateStatusEvent)  # a settled member's host checks wait
+        # hooks that may bring news of the host, its LXD or the options check them all again; the peers'
+        # hooks (their databags, their secrets) and update-status check only what is not settled, and a
+        # joiner checks everything again right before it joins
+        self._peer_news = isinstance(event, ops.SecretChangedEvent) or (
+            isinstance(event, ops.RelationEvent) and event.relation.name == PEER
+        )
+        self._steady = self._peer_news or isinstance(event, ops.UpdateStatusEvent)
         try:
             config = load_config(self.config, user_secrets=has_user_secrets(self.model))
         except ConfigError:
@@ -178,14 +185,12 @@ class LXDClusterCharm(ops.CharmBase):
                 )
             )
 
-        with membership.held_while_blocked(me):  # announced: a Blocked unit must not hold up the queue
-            config = as_the_cluster_has_it(config, cluster)  # a joiner follows the cluster, not changed options
-            pool = pool_spec(self, config)
-            check_inputs(self.lxd, config, info, pool)
-            network = InstanceNetwork(self.model, self.lxd, relation)
-            network.preflight(config)
-            if refusal := cluster.formed and refuse_join(self.lxd.inventory()):  # joining would erase it
-                raise Stop(ops.BlockedStatus(refusal))
+        config = as_the_cluster_has_it(config, cluster)  # a joiner follows the cluster, not changed options
+        pool = pool_spec(self, config)
+        network = InstanceNetwork(self.model, self.lxd, relation)
+        checked = not self._steady or me.join_held or not network.checked(config)
+        if checked:  # a peer's news changes nothing on this host: a joiner that passed waits unchecked
+            self._check_joiner(membership, me, config, info, pool, network, cluster)
         me = UnitInfo.load(relation.data[self.unit])
 
         if not cluster.formed and self.unit.is_leader():
@@ -209,7 +214,26 @@ class LXDClusterCharm(ops.CharmBase):
             )
         if before := membership.turn(cluster, ahead):
             raise Stop(ops.WaitingStatus(f"waiting for {before} to join first (joins go one at a time)"))
+        if not checked:  # the host may have changed since: everything again before LXD is changed
+            self._check_joiner(membership, me, config, info, pool, network, cluster)
         membership.join(config, cluster, pool, offer, interface=network.interface()[0])
+
+    def _check_joiner(
+        self,
+        membership: Membership,
+        me: UnitInfo,
+        config: CharmConfig,
+        info: ServerInfo,
+        pool: PoolSpec,
+        network: InstanceNetwork,
+        cluster: ClusterInfo,
+    ) -> None:
+        """Inputs, device, network and what LXD holds, before this unit bootstraps or joins."""
+        with membership.held_while_blocked(me):  # announced: a Blocked unit must not hold up the queue
+            check_inputs(self.lxd, config, info, pool)
+            network.preflight(config)
+            if refusal := cluster.formed and refuse_join(self.lxd.inventory()):  # joining would erase it
+                raise Stop(ops.BlockedStatus(refusal))
 
     def _as_member(
         self, membership: Membership, config: CharmConfig, info: ServerInfo, cluster: ClusterInfo, me: UnitInfo
@@ -224,8 +248,9 @@ class LXDClusterCharm(ops.CharmBase):
         if self.unit.is_leader():  # before the next join token is issued
             secure_tokens(self.lxd, config, info)
             apply_to_lxd(self.lxd, lxd_proxy(self._proxy, config.proxy_options))  # cluster-wide keys
-            in_use = self._cluster_certificate().converge(info, cluster.ca)  # joiners and clients get it this hook
-            info, ca = in_use.info, in_use.ca
+            if self.model.relations[CERTIFICATES] or cluster.ca:  # else self-signed, as LXD made it
+                in_use = self._cluster_certificate().converge(info, cluster.ca)  # joiners, clients get it now
+                info, ca = in_use.info, in_use.ca
         address = membership.as_member(config, info, cluster, me, ca, recorded=self._stored.member)
         self._stored.member = True
         ports = [int(address.rsplit(":", 1)[-1]), config.metrics_port]  # for `juju expose`: API, metrics
@@ -234,9 +259,9 @@ class LXDClusterCharm(ops.CharmBase):
             self._stored.ports = ports
         if self.unit.is_leader():
             serve_clients(self.lxd, self.clients, info, config, ca)
-        self.observability.as_member(config, info, address)
+        self.observability.as_member(config, info, address, self._peer_news)
         # the nrpe subordinate on this machine runs the checks; they change only with its relation or config
-        if not self._steady and self.model.relations[NRPE_RELATION]:
+        if not self._steady and self.model.relations[NRPE_RELATION]:  # its relation's hooks, config-changed
             self._nagios_problem = publish_checks(self.lxd.socket)
         check_port(config, address)
         InstanceNetwork(self.model, self.lxd, membership.relation).as_member(config, self._steady)
@@ -283,6 +308,14 @@ class LXDClusterCharm(ops.CharmBase):
             return {m.server_name for m in self.lxd.members()}
         except LXDError:
             return None
+
+    def _certificates_hook_or_related(self) -> bool:
+        """The library has work only where a CA is related, or in that relation's own hooks (its
+        relation-broken, when Juju no longer lists it); never in update-status, which it does not observe."""
+        dispatch = os.environ.get("JUJU_DISPATCH_PATH", "")
+        if dispatch == "hooks/update-status":
+            return False
+        return dispatch.startswith(f"hooks/{CERTIFICATES}-") or bool(self.model.relations[CERTIFICATES])
 
     def _tls_requirer(self) -> TLSCertificatesRequiresV4:
         from charmlibs.interfaces.tls_certificates import Mode, TLSCertificatesRequiresV4

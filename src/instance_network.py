@@ -71,6 +71,11 @@ class InstanceNetwork:
             bag.update(changed)
         return lacking
 
+    def checked(self, config: CharmConfig) -> bool:
+        """This unit checked the chosen network, and nothing was missing (its databag says so)."""
+        bag = self.relation.data[self.model.unit]
+        return bag.get(CHECKED) == config.network.key and not bag.get(MISSING)
+
     def preflight(self, config: CharmConfig) -> None:
         """Before bootstrap or join: Blocked with what is missing, nothing changed."""
         if lacking := self.check(config):
@@ -79,7 +84,7 @@ class InstanceNetwork:
     def as_member(self, config: CharmConfig, steady: bool = False) -> None:
         """Every member checks itself; the leader applies the choice once every member can take it,
         and publishes what a joiner must follow. Options fixed once the cluster exists block here.
-        In a steady hook (update-status) a settled member asks LXD nothing here: every other hook checks."""
+        In a steady hook (a peer's, update-status) a settled member asks LXD nothing here: the others check."""
         if steady and self._settled(config):
             return
         lacking = self.check(config)
@@ -94,9 +99,9 @@ class InstanceNetwork:
         the ones the cluster published. The binding is not asked again (network-get): when the machine's
         addresses change Juju runs config-changed before anything else, and that hook checks
         (juju internal/worker/uniter/resolver.go nextOp: addressesHashChanged -> hooks.ConfigChanged)."""
-        bag, choice = self.relation.data[self.model.unit], config.network
+        choice = config.network
         cluster = ClusterInfo.load(self.relation.data[self.model.app])
-        checked = bag.get(CHECKED) == choice.key and not bag.get(MISSING)
+        checked = self.checked(config)
         size_kept = not cluster.pool_size or size_bytes(cluster.pool_size) == size_bytes(config.storage_size)
         return checked and cluster.network == choice.key and cluster.pool_driver == config.storage_driver and size_kept
 

@@ -102,8 +102,10 @@ class Observability:
         self.logging_problem = ""  # why LXD does not send its logs to the related Loki ("" when it does)
         self.metrics_problem = ""  # why Prometheus cannot authenticate ("" when it can)
 
-    def as_member(self, config: CharmConfig, info: ServerInfo, https_address: str) -> None:
-        """Serve metrics here; the leader also trusts the client certificate and publishes."""
+    def as_member(self, config: CharmConfig, info: ServerInfo, https_address: str, peer_news: bool = False) -> None:
+        """Serve metrics here; the leader also trusts the client certificate and publishes. In a peer's
+        hook (its databag, its secret) a leader nobody scrapes does not look for a certificate to untrust:
+        the metrics relation's own hooks, leader-elected and update-status do."""
         serve_metrics(self.lxd, metrics_address(https_address, config.metrics_port))
         if not self.unit.is_leader():
             return
@@ -112,7 +114,8 @@ class Observability:
         scrapers = self.model.relations[METRICS_RELATION]
         name = f"juju-{self.app.name}-metrics"
         if not scrapers:  # nobody scrapes: LXD trusts the metrics certificate no longer
-            untrust_metrics_certificate(self.lxd, name)
+            if not peer_news:
+                untrust_metrics_certificate(self.lxd, name)
             return
         from cosl import JujuTopology  # imported only when needed: it brings pydantic
 

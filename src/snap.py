@@ -71,9 +71,17 @@ def track_of(channel: str) -> str:
 
 
 class LXDSnap:
-    """The lxd snap as snapd sees it."""
+    """The lxd snap as snapd sees it (asked once per hook, and again after the charm changed it)."""
+
+    def __init__(self) -> None:
+        self._package: LXDPackage | None = None
 
     def package(self) -> LXDPackage:
+        if self._package is None:
+            self._package = self._ask()
+        return self._package
+
+    def _ask(self) -> LXDPackage:
         try:
             info = snapd.list_one(SNAP)
         except snapd.NotInstalledError:
@@ -93,10 +101,12 @@ class LXDSnap:
 
     def install(self, channel: str, cohort: str = "+") -> None:
         """`snap install lxd --channel=C --cohort=K`: every member from the same snapshot of the channel."""
+        self._package = None
         self._snap("install", SNAP, f"--channel={channel}", f"--cohort={cohort}")
 
     def refresh(self, channel: str, cohort: str = "+") -> None:
         """`snap refresh lxd --channel=C --cohort=K`: snapd restarts LXD on the new revision."""
+        self._package = None
         self._snap("refresh", SNAP, f"--channel={channel}", f"--cohort={cohort}")
 
     def create_cohort(self) -> str:
@@ -110,6 +120,7 @@ class LXDSnap:
 
     def hold(self) -> None:
         """Hold automatic refreshes of lxd for good: the charm refreshes it, member by member."""
+        self._package = None
         try:
             snapd.hold(SNAP)
         except snapd.Error as e:

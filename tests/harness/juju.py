@@ -994,7 +994,7 @@ class JujuSim:
         tools = self._tools.name
         state = self.goal_state()
         Path(tools, "goal-state.json").write_text(json.dumps(state) + "\n")
-        Path(tools, "goal-state.yaml").write_text(yaml.safe_dump(state))
+        Path(tools, "goal-state.yaml").write_text(_LibYAML.safe_dump(state))
         env = {**self.env_for_unit(uid), "PATH": f"{tools}{os.pathsep}{os.environ.get('PATH', '')}"}
         # every hook gets the model's proxy, empty when unset (juju/juju worker/uniter/runner/context/
         # context.go HookVars: "Some of these will be empty, but that is fine, better to explicitly

@@ -152,3 +152,56 @@ def test_a_held_unit_whose_check_passes_again_rejoins_the_queue(lxd, cluster_pem
     state = make_state(ip="10.0.0.2", app=published(cluster_pem), unit=announced(1, **{"join-held": "yes"}))
     out = ctx(1).run(ctx(1).on.config_changed(), state)
     assert "join-held" not in out.get_relation(REL).local_unit_data
+
+
+# -- a peer's hook brings no news of this host (issue 26) ------------------------------------------------
+def checked_joiner(pem: str, theirs: testing.Secret) -> testing.State:
+    """Unit 2, queued after 1, whose checks passed in an earlier hook (its databag says so)."""
+    mine = announced(2, **{"network-checked": "bridged:br0", "network-interface": "eth0"})
+    return queued_for_2(pem, announced(1, **{"member-secret": theirs.id}), [theirs], unit=mine)
+
+
+def counting_inventory(lxd) -> list[int]:
+    asked = []
+    inventory = lxd.inventory
+    lxd.inventory = lambda: asked.append(1) or inventory()
+    return asked
+
+
+def test_a_checked_joiner_waits_through_a_peers_hook_without_asking_lxd_what_it_holds(lxd, cluster_pem):
+    from adoption import Inventory
+
+    asked = counting_inventory(lxd)
+    lxd.standalone = Inventory(instances=("c1",))  # not looked at: nothing is about to change here
+    state = checked_joiner(cluster_pem, membership_of(None))
+    out = ctx(2).run(ctx(2).on.relation_changed(state.get_relation(REL), remote_unit=0), state)
+    assert out.unit_status == testing.WaitingStatus("waiting for lxd-cluster/1 to join first (joins go one at a time)")
+    assert asked == [] and lxd.preseeds == []
+
+
+def test_a_checked_joiner_checks_everything_again_when_its_turn_comes(lxd, cluster_pem):
+    """Its turn comes with a peer's hook (the unit before it became a member): an instance made in its LXD
+    since its checks passed is not erased; it is held out of the queue, nothing joined."""
+    from adoption import Inventory
+
+    asked = counting_inventory(lxd)
+    lxd.standalone = Inventory(instances=("c1",))
+    theirs = membership_of(cluster_pem)
+    out = ctx(2).run(ctx(2).on.secret_changed(theirs), checked_joiner(cluster_pem, theirs))
+    assert out.unit_status.name == "blocked" and "joining the cluster erases them" in out.unit_status.message
+    assert asked == [1] and lxd.preseeds == []
+    assert out.get_relation(REL).local_unit_data["join-held"] == "yes"
+
+
+def test_a_checked_joiner_joins_on_its_turn_after_checking_again(lxd, cluster_pem):
+    asked = counting_inventory(lxd)
+    theirs = membership_of(cluster_pem)
+    ctx(2).run(ctx(2).on.secret_changed(theirs), checked_joiner(cluster_pem, theirs))
+    assert asked == [1] and len(lxd.preseeds) == 1
+
+
+def test_config_changed_checks_a_checked_joiner_again(lxd, cluster_pem):
+    """A hook that may bring news of the host or the options checks it, whoever is ahead in the queue."""
+    asked = counting_inventory(lxd)
+    ctx(2).run(ctx(2).on.config_changed(), checked_joiner(cluster_pem, membership_of(None)))
+    assert asked == [1]

@@ -12,7 +12,7 @@ import ops
 import pytest
 from lxd_standin import serve
 from ops import testing
-from states import announced, ctx, make_state, published
+from states import REL, announced, ctx, make_state, published
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,8 +47,9 @@ def settled(
         peers={0: announced(0), 2: announced(2)},
         config={"storage-driver": "dir", **config},
     )
-    out = ctx(1).run(getattr(ctx(1).on, event)(), state)
-    return out.unit_status
+    on = getattr(ctx(1).on, event)
+    hook = on(state.get_relation(REL), remote_unit=0) if event.startswith("relation_") else on()
+    return ctx(1).run(hook, state).unit_status
 
 
 def test_update_status_on_a_member_makes_two_rest_calls(daemon, cluster_pem):
@@ -65,8 +66,18 @@ def test_update_status_on_the_leader_only_reads(daemon, cluster_pem):
     assert daemon == ["GET /1.0", "GET /1.0/cluster/members?recursion=1", "GET /1.0/certificates?recursion=1"]
 
 
-def test_every_other_hook_checks_the_host_again(daemon, cluster_pem):
-    settled(cluster_pem, event="config_changed")
+@pytest.mark.parametrize("leader", [False, True])
+def test_a_peers_hook_on_a_settled_member_asks_lxd_only_what_its_status_needs(daemon, cluster_pem, leader):
+    """A peer's databag changed (Juju runs this hook on every member for every write): it brings no news
+    of this host, its pool or the trust store (issue 26: N members, O(N²) such hooks)."""
+    status = settled(cluster_pem, event="relation_changed", leader=leader)
+    assert status == testing.ActiveStatus("member lxd-cluster-1 of 3 (database), fully operational")
+    assert daemon == ["GET /1.0", "GET /1.0/cluster/members?recursion=1"]
+
+
+@pytest.mark.parametrize("event", ["config_changed", "start", "upgrade_charm", "leader_elected"])
+def test_every_hook_that_may_bring_news_of_the_host_checks_it_again(daemon, cluster_pem, event):
+    settled(cluster_pem, event=event)
     assert "GET /1.0/networks/br0" in daemon and "GET /1.0/storage-pools/local" in daemon
 
 
@@ -153,7 +164,12 @@ def member_process(tmp_path, cluster_pem):
         state = unit.state
         state.update(calls=[], log=[])
         unit.write(state)
-        env = unit.env(f"hooks/{event}", LXD_DIR=str(lxd_dir), PYTHONPATH=f"{charm_dir / 'lib'}:{charm_dir / 'src'}")
+        peer = {}  # a peer's hook: unit 0 changed its databag
+        if event.startswith("cluster-relation-"):
+            peer = dict(JUJU_RELATION="cluster", JUJU_RELATION_ID="cluster:0", JUJU_REMOTE_APP="lxd-cluster")
+            peer.update(JUJU_REMOTE_UNIT="lxd-cluster/0")
+        paths = f"{charm_dir / 'lib'}:{charm_dir / 'src'}"
+        env = unit.env(f"hooks/{event}", LXD_DIR=str(lxd_dir), PYTHONPATH=paths, **peer)
         argv = [sys.executable, *flags, str(charm_dir / "src/charm.py")]
         out = subprocess.run(argv, env=env, cwd=charm_dir, capture_output=True, text=True)
         after = unit.state
@@ -209,3 +225,12 @@ def test_a_settled_members_update_status_imports_no_certificate_or_rest_library(
     imported = member_process.imports("update-status")
     assert "ops" in imported and "workload" in imported  # the listing is real
     assert not imported & {"cryptography", "pylxd", "requests", "cosl", "pydantic"}
+
+
+def test_a_peers_hook_imports_no_certificate_library_where_no_ca_is_related(member_process):
+    """The tls-certificates library (pydantic, cryptography: ~0.1 s a hook) is made only where a CA is
+    related or in that relation's own hooks; the peers' hooks, O(N²) of them, never pay for it."""
+    member_process("update-status")
+    imported = member_process.imports("cluster-relation-changed")
+    assert "ops" in imported and "workload" in imported
+    assert not imported & {"cryptography", "pydantic", "pylxd", "cosl"}
