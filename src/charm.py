@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """lxd-cluster: the Juju leader bootstraps an LXD cluster, every other unit joins it.
 
 Every event runs one idempotent reconcile: install LXD, check the inputs, then bootstrap (leader,
@@ -19,13 +18,7 @@ import ops
 from charms.lxd_cluster.v0.lxd_cluster import LXDClusterProvider
 
 from access import secure_tokens
-from action_checks import ActionError
-from actions import ClusterActions
-from adoption import refuse_join
-from clients import forget_client, serve_clients
 from config import CharmConfig, ConfigError, load_config, shown
-from departure import LeaveError, advice, leave
-from goal_state import goal_state
 from instance_network import InstanceNetwork, as_the_cluster_has_it
 from juju_features import has_secrets, has_user_secrets
 from lxd_package import PackageStep
@@ -111,8 +104,7 @@ class LXDClusterCharm(ops.CharmBase):
         for relation in (METRICS_RELATION, DASHBOARD_RELATION, LOGGING_RELATION, NRPE_RELATION):
             for event in ("relation_joined", "relation_changed", "relation_broken"):
                 framework.observe(getattr(self.on[relation], event), self._reconcile)
-        self._actions = ClusterActions(self.model, self.lxd).handlers
-        for action in self._actions:
+        for action in self.meta.actions:  # each in actions.yaml; actions.py is imported when one runs
             framework.observe(self.on[action].action, self._on_action)
 
     # -- the flow -------------------------------------------------------------------------
@@ -229,6 +221,8 @@ class LXDClusterCharm(ops.CharmBase):
         cluster: ClusterInfo,
     ) -> None:
         """Inputs, device, network and what LXD holds, before this unit bootstraps or joins."""
+        from adoption import refuse_join
+
         with membership.held_while_blocked(me):  # announced: a Blocked unit must not hold up the queue
             check_inputs(self.lxd, config, info, pool)
             network.preflight(config)
@@ -257,7 +251,9 @@ class LXDClusterCharm(ops.CharmBase):
         if list(self._stored.ports) != ports:  # set_ports asks Juju what is open first: a round trip
             self.unit.set_ports(*ports)
             self._stored.ports = ports
-        if self.unit.is_leader():
+        if self.unit.is_leader() and self.clients.relations:  # clients.py imported only where used
+            from clients import serve_clients
+
             serve_clients(self.lxd, self.clients, info, config, ca)
         self.observability.as_member(config, info, address, self._peer_news)
         # the nrpe subordinate on this machine runs the checks; they change only with its relation or config
@@ -346,6 +342,8 @@ class LXDClusterCharm(ops.CharmBase):
         return certificate_requests(self.app.name, requested_ips(self.model.get_relation(PEER), self.unit))
 
     def _being_removed(self) -> bool:
+        from goal_state import goal_state  # relation-broken hooks only
+
         return self.unit.name in goal_state().dying
 
     # -- scale-in and clients -------------------------------------------------------------
@@ -361,6 +359,9 @@ class LXDClusterCharm(ops.CharmBase):
         self._leave()
 
     def _leave(self) -> None:
+        from action_checks import ActionError
+        from departure import LeaveError, advice, leave
+
         name = server_name_of(self.unit.name)
         relation = self.model.get_relation(PEER)
         if relation and UnitInfo.load(relation.data[self.unit]).left:
@@ -384,6 +385,8 @@ class LXDClusterCharm(ops.CharmBase):
             self._outcome = LEAVING
             return
         try:
+            from clients import forget_client
+
             forget_client(self.lxd, event.relation)
         except Stop as stop:
             self._outcome = stop.status
@@ -391,9 +394,12 @@ class LXDClusterCharm(ops.CharmBase):
     # -- actions --------------------------------------------------------------------------
     def _on_action(self, event: ops.ActionEvent) -> None:
         """Failures become event.fail with the reason (LXD's own words where LXD refused)."""
+        from action_checks import ActionError
+        from actions import ClusterActions
+
         action = event.handle.kind.removesuffix("_action").replace("_", "-")
         try:
-            self._actions[action](event)
+            ClusterActions(self.model, self.lxd).handlers[action](event)
         except (ActionError, LXDError) as e:
             event.fail(str(e))
 
@@ -426,13 +432,3 @@ class LXDClusterCharm(ops.CharmBase):
         if certificate and certificate.problem:  # nothing was changed: the cluster serves the certificate it had
             status = ops.BlockedStatus(certificate.problem)
         event.add_status(status)
-
-
-if __name__ == "__main__":  # pragma: nocover
-    # each log line is a juju-log round trip to the agent: the framework's own DEBUG lines (ops logs them
-    # on the root logger: up and running, storage, the event's name) and the snap library's go to Juju
-    # only under `juju debug-code`/`debug-hooks` (JUJU_DEBUG). The charm's own loggers keep DEBUG.
-    if not os.environ.get("JUJU_DEBUG"):
-        logging.getLogger().addFilter(lambda record: record.levelno > logging.DEBUG)
-        logging.getLogger("charmlibs").setLevel(logging.INFO)
-    ops.main(LXDClusterCharm)

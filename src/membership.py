@@ -10,13 +10,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import ops
 from charms.lxd_cluster.v0.lxd_cluster import fingerprint_of as certificate_fingerprint
 
-from adoption import adopt, adopted_status, describe, refuse_adoption
 from config import CharmConfig, shown
-from issuing import Issuer, remove_join_secret
 from juju_features import has_secrets
 from models import PEER, ClusterInfo, JoinOffer, JoinQueue, ServerInfo, UnitInfo, server_name_of, unit_number
 from network import join_member_config
@@ -31,10 +30,12 @@ from preseed import (
     server_config,
 )
 from redaction import redact_text
-from sealing import SealError, is_sealed, public_key, unseal
 from status import Stop
 from unit_key import private_key
 from workload import LXD, LXDError
+
+if TYPE_CHECKING:
+    from issuing import Issuer
 
 logger = logging.getLogger(__name__)
 BACKOFF = (0, 30, 60, 120, 300, 600, 1800)  # seconds before the next try after 1, 2, ... transient failures
@@ -99,6 +100,8 @@ class Membership:
         if self.secrets:
             member_secret, seal_key = me.member_secret or self._membership_secret().get_info().id, ""  # made once
         else:
+            from sealing import public_key  # Juju 2.9
+
             member_secret, seal_key = "", public_key(private_key(self.charm_dir))
         announced = replace(
             me,
@@ -188,6 +191,8 @@ class Membership:
     def bootstrap(self, config: CharmConfig, pool: PoolSpec) -> str:
         """Form the cluster here: a bootstrap preseed on a fresh LXD, or (with consent) adopt one in use.
         Returns what an adoption kept, for status ("" after a bootstrap)."""
+        from adoption import adopt, adopted_status, describe, refuse_adoption  # once per application
+
         inventory = self.lxd.inventory()
         if inventory.initialised:  # never overwritten: its instances rely on its default profile
             if refusal := refuse_adoption(inventory, config.adopt_existing_lxd):
@@ -287,6 +292,8 @@ class Membership:
         """The join token of an offer: from its Juju secret, or (Juju 2.9) opened with this unit's key. A
         sealed token that does not open (changed, or sealed to another key) is reported as a failed
         credential: the issuer seals a fresh one to the key this unit publishes."""
+        from sealing import SealError, is_sealed, unseal  # once per joiner
+
         if not is_sealed(offer.join_secret):
             try:
                 return self.model.get_secret(id=offer.join_secret).get_content(refresh=True)["value"]
@@ -378,12 +385,12 @@ class Membership:
         own = next((m for m in listed if m.server_name == self.server_name), None)
         address = own.url.removeprefix("https://") if own and ":" in own.url[8:] else ""
         address = address or https_address(self.address(), config.cluster_port)
-        issuer = Issuer(self.model, self.lxd, self.relation, info)
         if not self.unit.is_leader():
+            mine = self.relation.data[self.unit]
             if cluster.issuer == self.unit.name:  # the leader is not a member: this unit issues
-                issuer.serve(cluster, members, self.relation.data[self.unit], self.unit, config)
-            else:
-                issuer.withdraw(self.relation.data[self.unit])
+                self._issuer(info).serve(cluster, members, mine, self.unit, config)
+            elif JoinQueue.load(mine).offers:  # it issued before: not any more
+                self._issuer(info).withdraw(mine)
             return address
         cluster = replace(
             cluster,
@@ -401,8 +408,13 @@ class Membership:
         if changed:
             logger.info("cluster configuration updated: %s", ", ".join(changed))
         cluster = self.appoint_issuer(cluster, leader_is_member=True)
-        issuer.serve(cluster, members, self.relation.data[self.app], self.app, config)
+        self._issuer(info).serve(cluster, members, self.relation.data[self.app], self.app, config)
         return address
+
+    def _issuer(self, info: ServerInfo) -> Issuer:
+        from issuing import Issuer  # the issuing member's: the others' settled hooks never import it
+
+        return Issuer(self.model, self.lxd, self.relation, info)
 
     # -- join credentials -----------------------------------------------------------------
     def appoint_issuer(self, cluster: ClusterInfo, leader_is_member: bool) -> ClusterInfo:
@@ -416,6 +428,8 @@ class Membership:
             # offers the leader made as a member are void, and their app-owned secrets go with them: the
             # member issuer's own `join-<name>` secrets could not share their labels (Juju refuses a unit
             # secret whose label an app secret of its application holds, state/secrets.go:1290-1380)
+            from issuing import remove_join_secret
+
             bag = self.relation.data[self.app]
             for offer in JoinQueue.load(bag).offers:
                 remove_join_secret(self.model, server_name_of(offer.join_unit))

@@ -7,7 +7,6 @@ import logging
 import ops
 
 from config import CharmConfig, shown
-from issuing import no_tokens
 from models import ServerInfo
 from preseed import PoolSpec
 from status import Stop
@@ -70,6 +69,8 @@ def check_inputs(lxd: LXD, config: CharmConfig, info: ServerInfo, pool: PoolSpec
             )
         )
     if not info.supports("clustering_join_token"):
+        from issuing import no_tokens
+
         raise Stop(ops.BlockedStatus(no_tokens(info)))
     if refusal := maas_refusal(config, info):
         raise Stop(ops.BlockedStatus(refusal))

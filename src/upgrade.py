@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Collection, Mapping
 
-from models import Databag, server_name_of, version_tuple
+from models import Databag, server_name_of, unit_number, version_tuple
 from snap import normalise_channel, track_of
 
 
@@ -57,10 +57,6 @@ class UnitSnap(Databag):
     snap_tracking: str = ""
     snap_revision: str = ""
     upgrade_error: str = ""  # why this unit could not refresh (snapd's words)
-
-
-def unit_number(name: str) -> int:
-    return int(name.rsplit("/", 1)[-1])
 
 
 def plan_order(units: list[str], leader: str) -> list[str]:

@@ -62,7 +62,7 @@ from typing import Any
 
 import yaml
 from ops import testing
-from scenario import _runtime
+from scenario import _ops_main_mock, _runtime
 from scenario import mocking as _mocking
 from scenario.state import _EntityStatus
 
@@ -84,6 +84,26 @@ class _LibYAML:
 
 
 _runtime.yaml = _LibYAML  # type: ignore[assignment]
+
+# The hook's own time: ops' dispatch as a hook process runs it after start-up (framework and charm made,
+# the event emitted, collect-status, commit; the hook tools answered in memory), without what the
+# driver does around it (ops.testing's state copies and consistency checks, the virtual charm root)
+_DISPATCH = [0.0]
+
+
+def _timed(method: Callable[..., Any]) -> Callable[..., Any]:
+    def timed(*args: Any, **kw: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return method(*args, **kw)
+        finally:
+            _DISPATCH[0] += time.perf_counter() - t0
+
+    return timed
+
+
+_ops_main_mock.Ops.__init__ = _timed(_ops_main_mock.Ops.__init__)  # type: ignore[method-assign]
+_ops_main_mock.Ops.run = _timed(_ops_main_mock.Ops.run)  # type: ignore[method-assign]
 
 # What a hook reads (relation-get, secret-get) and when it writes (relation-set, secret-add/-set, ""), in
 # order: a write waits for the hooks that wrote what was read before it.
@@ -338,6 +358,7 @@ class HookRecord:
     error: str = ""
     depth: int = 0  # its step on the longest chain of causally dependent hooks (see JujuSim.rounds)
     caused: bool = False  # queued by another hook's writes, not by the model (Juju's floor)
+    dispatch: float = 0.0  # of `seconds`, ops' dispatch in this process (0 where the hook ran elsewhere)
     wrote: bool = False  # changed a databag or a secret others can read
     status_changed: bool = False
 
@@ -807,7 +828,7 @@ class JujuSim:
     def _run_others(self) -> None:
         """Run the next hook of each unit not in a hook (called from inside a running hook); the running
         hook's own records (what it read, wrote and set) are put back afterwards."""
-        saved = (list(_TRACE), list(_SECRET_READS), list(_STATUS_SET), dict(_EVENT_ENV))
+        saved = (list(_TRACE), list(_SECRET_READS), list(_STATUS_SET), dict(_EVENT_ENV), _DISPATCH[0])
         environ = dict(os.environ)  # each hook is its own process in Juju: the waiting hook's env is not theirs
         os.environ.pop("OPERATOR_DISPATCH", None)  # ops' mark of a running dispatch (ops/_main.py)
         try:
@@ -829,6 +850,7 @@ class JujuSim:
             _TRACE[:], _SECRET_READS[:], _STATUS_SET[:] = saved[:3]
             _EVENT_ENV.clear()
             _EVENT_ENV.update(saved[3])
+            _DISPATCH[0] = saved[4]
 
     def _pop(self) -> Hook | None:
         """The next hook that may run: a unit in hook error runs only that hook's retry (resolver.go
@@ -904,7 +926,7 @@ class JujuSim:
                 key_depths[entry[1:] or "secret"] = max(base, 1 + read_so_far)
         unit.depth = max(unit.depth, read_so_far, self._news(unit, _TRACE[start:]))  # its later hooks may use
         depth = max(key_depths.values(), default=1 + max(hook.cause, unit.depth))
-        record = HookRecord(hook.uid, hook.name, time.monotonic() - t0, "", depth, hook.cause > 0)
+        record = HookRecord(hook.uid, hook.name, time.monotonic() - t0, "", depth, hook.cause > 0, _DISPATCH[0])
         self.log.append(record)
         record.wrote = self._commit(unit, out, depth, key_depths)
         record.status_changed = (out.unit_status, "") != status_before
@@ -941,6 +963,7 @@ class JujuSim:
         self._queue(Hook(unit.uid, f"relation_changed@{rid}"))
 
     def _begin(self) -> None:
+        _DISPATCH[0] = 0.0
         _TRACE.clear()
         _SECRET_READS.clear()
         _STATUS_SET.clear()

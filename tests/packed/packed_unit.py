@@ -43,7 +43,7 @@ def unpack(charm: Path, into: Path) -> Path:
 
 def source_charm(into: Path) -> Path:
     """The charm as it is in this tree, unpacked (metadata, config, actions, src, lib), for a dispatch of
-    src/charm.py without packing: the bench's cold start and the steady-state hook-tool test."""
+    src/main.py without packing: the bench's cold start and the steady-state hook-tool test."""
     root = Path(__file__).resolve().parents[2]
     into.mkdir(parents=True)
     for name in ("metadata.yaml", "config.yaml", "actions.yaml", "charmcraft.yaml"):

@@ -51,12 +51,13 @@ def assert_complete(charm: Path) -> None:
         "LICENSE",
         "actions.yaml",
         "manifest.yaml",
+        "src/main.py",
         "src/charm.py",
         "src/workload.py",
         "lib/charms/lxd_cluster/v0/lxd_cluster.py",
     ):
         assert required in inside, required
-    assert mode(charm, "dispatch") & 0o111 and mode(charm, "src/charm.py") & 0o111
+    assert mode(charm, "dispatch") & 0o111 and mode(charm, "src/main.py") & 0o111
     for package in ("ops", "pylxd", "yaml", "OpenSSL", "cryptography", "ws4py"):
         assert any(n.startswith(f"venv/{package}/") for n in inside), f"venv/{package} is missing"
     for kept_out in ("tests/", "docs/", "bench/", "demo/", "scripts/", ".ci/"):
@@ -71,7 +72,7 @@ def test_charmcraft_4_packs_a_complete_charm(packed_platform):
         manifest = yaml.safe_load(archive.read("manifest.yaml"))
         dispatch = archive.read("dispatch").decode()
     assert manifest["bases"] == [{"name": "ubuntu", "channel": channel, "architectures": ["amd64"]}]
-    assert "PYTHONPATH=lib:venv" in dispatch and "./src/charm.py" in dispatch
+    assert "PYTHONPATH=lib:venv" in dispatch and "./src/main.py" in dispatch
 
 
 def python_version(python: Path) -> tuple[int, int]:

@@ -29,7 +29,7 @@ def test_charmcraft_yaml_names_platforms_and_packs_the_whole_charm():
     assert sorted(charmcraft["platforms"]) == ["ubuntu@22.04:amd64", "ubuntu@24.04:amd64"]
     part = charmcraft["parts"]["charm"]
     assert part["plugin"] == "charm" and "prime" not in part
-    assert part["charm-entrypoint"] == "src/charm.py"
+    assert part["charm-entrypoint"] == "src/main.py"
     # the plugin builds the rest from source: whatever has compiled parts must come as a wheel
     assert {"cryptography", "cffi", "pyyaml"} <= set(part["charm-binary-python-packages"])
     requirements = (ROOT / "requirements.txt").read_text()
@@ -38,12 +38,28 @@ def test_charmcraft_yaml_names_platforms_and_packs_the_whole_charm():
 
 
 def test_the_entrypoint_is_executable_in_git():
-    """The packed dispatch runs `exec ./src/charm.py`: without the bit every hook is 'Permission denied'."""
-    listed = subprocess.run(["git", "ls-files", "-s", "src/charm.py"], cwd=ROOT, capture_output=True, text=True)
+    """The packed dispatch runs `exec ./src/main.py`: without the bit every hook is 'Permission denied'."""
+    listed = subprocess.run(["git", "ls-files", "-s", "src/main.py"], cwd=ROOT, capture_output=True, text=True)
     if listed.returncode != 0 or not listed.stdout:
         pytest.skip("not a git checkout")
     assert listed.stdout.split()[0] == "100755"
-    assert (ROOT / "src/charm.py").read_text().startswith("#!/usr/bin/env python3\n")
+    assert (ROOT / "src/main.py").read_text().startswith("#!/usr/bin/env python3\n")
+
+
+def test_the_entrypoint_imports_the_charm_so_no_hook_compiles_it():
+    """Python compiles the script it runs on every start and caches only what is imported: the
+    entrypoint is a few lines, charm.py (the flow) an imported module."""
+    import ast
+
+    entry = ast.parse((ROOT / "src/main.py").read_text())
+    imported = {
+        alias.name
+        for node in ast.walk(entry)
+        if isinstance(node, ast.ImportFrom) and node.module == "charm"
+        for alias in node.names
+    }
+    assert imported == {"LXDClusterCharm"} and len((ROOT / "src/main.py").read_text().splitlines()) < 30
+    assert "ops.main(" not in (ROOT / "src/charm.py").read_text()
 
 
 def test_jujuignore_keeps_tests_and_tooling_out_of_the_charm():
@@ -115,12 +131,15 @@ def test_every_action_has_a_handler_in_the_charm_and_no_more(monkeypatch, cluste
     from ops import testing
 
     import charm
+    from actions import ClusterActions
 
     monkeypatch.setattr(charm, "LXD", lambda: FakeLXD(cluster_pem))
     ctx = testing.Context(charm.LXDClusterCharm)
     with ctx(ctx.on.update_status(), testing.State()) as manager:
-        handled = set(manager.charm._actions)
-    assert handled == set(load("actions.yaml"))
+        handled = set(ClusterActions(manager.charm.model, manager.charm.lxd).handlers)
+        kinds = {kind for _, method, _, kind in manager.charm.framework._observers if method == "_on_action"}
+    observed = {kind.removesuffix("_action").replace("_", "-") for kind in kinds}
+    assert handled == set(load("actions.yaml")) == observed
 
 
 def test_readme_configuration_table_matches_config_yaml():

@@ -170,7 +170,7 @@ def member_process(tmp_path, cluster_pem):
             peer.update(JUJU_REMOTE_UNIT="lxd-cluster/0")
         paths = f"{charm_dir / 'lib'}:{charm_dir / 'src'}"
         env = unit.env(f"hooks/{event}", LXD_DIR=str(lxd_dir), PYTHONPATH=paths, **peer)
-        argv = [sys.executable, *flags, str(charm_dir / "src/charm.py")]
+        argv = [sys.executable, *flags, str(charm_dir / "src/main.py")]
         out = subprocess.run(argv, env=env, cwd=charm_dir, capture_output=True, text=True)
         after = unit.state
         assert out.returncode == 0 and not after["unknown"] + after["refused"], (out.stderr, after["log"][-5:])
