@@ -7,8 +7,9 @@
 1. Formation, N = 3, 5, 10, 20 (dir; N=20 once: about 3 minutes a repetition here) and 3 (btrfs on
    loop devices): (a) a plain script applies the
    bootstrap preseed and one join preseed per member with a token from `lxc cluster add`;
-   (b) the charm forms the cluster through the Juju-playing driver. Fresh daemons each time,
-   a/b interleaved; daemon start-up is outside both timings.
+   (b) the charm forms the cluster through the Juju-playing driver: the sum of its hooks' own time
+   (ops' dispatch; JujuSim's HookRecord.dispatch), and beside it the driver's wall time. Fresh daemons
+   each time, a/b interleaved; daemon start-up is outside both timings.
 2. Hooks the charm runs until nothing changes, per N.
 3. Hook cold start: a whole-process update-status dispatch of this charm on a member of the formed
    cluster (not the leader; its real daemon; Juju's hook tools emulated by tests/packed/hooktools.py
@@ -314,18 +315,25 @@ def write_report(rows: list[dict], other: dict, reps: int) -> str:
         "",
         "## 1. Formation: charm (b) against plain preseeds (a)",
         "",
-        "Goal: b/a ≤ 1.10. (b) is the **sum of every hook's time**, run one after another by the driver in one",
-        "process: not a real model's wall time, where units run their hooks in parallel and each hook also",
-        "costs the agent round trips (see the rounds below).",
+        "Goals (issue 26): b/a ≤ 1.25 / 1.4 / 1.6 at N = 3 / 5 / 10; N = 20 reported. (b) is the **sum of",
+        "every hook's own time**: ops' dispatch of each hook as a hook process runs it after start-up (framework",
+        "and charm made, the event emitted, collect-status, commit), the charm's LXD calls and `lxd init` included,",
+        "the hook tools answered in memory. (b′) is the driver's wall time around the same hooks: (b) and what",
+        "ops.testing does for each (state copies, consistency checks, a virtual charm root written) and the",
+        "driver's bookkeeping, which no Juju does. Neither is a real model's wall time, where units run their",
+        "hooks in parallel (see the rounds below), each hook is a process (its start-up: section 3) and each",
+        "hook-tool call a round trip to the agent.",
         "",
-        "| N | driver | a: preseeds (min / median / max s) | b: charm (min / median / max s) | b/a (medians) |",
-        "|---|---|---|---|---|",
+        "| N | driver | a: preseeds (min / median / max s) | b: the hooks (min / median / max s) | b/a "
+        "| b′: as driven (median s) | b′/a |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        a, b = r["raw"], r["charm"]
+        a, b, driven = r["raw"], r["charm"], r["driven"]
         lines.append(
             f"| {r['n']} | {r['driver']} | {min(a):.2f} / {med(a):.2f} / {max(a):.2f} | "
-            f"{min(b):.2f} / {med(b):.2f} / {max(b):.2f} | **{med(b) / med(a):.2f}** |"
+            f"{min(b):.2f} / {med(b):.2f} / {max(b):.2f} | **{med(b) / med(a):.2f}** | "
+            f"{med(driven):.2f} | {med(driven) / med(a):.2f} |"
         )
     lines += [
         "",
@@ -407,19 +415,28 @@ def write_report(rows: list[dict], other: dict, reps: int) -> str:
         "- Formation (b) runs every hook Juju would run through ops.testing in one process; the LXD work",
         "  (`lxd init` of each member) is the same as in (a). Where LXD work dominates (btrfs: 10 s a member",
         "  here for want of udev) the charm costs ~2%; with dir pools the per-hook cost shows, and it grows",
-        "  with the hook count.",
+        "  with the hook count. Most hooks are a peer's (relation-joined/-changed of every pair, secret-changed):",
+        "  they bring no news of the host, so a settled member answers them with GET /1.0 and the member list",
+        "  (its status), a joiner that passed its checks with GET /1.0; install, start, config-changed,",
+        "  upgrade-charm, leader-elected and the other relations check the host, and a joiner checks",
+        "  everything again right before it joins.",
         "- Hooks: Juju fires relation-joined and relation-changed on every unit for every peer, so a peer",
         "  relation costs O(N^2) hooks whatever the charm does. Tokens first, joins chained: a unit announces",
-        "  itself once, in its first hook; the issuer writes the join queue once (N-1 hooks); each joiner",
-        "  tells the next one it is a member through its membership secret (one secret-changed hook, on",
-        "  the next joiner only). Other members' statuses catch up on update-status.",
+        "  itself once, in its first hook; the issuer writes the join queue once (an app relation-changed on",
+        "  every unit, the leader's own included: N hooks); each joiner tells the next one it is a member",
+        "  through its membership secret (one secret-changed hook, on the next joiner only; the driver runs",
+        "  one unit's hooks after another's, so the last joiner has often joined on the queue's hook already).",
+        "  Other members' statuses catch up on update-status: the driver's second round (N hooks) shows",
+        "  that nothing changes after that.",
         "- Cold start: update-status on a settled member reads GET /1.0 and the member list over the unix",
         "  socket with the standard library (two REST calls; tests/unit/test_steady_state.py counts them and",
         "  its hook-tool calls). Every read goes through that socket client; pylxd is imported only for",
-        "  writes, cryptography only where a certificate is parsed, cosl only for observability relations.",
-        "  What the unit told Juju before (workload version, ports, membership) is not said again; the",
-        "  host's network and pool checks run again on every other hook, and on update-status until settled.",
-        "  Most of what remains is ops itself (imported by the bare charm too) and the emulated calls.",
+        "  writes, cryptography only where a certificate is parsed, cosl only for observability relations;",
+        "  the actions, departure, client, issuing and adoption modules only in the hooks that use them. The",
+        "  entrypoint (src/main.py) imports charm.py, so no hook compiles it. What the unit told Juju before",
+        "  (workload version, ports, membership) is not said again; the host's network and pool checks run",
+        "  on the hooks that may bring news of the host, and on update-status until settled. Most of what",
+        "  remains is ops itself (imported by the bare charm too) and the emulated calls.",
         "",
     ]
     return "\n".join(lines)
