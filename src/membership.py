@@ -214,7 +214,6 @@ class Membership:
             images_auto_update=config.images_auto_update,
             maas=self.maas(config),
             with_nic=config.network_mode == "bridged",  # other modes: instance_network makes it next
-            metrics_port=config.metrics_port,
         )
         try:
             self.lxd.apply_preseed(preseed)

@@ -77,7 +77,12 @@ def metrics_address(https_address: str, port: int) -> str:
 
 
 def serve_metrics(lxd: LXD, address: str) -> list[str]:
-    """Set this member's core.metrics_address (a member-local key); returns the keys changed."""
+    """Set this member's core.metrics_address (a member-local key); returns the keys changed. Only once
+    it is a member: LXD 5.0's metrics listener keeps the certificate it was made with (on clustering,
+    NetworkUpdateCert reconfigures the network and cluster listeners only, lxd-5.0.2
+    lxd/endpoints/network.go:136-150; 5.21 adds metrics, lxd-5.21.7 network.go:136-147), so set in the
+    bootstrap preseed or before a join it serves the server's own certificate, which no scraper trusts
+    (seen on the lab's 5.0.2: tests/functional/test_observability.py)."""
     return lxd.update_config({"core.metrics_address": address})
 
 

@@ -99,15 +99,10 @@ def bootstrap_preseed(
     images_auto_update: bool = True,
     maas: MaasSettings | None = None,
     with_nic: bool = True,
-    metrics_port: int | None = None,
 ) -> dict[str, Any]:
     """The preseed that makes this member the first member of a new cluster (eth0 bridged on
-    `bridge`; without with_nic none: the network is made cluster-wide right after). With metrics_port,
-    LXD serves /1.0/metrics on it from the start (a join preseed cannot: lxd-5.0.2 lxd/main_init.go
-    applies a joiner's `config` not at all, so each joiner sets core.metrics_address afterwards)."""
+    `bridge`; without with_nic none: the network is made cluster-wide right after)."""
     config = {"core.https_address": https_address(address, port)}
-    if metrics_port is not None:
-        config["core.metrics_address"] = https_address(address, metrics_port)
     config.update(server_config(images_auto_update=images_auto_update, maas=maas))
     return {
         "config": config,

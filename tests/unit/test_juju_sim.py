@@ -897,3 +897,32 @@ def test_every_hook_gets_the_models_proxy_and_empty_ones_are_exported_as_empty(p
         "JUJU_CHARM_NO_PROXY": "localhost",
     }
     assert "JUJU_CHARM_HTTPS_PROXY" not in os.environ or os.environ["JUJU_CHARM_HTTPS_PROXY"] != "http://squid:3128"
+
+
+class Sleepy(ops.CharmBase):
+    """Spends 50 ms of its own in config-changed."""
+
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        framework.observe(self.on.config_changed, self._work)
+
+    def _work(self, _: ops.EventBase) -> None:
+        time.sleep(0.05)
+
+
+def test_a_hooks_dispatch_time_is_the_charms_part_of_its_seconds():
+    """HookRecord.dispatch (the bench's formation figure) is ops' dispatch of the hook: the charm's own time
+    is in it, the driver's work around the hook (state copies, consistency checks) is not."""
+    sim = JujuSim(
+        Sleepy,
+        env_for_unit=lambda uid: {},
+        address_for_unit=lambda uid: f"10.9.0.{uid + 1}",
+        app="sleepy",
+        context_kw={"meta": {"name": "sleepy", "peers": {"cluster": {"interface": "sleepy"}}}},
+    )
+    sim.deploy(1)
+    sim.settle()
+    changed = next(r for r in sim.log if r.name == "config_changed")
+    assert 0.05 <= changed.dispatch < changed.seconds
+    others = [r for r in sim.log if r.name != "config_changed"]
+    assert others and all(0 < r.dispatch < min(r.seconds, 0.05) for r in others)
