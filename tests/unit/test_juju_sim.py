@@ -91,6 +91,17 @@ class Toy(Numbered):
         event.set_results({"hello": event.params["name"]})
 
 
+def peer_sim(charm_type: type, app: str) -> JujuSim:
+    """A JujuSim of a toy charm whose only relation is its peer relation `cluster`."""
+    return JujuSim(
+        charm_type,
+        env_for_unit=lambda uid: {},
+        address_for_unit=lambda uid: f"10.9.0.{uid + 1}",
+        app=app,
+        context_kw={"meta": {"name": app, "peers": {"cluster": {"interface": app}}}},
+    )
+
+
 @pytest.fixture
 def sim():
     Toy.seen, Toy.fail_departure, Toy.read, Toy.grant = [], set(), {}, True
@@ -209,13 +220,7 @@ class Leaver(Numbered):
 @pytest.fixture
 def leavers():
     Leaver.members, Leaver.marks = set(), set()
-    sim = JujuSim(
-        Leaver,
-        env_for_unit=lambda uid: {},
-        address_for_unit=lambda uid: f"10.9.0.{uid + 1}",
-        app="leaver",
-        context_kw={"meta": {"name": "leaver", "peers": {"cluster": {"interface": "leaver"}}}},
-    )
+    sim = peer_sim(Leaver, "leaver")
     sim.deploy(4)
     sim.settle()
     sim.log.clear()
@@ -267,13 +272,7 @@ class Relay(ops.CharmBase):
 
 def relay_sim(parallel: bool) -> JujuSim:
     Relay.parallel = parallel
-    return JujuSim(
-        Relay,
-        env_for_unit=lambda uid: {},
-        address_for_unit=lambda uid: f"10.9.0.{uid + 1}",
-        app="relay",
-        context_kw={"meta": {"name": "relay", "peers": {"cluster": {"interface": "relay"}}}},
-    )
+    return peer_sim(Relay, "relay")
 
 
 @pytest.mark.parametrize("n", [2, 4, 6])
@@ -913,13 +912,7 @@ class Sleepy(ops.CharmBase):
 def test_a_hooks_dispatch_time_is_the_charms_part_of_its_seconds():
     """HookRecord.dispatch (the bench's formation figure) is ops' dispatch of the hook: the charm's own time
     is in it, the driver's work around the hook (state copies, consistency checks) is not."""
-    sim = JujuSim(
-        Sleepy,
-        env_for_unit=lambda uid: {},
-        address_for_unit=lambda uid: f"10.9.0.{uid + 1}",
-        app="sleepy",
-        context_kw={"meta": {"name": "sleepy", "peers": {"cluster": {"interface": "sleepy"}}}},
-    )
+    sim = peer_sim(Sleepy, "sleepy")
     sim.deploy(1)
     sim.settle()
     changed = next(r for r in sim.log if r.name == "config_changed")
