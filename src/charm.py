@@ -188,6 +188,8 @@ class LXDClusterCharm(ops.CharmBase):
         if not cluster.formed and self.unit.is_leader():
             if any(membership.member_of(peer) for peer in membership.peer_units().values()):
                 raise Stop(ops.WaitingStatus("a peer is already a cluster member: waiting for it"))
+            if not checked:  # the host may have changed since: everything again before LXD is changed
+                self._check_joiner(membership, me, config, info, pool, network, cluster)
             if adopted := membership.bootstrap(config, pool):
                 self._outcome = ops.ActiveStatus(adopted)
             self._as_member(membership, config, self.lxd.info(), cluster, me)
@@ -220,7 +222,7 @@ class LXDClusterCharm(ops.CharmBase):
         network: InstanceNetwork,
         cluster: ClusterInfo,
     ) -> None:
-        """Inputs, device, network and what LXD holds, before this unit bootstraps or joins."""
+        """Inputs, device, network and (a joiner's) what LXD holds, before this unit bootstraps or joins."""
         from adoption import refuse_join
 
         with membership.held_while_blocked(me):  # announced: a Blocked unit must not hold up the queue

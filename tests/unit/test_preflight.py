@@ -188,3 +188,16 @@ def test_a_device_path_that_cannot_be_looked_at_blocks_with_the_reason_and_the_f
         f"storage device {path} cannot be used ({error}): fix storage-device"
     )
     assert lxd.mutations() == []
+
+
+def test_a_leader_whose_checks_passed_checks_its_device_again_before_it_bootstraps(lxd):
+    """Its checks passed in an earlier hook (its databag says so) and the bootstrap comes with a peer's
+    hook: a filesystem written on the device since is found before LXD is changed, nothing is touched."""
+    from states import REL, announced
+
+    lxd.devices["/dev/vdb"] = DeviceState("/dev/vdb", exists=True, is_block=True, signatures=("ext4",))
+    mine = announced(0, **{"network-checked": "bridged:br0", "network-interface": "eth0"})
+    state = make_state(leader=True, unit=mine, peers={1: announced(1)}, config={"storage-device": "/dev/vdb"})
+    out = ctx().run(ctx().on.relation_changed(state.get_relation(REL), remote_unit=1), state)
+    assert out.unit_status.name == "blocked" and "wipe-storage-device=true" in out.unit_status.message
+    assert lxd.wiped == [] and lxd.preseeds == []
