@@ -353,6 +353,7 @@ def write_report(rows: list[dict], other: dict, reps: int) -> str:
             n, floor, hooks, rounds = r["n"], med(r["floor"]), med(r["hooks"]), med(r["rounds"])
             lines.append(f"| {n} | {hooks:.0f} | {floor:.0f} | {floor + 2 * n:.0f} | {rounds:.0f} | {n + 1} |")
     cold, launch, calls = other["cold"], other["launch"], other["hook_tool_calls"]
+    ours_alone, bare_alone = without(cold["charm"], calls["charm"], other), without(cold["bare"], calls["bare"], other)
     lines += [
         "",
         "Hooks counted are everything Juju would run: install, leader-elected, config-changed, start,",
@@ -383,9 +384,7 @@ def write_report(rows: list[dict], other: dict, reps: int) -> str:
         "model's databags and secrets (a strict emulator: a tool call it does not know fails the run).",
         f"Hook-tool calls: the charm {len(calls['charm'])}, the bare charm {len(calls['bare'])}; one emulated",
         f"call costs {other['hook_tool_seconds'] * 1000:.0f} ms here (a Python process), so the charm's hook",
-        f"without them is about {(med(cold['charm']) - len(calls['charm']) * other['hook_tool_seconds']):.3f} s",
-        f"against {(med(cold['bare']) - len(calls['bare']) * other['hook_tool_seconds']):.3f} s: "
-        f"**{without(cold['charm'], calls['charm'], other) / without(cold['bare'], calls['bare'], other):.2f}×**. "
+        f"without them is about {ours_alone:.3f} s against {bare_alone:.3f} s: **{ours_alone / bare_alone:.2f}×**. "
         "The charm's calls, in order:",
         f"{', '.join(calls['charm'])}.",
         "",
